@@ -1,0 +1,108 @@
+/**
+ * The effective settings of one fleetprov run, after the config file, the
+ * runtime config and the flags have been merged and validated.
+ *
+ * @module
+ */
+import type { KeyAlgorithm } from "../pki/mod.ts";
+import type { PayloadFormat } from "../provisioning/topics.ts";
+
+/** Log levels, as the Device Client names them. */
+export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
+
+/** Where log lines go. */
+export type LogType = "STDOUT" | "FILE";
+
+/** `logging` section. */
+export interface LoggingSettings {
+  level: LogLevel;
+  type: LogType;
+  /** Log file path (expanded), used when type is FILE. */
+  file: string;
+}
+
+/** `fleet-provisioning` section. */
+export interface FleetProvisioningSettings {
+  enabled: boolean;
+  templateName: string;
+  /** Parsed template parameters (string values), before system information is added. */
+  templateParameters: Record<string, string>;
+  /** PEM CSR path (expanded). */
+  csrFile?: string;
+  /** The CSR's private key path (expanded). */
+  deviceKey?: string;
+  collectSystemInformation: boolean;
+  /** Generate the device key and CSR on the board (fleetprov extension). */
+  generateKey?: KeyAlgorithm;
+}
+
+/** `secure-element` section (PKCS#11). */
+export interface SecureElementSettings {
+  enabled: boolean;
+  pkcs11Lib?: string;
+  /** Never logged. */
+  pin?: string;
+  keyLabel?: string;
+  slotId?: number;
+  tokenLabel?: string;
+}
+
+/** `--http-proxy-config` file contents. */
+export interface HttpProxySettings {
+  /** Path of the proxy config file (expanded). */
+  file: string;
+  enabled: boolean;
+  host: string;
+  port: number;
+  authMethod: "UserNameAndPassword" | "None";
+  username?: string;
+  /** Never logged. */
+  password?: string;
+}
+
+/** Timeouts and retry policy (fleetprov extension). */
+export interface RetrySettings {
+  /** Per-step timeout (connect, subscribe, each answer), milliseconds. */
+  stepTimeoutMs: number;
+  /** Total deadline for the whole provisioning, milliseconds. */
+  deadlineMs: number;
+  /** First backoff, milliseconds. */
+  baseDelayMs: number;
+  /** Largest backoff, milliseconds. */
+  maxDelayMs: number;
+}
+
+/** Everything a run needs, validated; paths are absolute and expanded. */
+export interface Settings {
+  /** The config file that was read, if any. */
+  configFile?: string;
+  endpoint: string;
+  /** MQTT over TLS port: 8883 (default) or 443 (ALPN x-amzn-mqtt-ca). */
+  port: number;
+  /** Claim certificate path. */
+  cert: string;
+  /** Claim private key path (absent with a secure element). */
+  key?: string;
+  /** Root CA path; undefined means the system trust store. */
+  rootCa?: string;
+  /** `thing-name`: the claim connection's client id when set. */
+  thingName?: string;
+  /** Effective client id of the claim connection. */
+  clientId: string;
+  logging: LoggingSettings;
+  fleetProvisioning: FleetProvisioningSettings;
+  secureElement: SecureElementSettings;
+  httpProxy?: HttpProxySettings;
+  payloadFormat: PayloadFormat;
+  retry: RetrySettings;
+  /** `~/.aws-iot-device-client` (or where HOME points). */
+  configDir: string;
+  /** `<configDir>/keys`. */
+  keysDir: string;
+  /** `<configDir>/aws-iot-device-client-runtime.conf`. */
+  runtimeConfigPath: string;
+  /** Keys and flags of other Device Client features that were ignored. */
+  ignored: string[];
+  /** Non-fatal findings (permission warnings, root CA missing, ...). */
+  warnings: string[];
+}
