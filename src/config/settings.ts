@@ -6,6 +6,7 @@
  */
 import type { KeyAlgorithm } from "../pki/mod.ts";
 import type { PayloadFormat } from "../provisioning/topics.ts";
+import type { RuntimeConfigState } from "../runtime_config/mod.ts";
 
 /** Log levels, as the Device Client names them. */
 export type LogLevel = "DEBUG" | "INFO" | "WARN" | "ERROR";
@@ -101,6 +102,8 @@ export interface Settings {
   keysDir: string;
   /** `<configDir>/aws-iot-device-client-runtime.conf`. */
   runtimeConfigPath: string;
+  /** What the runtime config said at load time (a valid one already overrode cert, key, thing-name). */
+  runtime: RuntimeConfigState;
   /** Keys and flags of other Device Client features that were ignored. */
   ignored: string[];
   /** Non-fatal findings (permission warnings, root CA missing, ...). */
