@@ -3,8 +3,7 @@
  *
  * @module
  */
-import { VERSION } from "./src/version.ts";
+import process from "node:process";
+import { runCli } from "./src/cli.ts";
 
-if (process.argv.includes("--version")) {
-  console.log(`fleetprov ${VERSION}`);
-}
+process.exitCode = await runCli(process.argv.slice(2));

@@ -1,0 +1,67 @@
+/**
+ * The default command: provision the device unless it already is.
+ *
+ * @module
+ */
+import process from "node:process";
+import { loadSettings } from "../config/mod.ts";
+import { createLogger } from "../log.ts";
+import { acquireLock, lockPath } from "../lock/mod.ts";
+import { provision } from "../provisioning/mod.ts";
+import { clearJournal } from "../provisioning/journal.ts";
+import { ExitCode } from "../errors.ts";
+
+/** Options of {@linkcode runProvisionCommand}. */
+export interface ProvisionCommandOptions {
+  env?: Record<string, string | undefined>;
+  home?: string;
+}
+
+/** Runs a provisioning; returns the exit code (errors are thrown as FleetprovError). */
+export async function runProvisionCommand(
+  args: string[],
+  options: ProvisionCommandOptions = {},
+): Promise<number> {
+  const env = options.env ?? process.env;
+  const settings = await loadSettings(args, { env, home: options.home });
+  const logger = createLogger(settings.logging);
+  for (const warning of settings.warnings) logger.warn(warning);
+  if (settings.ignored.length > 0) {
+    logger.info(
+      `Ignoring settings of other Device Client features: ${settings.ignored.join(", ")}.`,
+    );
+  }
+  if (!settings.fleetProvisioning.enabled) {
+    logger.info(
+      "Fleet provisioning is disabled (fleet-provisioning.enabled / --enable-fleet-provisioning); nothing to do.",
+    );
+    return ExitCode.Ok;
+  }
+  if (settings.runtime.status === "provisioned") {
+    clearJournal(settings.configDir);
+    logger.info(
+      `Already provisioned as thing ${settings.runtime.thingName} (completed-fp is true in ${settings.runtimeConfigPath}); nothing to do.`,
+    );
+    return ExitCode.Ok;
+  }
+  if (settings.runtime.status === "not-provisioned") {
+    logger.info(`Provisioning: ${settings.runtime.reason}`);
+  }
+  const lock = acquireLock(lockPath(env));
+  try {
+    const result = await provision(settings, { logger });
+    logger.info(
+      `Provisioned thing ${result.thingName} with certificate ${result.certificateId} in ${
+        Math.round(result.verifiedAt)
+      } ms (runtime config written at ${
+        Math.round(result.runtimeConfigWrittenAt)
+      } ms, ${result.retries} retries).`,
+    );
+    logger.info(`Certificate: ${result.certPath}`);
+    logger.info(`Private key: ${result.keyPath}`);
+    logger.info(`Runtime config: ${settings.runtimeConfigPath}`);
+    return ExitCode.Ok;
+  } finally {
+    lock.release();
+  }
+}

@@ -1,0 +1,270 @@
+/**
+ * One MQTT session over mutual TLS, built for the fewest round trips: the
+ * SUBSCRIBE for an operation's answers and its request PUBLISH are written
+ * right behind CONNECT (before CONNACK) and never wait for SUBACK or PUBACK.
+ * MQTT.js owns the session (CONNECT/CONNACK, keepalive, parsing, PUBACK of
+ * answers); the request packets come from mqtt-packet, the codec MQTT.js uses.
+ *
+ * @module
+ */
+import { MqttClient } from "mqtt";
+import mqttPacket from "mqtt-packet";
+import tls from "node:tls";
+import type { Duplex } from "node:stream";
+import type { OperationTopics } from "../provisioning/topics.ts";
+
+/** TLS ALPN protocol AWS IoT expects for MQTT on port 443. */
+export const AWS_MQTT_ALPN = "x-amzn-mqtt-ca";
+
+/** How to reach and authenticate to the broker. */
+export interface SessionOptions {
+  /** Host name; the server certificate must match it. */
+  endpoint: string;
+  port: number;
+  clientId: string;
+  /** Client certificate, PEM. */
+  cert: string;
+  /** Client private key, PEM (absent when the key lives in a PKCS#11 token). */
+  key?: string;
+  /** OpenSSL engine holding the private key (e.g. the pkcs11 engine's path). */
+  privateKeyEngine?: string;
+  /** The key's identifier inside the engine (e.g. a `pkcs11:` URI). */
+  privateKeyIdentifier?: string;
+  /** Trusted root CAs, PEM; undefined uses the system trust store. */
+  ca?: string;
+  /** ALPN protocols to offer; fleetprov offers `x-amzn-mqtt-ca` on port 443. */
+  alpnProtocols?: string[];
+  /** An already-open transport (e.g. an HTTP CONNECT tunnel) to run TLS over. */
+  socket?: Duplex;
+  /** How long to wait for CONNACK, milliseconds. */
+  connectTimeoutMs: number;
+  /** MQTT keepalive, seconds. */
+  keepaliveSeconds?: number;
+}
+
+/** Why a session failed: decides whether a retry can help. */
+export type SessionFailureKind =
+  /** Refused, reset, unreachable, timed out: retry can help. */
+  | "network"
+  /** The broker closed the connection after CONNACK without an error. */
+  | "closed"
+  /** CONNACK refused the client (not authorized, bad client id, ...). */
+  | "refused"
+  /** The server certificate failed verification: configuration or attack. */
+  | "tls";
+
+/** A session failure with its kind. */
+export class SessionError extends Error {
+  /** What kind of failure this is. */
+  readonly kind: SessionFailureKind;
+  /** Underlying error code (ECONNREFUSED, CONNACK return code, ...), if any. */
+  readonly code?: string;
+
+  /** Creates a session error. */
+  constructor(message: string, kind: SessionFailureKind, code?: string) {
+    super(message);
+    this.name = "SessionError";
+    this.kind = kind;
+    this.code = code;
+  }
+}
+
+/** An answer on one of an operation's response topics. */
+export interface Answer {
+  accepted: boolean;
+  payload: Uint8Array;
+}
+
+/** A live session. */
+export interface Session {
+  /** Resolves on CONNACK; rejects with a {@linkcode SessionError}. */
+  readonly connected: Promise<void>;
+  /**
+   * Subscribes to the operation's answers and publishes the request, pipelined,
+   * then resolves with the first answer. Rejects on timeout or session failure.
+   */
+  request(
+    topics: OperationTopics,
+    payload: Uint8Array,
+    options: { timeoutMs: number },
+  ): Promise<Answer>;
+  /** Sends DISCONNECT and closes the transport. */
+  close(): Promise<void>;
+}
+
+const TLS_CERT_ERRORS = new Set([
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+]);
+
+/** Opens a session: TCP, TLS 1.2+/1.3 with the client certificate, MQTT CONNECT. */
+export function openSession(options: SessionOptions): Session {
+  let failure: SessionError | undefined;
+  const waiters = new Set<(error: SessionError) => void>();
+  let nextMessageId = 1;
+
+  function fail(error: SessionError): void {
+    if (failure) return;
+    failure = error;
+    for (const waiter of waiters) waiter(error);
+    waiters.clear();
+  }
+
+  const socket = tls.connect({
+    host: options.endpoint,
+    servername: isIpAddress(options.endpoint) ? undefined : options.endpoint,
+    port: options.port,
+    socket: options.socket,
+    cert: options.cert,
+    key: options.key,
+    privateKeyEngine: options.privateKeyEngine,
+    privateKeyIdentifier: options.privateKeyIdentifier,
+    ca: options.ca,
+    ALPNProtocols: options.alpnProtocols,
+    minVersion: "TLSv1.2",
+    rejectUnauthorized: true,
+  });
+  socket.setNoDelay(true);
+  socket.on("error", (error: NodeJS.ErrnoException) => fail(classifySocketError(error)));
+
+  const client = new MqttClient(() => socket, {
+    clientId: options.clientId,
+    protocolVersion: 4,
+    clean: true,
+    keepalive: options.keepaliveSeconds ?? 60,
+    reconnectPeriod: 0,
+    connectTimeout: options.connectTimeoutMs,
+    manualConnect: true,
+    resubscribe: false,
+  });
+  // Errors reach us through the socket and CONNACK handlers; MQTT.js re-emits them.
+  client.on("error", (error: Error & { code?: string | number }) => {
+    if (typeof error.code === "number") {
+      fail(
+        new SessionError(
+          `The broker refused the connection: ${error.message}.`,
+          "refused",
+          String(error.code),
+        ),
+      );
+    } else {
+      fail(classifySocketError(error as NodeJS.ErrnoException));
+    }
+  });
+
+  const connected = new Promise<void>((resolve, reject) => {
+    client.once("connect", () => resolve());
+    waiters.add(reject);
+  });
+  connected.catch(() => {});
+  let connackSeen = false;
+  connected.then(() => connackSeen = true, () => {});
+
+  socket.on("close", () => {
+    fail(
+      connackSeen
+        ? new SessionError("The broker closed the connection.", "closed")
+        : new SessionError("The connection closed before CONNACK.", "network", "ECONNRESET"),
+    );
+  });
+
+  const answerHandlers = new Map<string, (accepted: boolean, payload: Uint8Array) => void>();
+  client.on("message", (topic: string, payload: Uint8Array) => {
+    answerHandlers.get(topic)?.(topic.endsWith("/accepted"), payload);
+  });
+
+  client.connect();
+
+  function request(
+    topics: OperationTopics,
+    payload: Uint8Array,
+    requestOptions: { timeoutMs: number },
+  ): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
+      if (failure) return reject(failure);
+      const timer = setTimeout(
+        () =>
+          finish(() =>
+            reject(
+              new SessionError(
+                `No answer on ${topics.accepted} within ${requestOptions.timeoutMs} ms.`,
+                "network",
+                "ETIMEDOUT",
+              ),
+            )
+          ),
+        requestOptions.timeoutMs,
+      );
+      const onFailure = (error: SessionError) => finish(() => reject(error));
+      function finish(settle: () => void): void {
+        clearTimeout(timer);
+        waiters.delete(onFailure);
+        answerHandlers.delete(topics.accepted);
+        answerHandlers.delete(topics.rejected);
+        settle();
+      }
+      waiters.add(onFailure);
+      const onAnswer = (accepted: boolean, body: Uint8Array) =>
+        finish(() => resolve({ accepted, payload: body }));
+      answerHandlers.set(topics.accepted, onAnswer);
+      answerHandlers.set(topics.rejected, onAnswer);
+      const subscribe = mqttPacket.generate({
+        cmd: "subscribe",
+        messageId: nextMessageId++,
+        subscriptions: [{ topic: topics.accepted, qos: 1 }, { topic: topics.rejected, qos: 1 }],
+      });
+      const publish = mqttPacket.generate({
+        cmd: "publish",
+        messageId: nextMessageId++,
+        qos: 1,
+        dup: false,
+        retain: false,
+        topic: topics.request,
+        payload: Buffer.from(payload),
+      });
+      socket.write(Buffer.concat([subscribe, publish]));
+    });
+  }
+
+  function close(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (socket.destroyed) return resolve();
+      socket.once("close", () => resolve());
+      if (connackSeen && !failure) {
+        client.end(false, {}, () => socket.destroy());
+      } else {
+        socket.destroy();
+      }
+    });
+  }
+
+  return { connected, request, close };
+}
+
+function classifySocketError(error: NodeJS.ErrnoException): SessionError {
+  const code = error.code ?? "";
+  if (TLS_CERT_ERRORS.has(code)) {
+    return new SessionError(
+      `The server certificate was not accepted (${code}): ${error.message}.`,
+      "tls",
+      code,
+    );
+  }
+  return new SessionError(
+    `${error.message}${code && !error.message.includes(code) ? ` (${code})` : ""}.`,
+    "network",
+    code || undefined,
+  );
+}
+
+function isIpAddress(host: string): boolean {
+  return /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.includes(":");
+}

@@ -1,0 +1,465 @@
+/**
+ * Fleet provisioning as a small state machine:
+ *
+ *   start ─create─▶ certificate-created ─RegisterThing─▶ registered
+ *         ─write files + runtime config─▶ committed ─connect with new cert─▶ done
+ *
+ * Each completed step is journaled, so a run killed anywhere resumes where it
+ * stopped (reusing a still-valid ownership token). Transient failures are
+ * retried with backoff within the deadline; final ones end the run at once.
+ *
+ * @module
+ */
+import { createPublicKey, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Settings } from "../config/settings.ts";
+import { ExitCode, FleetprovError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import {
+  AWS_MQTT_ALPN,
+  openSession,
+  type Session,
+  SessionError,
+  type SessionOptions,
+} from "../mqtt/connection.ts";
+import { createCsr, generateKeyPair } from "../pki/mod.ts";
+import { writeRuntimeConfig } from "../runtime_config/mod.ts";
+import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
+import {
+  type CertificateCreated,
+  clearJournal,
+  type JournalEntry,
+  readJournal,
+  type Registered,
+  tokenStillValid,
+  writeJournal,
+} from "./journal.ts";
+import { encodePayload } from "./payload.ts";
+import { MalformedAnswerError, parseAnswer, RejectionError } from "./protocol.ts";
+import { backoffDelay, delay, isTransient } from "./retry.ts";
+import { operationTopics } from "./topics.ts";
+
+/** What a completed provisioning produced. */
+export interface ProvisionResult {
+  thingName: string;
+  certificateId: string;
+  certPath: string;
+  keyPath: string;
+  deviceConfiguration: Record<string, string>;
+  /** Milliseconds since process start when the runtime config was written. */
+  runtimeConfigWrittenAt: number;
+  /** Milliseconds since process start when the new certificate's CONNACK arrived. */
+  verifiedAt: number;
+  /** How many attempts failed transiently and were retried. */
+  retries: number;
+}
+
+/** Options of {@linkcode provision}. */
+export interface ProvisionOptions {
+  logger: Logger;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+type State = { step: "start" } | JournalEntry | { step: "committed"; entry: Registered } | {
+  step: "done";
+  entry: Registered;
+};
+
+/** Provisions the device described by `settings`; throws {@linkcode FleetprovError} on failure. */
+export async function provision(
+  settings: Settings,
+  options: ProvisionOptions,
+): Promise<ProvisionResult> {
+  const { logger } = options;
+  const now = options.now ?? Date.now;
+  const fp = settings.fleetProvisioning;
+  const claim = readClaimCredentials(settings);
+  const deadline = now() + settings.retry.deadlineMs;
+  ensureDirectory(settings.keysDir, 0o700);
+
+  let state: State = resumeFromJournal(settings, now(), logger);
+  let session: Session | undefined;
+  let attempt = 0;
+  let retries = 0;
+  let closedInARow = 0;
+  let runtimeConfigWrittenAt = 0;
+
+  function claimSession(): Session {
+    session ??= openSession({ ...claim, clientId: settings.clientId });
+    return session;
+  }
+  async function dropSession(): Promise<void> {
+    const current = session;
+    session = undefined;
+    await current?.close();
+  }
+
+  while (state.step !== "done") {
+    attempt++;
+    try {
+      switch (state.step) {
+        case "start":
+          state = await createCertificate(claimSession(), settings, now, logger);
+          writeJournal(settings.configDir, state);
+          break;
+        case "certificate-created":
+          state = await registerThing(claimSession(), settings, state, logger);
+          writeJournal(settings.configDir, state);
+          await dropSession();
+          break;
+        case "registered":
+          await dropSession();
+          state = { step: "committed", entry: commitFiles(settings, state) };
+          runtimeConfigWrittenAt = performance.now();
+          clearJournal(settings.configDir);
+          logger.info(`Wrote the runtime config ${settings.runtimeConfigPath}.`);
+          break;
+        case "committed":
+          await verifyCredentials(settings, claim, state.entry, logger);
+          state = { step: "done", entry: state.entry };
+          break;
+      }
+      closedInARow = 0;
+    } catch (error) {
+      await dropSession();
+      if (
+        error instanceof RejectionError &&
+        error.rejection.errorCode === "InvalidCertificateOwnershipToken" &&
+        state.step === "certificate-created"
+      ) {
+        logger.warn(
+          `The saved ownership token for certificate ${state.certificateId} was refused; starting over with a new certificate.`,
+        );
+        clearJournal(settings.configDir);
+        state = { step: "start" };
+        continue;
+      }
+      closedInARow = error instanceof SessionError && error.kind === "closed"
+        ? closedInARow + 1
+        : 0;
+      if (closedInARow >= 2) {
+        throw new FleetprovError(
+          `The broker closed the connection twice at step ${state.step}; the claim certificate's policy most likely forbids these topics (check iot:Publish/iot:Subscribe/iot:Receive on $aws/certificates/create* and $aws/provisioning-templates/${fp.templateName}/provision/*).`,
+          ExitCode.Rejected,
+        );
+      }
+      if (!isTransient(error)) throw finalError(error, state.step);
+      const wait = backoffDelay(attempt, settings.retry);
+      if (now() + wait >= deadline) {
+        throw new FleetprovError(
+          `Provisioning did not finish within the ${
+            settings.retry.deadlineMs / 1000
+          } s deadline; last failure at step ${state.step}: ${(error as Error).message}`,
+          error instanceof RejectionError || error instanceof MalformedAnswerError
+            ? ExitCode.Rejected
+            : ExitCode.Network,
+        );
+      }
+      retries++;
+      logger.warn(
+        `Attempt ${attempt} failed at step ${state.step}: ${
+          (error as Error).message
+        } Retrying in ${wait} ms.`,
+      );
+      await delay(wait);
+    }
+  }
+  const entry = state.entry;
+  return {
+    thingName: entry.thingName,
+    certificateId: entry.certificateId,
+    ...credentialPaths(settings, entry),
+    deviceConfiguration: entry.deviceConfiguration,
+    runtimeConfigWrittenAt,
+    verifiedAt: performance.now(),
+    retries,
+  };
+}
+
+interface ClaimCredentials extends Omit<SessionOptions, "clientId"> {}
+
+function readClaimCredentials(settings: Settings): ClaimCredentials {
+  return {
+    endpoint: settings.endpoint,
+    port: settings.port,
+    cert: readText(settings.cert, "cert"),
+    key: settings.key === undefined ? undefined : readText(settings.key, "key"),
+    ca: settings.rootCa === undefined ? undefined : readText(settings.rootCa, "root-ca"),
+    alpnProtocols: settings.port === 443 ? [AWS_MQTT_ALPN] : undefined,
+    connectTimeoutMs: settings.retry.stepTimeoutMs,
+  };
+}
+
+function readText(path: string, key: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new FleetprovError(
+      `Cannot read ${key} file ${path} (${
+        (error as NodeJS.ErrnoException).code
+      }); check the path and its permissions.`,
+      ExitCode.Config,
+    );
+  }
+}
+
+function resumeFromJournal(settings: Settings, now: number, logger: Logger): State {
+  const entry = readJournal(settings.configDir);
+  if (!entry) return { step: "start" };
+  if (
+    entry.endpoint !== settings.endpoint ||
+    entry.templateName !== settings.fleetProvisioning.templateName
+  ) {
+    logger.warn("Ignoring the provisioning journal: it belongs to another endpoint or template.");
+    return { step: "start" };
+  }
+  if (entry.step === "certificate-created" && !tokenStillValid(entry, now)) {
+    logger.warn(
+      `The journaled certificate ${entry.certificateId} has an expired ownership token; starting over with a new certificate.`,
+    );
+    return { step: "start" };
+  }
+  logger.info(
+    `Resuming provisioning at step ${entry.step} with certificate ${entry.certificateId}.`,
+  );
+  return entry;
+}
+
+async function createCertificate(
+  session: Session,
+  settings: Settings,
+  now: () => number,
+  logger: Logger,
+): Promise<CertificateCreated> {
+  const fp = settings.fleetProvisioning;
+  const format = settings.payloadFormat;
+  const base = {
+    step: "certificate-created" as const,
+    endpoint: settings.endpoint,
+    templateName: fp.templateName,
+  };
+  const timeout = { timeoutMs: settings.retry.stepTimeoutMs };
+
+  if (fp.generateKey) {
+    const { keys, privateKeyPem } = await generateKeyPair(fp.generateKey);
+    const csr = await createCsr(settings.clientId, keys, { algorithm: fp.generateKey });
+    logger.info(
+      `Generated a ${fp.generateKey} key on the device; requesting CreateCertificateFromCsr.`,
+    );
+    const topics = operationTopics("CreateCertificateFromCsr", { format });
+    const answer = await session.request(
+      topics,
+      encodePayload({ certificateSigningRequest: csr }, format),
+      timeout,
+    );
+    const accepted = parseAnswer("CreateCertificateFromCsr", answer, format);
+    assertKeyMatches(accepted.certificatePem, privateKeyPem);
+    logger.info(`Certificate ${accepted.certificateId} created from the CSR.`);
+    return {
+      ...base,
+      certificateId: accepted.certificateId,
+      certificatePem: accepted.certificatePem,
+      keySource: "generated",
+      privateKeyPem,
+      ownershipToken: accepted.certificateOwnershipToken,
+      issuedAt: now(),
+    };
+  }
+  if (fp.csrFile && fp.deviceKey) {
+    const csr = readText(fp.csrFile, "fleet-provisioning.csr-file");
+    const topics = operationTopics("CreateCertificateFromCsr", { format });
+    logger.info(`Requesting CreateCertificateFromCsr with ${fp.csrFile}.`);
+    const answer = await session.request(
+      topics,
+      encodePayload({ certificateSigningRequest: csr }, format),
+      timeout,
+    );
+    const accepted = parseAnswer("CreateCertificateFromCsr", answer, format);
+    assertKeyMatches(
+      accepted.certificatePem,
+      readText(fp.deviceKey, "fleet-provisioning.device-key"),
+    );
+    logger.info(`Certificate ${accepted.certificateId} created from the CSR.`);
+    return {
+      ...base,
+      certificateId: accepted.certificateId,
+      certificatePem: accepted.certificatePem,
+      keySource: "device-key",
+      deviceKeyPath: fp.deviceKey,
+      ownershipToken: accepted.certificateOwnershipToken,
+      issuedAt: now(),
+    };
+  }
+  if (fp.csrFile) {
+    logger.warn(
+      "fleet-provisioning.csr-file is set without fleet-provisioning.device-key; using CreateKeysAndCertificate as the Device Client does.",
+    );
+  }
+  logger.info("Requesting CreateKeysAndCertificate.");
+  const topics = operationTopics("CreateKeysAndCertificate", { format });
+  const answer = await session.request(topics, encodePayload({}, format), timeout);
+  const accepted = parseAnswer("CreateKeysAndCertificate", answer, format);
+  assertKeyMatches(accepted.certificatePem, accepted.privateKey);
+  logger.info(`Certificate ${accepted.certificateId} and its private key created.`);
+  return {
+    ...base,
+    certificateId: accepted.certificateId,
+    certificatePem: accepted.certificatePem,
+    keySource: "service",
+    privateKeyPem: accepted.privateKey,
+    ownershipToken: accepted.certificateOwnershipToken,
+    issuedAt: now(),
+  };
+}
+
+async function registerThing(
+  session: Session,
+  settings: Settings,
+  created: CertificateCreated,
+  logger: Logger,
+): Promise<Registered> {
+  const fp = settings.fleetProvisioning;
+  const format = settings.payloadFormat;
+  const topics = operationTopics("RegisterThing", { format, templateName: fp.templateName });
+  const request: Record<string, unknown> = { certificateOwnershipToken: created.ownershipToken };
+  if (Object.keys(fp.templateParameters).length > 0) request.parameters = fp.templateParameters;
+  logger.info(
+    `Requesting RegisterThing with template ${fp.templateName} and parameters ${
+      Object.keys(fp.templateParameters).join(", ") || "(none)"
+    }.`,
+  );
+  const answer = await session.request(topics, encodePayload(request, format), {
+    timeoutMs: settings.retry.stepTimeoutMs,
+  });
+  const accepted = parseAnswer("RegisterThing", answer, format);
+  logger.info(`Registered thing ${accepted.thingName}.`);
+  return {
+    ...created,
+    step: "registered",
+    thingName: accepted.thingName,
+    deviceConfiguration: accepted.deviceConfiguration,
+  };
+}
+
+function credentialPaths(
+  settings: Settings,
+  entry: Registered,
+): { certPath: string; keyPath: string } {
+  return {
+    certPath: join(settings.keysDir, "active-certificate.pem.crt"),
+    keyPath: entry.keySource === "device-key"
+      ? entry.deviceKeyPath!
+      : join(settings.keysDir, "active-private.pem.key"),
+  };
+}
+
+/** Writes the certificate (0644) and key (0600) files, then the runtime config last. */
+function commitFiles(settings: Settings, entry: Registered): Registered {
+  const dir = settings.keysDir;
+  const { certPath, keyPath } = credentialPaths(settings, entry);
+  writeFileAtomic(join(dir, `${entry.certificateId}-certificate.pem.crt`), entry.certificatePem, {
+    mode: 0o644,
+  });
+  if (entry.privateKeyPem !== undefined) {
+    writeFileAtomic(join(dir, `${entry.certificateId}-private.pem.key`), entry.privateKeyPem, {
+      mode: 0o600,
+    });
+    writeFileAtomic(keyPath, entry.privateKeyPem, { mode: 0o600 });
+  }
+  writeFileAtomic(certPath, entry.certificatePem, { mode: 0o644 });
+  writeRuntimeConfig(settings.runtimeConfigPath, {
+    cert: certPath,
+    key: keyPath,
+    thingName: entry.thingName,
+    deviceConfig: entry.deviceConfiguration,
+  });
+  return entry;
+}
+
+async function verifyCredentials(
+  settings: Settings,
+  claim: ClaimCredentials,
+  entry: Registered,
+  logger: Logger,
+): Promise<void> {
+  const { keyPath } = credentialPaths(settings, entry);
+  const session = openSession({
+    ...claim,
+    cert: entry.certificatePem,
+    key: entry.privateKeyPem ?? readText(keyPath, "fleet-provisioning.device-key"),
+    clientId: entry.thingName,
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      session.connected,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new SessionError(
+                `No CONNACK within ${settings.retry.stepTimeoutMs} ms.`,
+                "network",
+                "ETIMEDOUT",
+              ),
+            ),
+          settings.retry.stepTimeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await session.close();
+  }
+  logger.info(`Connected with the new certificate as ${entry.thingName}.`);
+}
+
+function assertKeyMatches(certificatePem: string, privateKeyPem: string): void {
+  let matches: boolean;
+  try {
+    const certKey = new X509Certificate(certificatePem).publicKey.export({
+      type: "spki",
+      format: "der",
+    });
+    const ownKey = createPublicKey(privateKeyPem).export({ type: "spki", format: "der" });
+    matches = Buffer.compare(certKey, ownKey) === 0;
+  } catch (error) {
+    throw new MalformedAnswerError(
+      `The issued certificate or key cannot be parsed (${(error as Error).message}).`,
+    );
+  }
+  if (!matches) {
+    throw new MalformedAnswerError(
+      "The issued certificate does not belong to this device's private key.",
+    );
+  }
+}
+
+function finalError(error: unknown, step: string): FleetprovError {
+  if (error instanceof FleetprovError) return error;
+  if (error instanceof RejectionError) return new FleetprovError(error.message, ExitCode.Rejected);
+  if (error instanceof SessionError) {
+    if (error.kind === "tls") {
+      return new FleetprovError(
+        `${error.message} Check root-ca and that endpoint names the server in its certificate.`,
+        ExitCode.Config,
+      );
+    }
+    if (error.kind === "refused") {
+      return new FleetprovError(
+        `${error.message} Check that the ${
+          step === "committed" ? "new" : "claim"
+        } certificate is registered and ACTIVE and that its policy allows iot:Connect for this client id.`,
+        ExitCode.Rejected,
+      );
+    }
+    return new FleetprovError(error.message, ExitCode.Network);
+  }
+  if (error instanceof MalformedAnswerError) {
+    return new FleetprovError(error.message, ExitCode.Rejected);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new FleetprovError(`Unexpected failure at step ${step}: ${message}`, ExitCode.Internal);
+}

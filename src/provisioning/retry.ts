@@ -1,0 +1,33 @@
+/**
+ * Retry policy: which failures are transient, and exponential backoff with
+ * full jitter within a total deadline.
+ *
+ * @module
+ */
+import { SessionError } from "../mqtt/connection.ts";
+import { MalformedAnswerError, RejectionError } from "./protocol.ts";
+
+/** Full-jitter backoff: a random wait in [0, min(max, base * 2^attempt)). */
+export function backoffDelay(
+  attempt: number,
+  policy: { baseDelayMs: number; maxDelayMs: number },
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * True when a retry can help: network failures and timeouts, a broker closing
+ * the connection once, throttling and 5xx rejections, malformed answers.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof RejectionError) return error.retryable;
+  if (error instanceof SessionError) return error.kind === "network" || error.kind === "closed";
+  return error instanceof MalformedAnswerError;
+}
+
+/** Resolves after `ms` milliseconds (backoff waits, not synchronisation). */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
