@@ -6,4 +6,6 @@
 import process from "node:process";
 import { runCli } from "./src/cli.ts";
 
-process.exitCode = await runCli(process.argv.slice(2));
+runCli(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
