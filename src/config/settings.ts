@@ -26,8 +26,13 @@ export interface LoggingSettings {
 export interface FleetProvisioningSettings {
   enabled: boolean;
   templateName: string;
-  /** Parsed template parameters (string values), before system information is added. */
+  /**
+   * The parameters to send with RegisterThing: the system information (when
+   * `collect-system-information` is on) overridden by the user's values.
+   */
   templateParameters: Record<string, string>;
+  /** What `collect-system-information` collected (DeviceIPAddress, ...), if it is on. */
+  systemParameters?: Record<string, string>;
   /** PEM CSR path (expanded). */
   csrFile?: string;
   /** The CSR's private key path (expanded). */

@@ -1,0 +1,107 @@
+/**
+ * Reading JSON config files with comments (JSONC), with parse errors
+ * reported by line and column.
+ *
+ * @module
+ */
+import { readFileSync, statSync } from "node:fs";
+import { parse, type ParseError } from "jsonc-parser";
+import { describeParseError } from "./template_parameters.ts";
+
+/**
+ * Largest config file fleetprov reads. The Device Client refuses files over
+ * 5000 bytes; fleetprov accepts more (comments make files longer) but refuses
+ * sizes no config file has, so a wrong path cannot make it read a huge file.
+ */
+export const MAX_CONFIG_FILE_BYTES = 64 * 1024;
+
+/** A parsed JSON object, or one line per problem. */
+export type JsonFileResult =
+  | { ok: true; data: Record<string, unknown> }
+  | { ok: false; errors: string[] };
+
+/**
+ * Reads a JSON (JSONC: comments and trailing commas allowed) file whose top
+ * level must be an object. `what` names it in messages ("Config file").
+ */
+export function readJsoncFile(path: string, what: string): JsonFileResult {
+  let size: number;
+  try {
+    const stats = statSync(path);
+    if (!stats.isFile()) {
+      return {
+        ok: false,
+        errors: [
+          `${what} ${path} is ${
+            stats.isDirectory() ? "a directory" : "not a regular file"
+          }; expected a file.`,
+        ],
+      };
+    }
+    size = stats.size;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return {
+      ok: false,
+      errors: [
+        code === "ENOENT"
+          ? `${what} ${path} does not exist.`
+          : `${what} ${path} cannot be read (${code}).`,
+      ],
+    };
+  }
+  if (size > MAX_CONFIG_FILE_BYTES) {
+    return {
+      ok: false,
+      errors: [
+        `${what} ${path} is ${size} bytes; config files larger than ${MAX_CONFIG_FILE_BYTES} bytes are refused.`,
+      ],
+    };
+  }
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    return {
+      ok: false,
+      errors: [`${what} ${path} cannot be read (${(error as NodeJS.ErrnoException).code}).`],
+    };
+  }
+  const parseErrors: ParseError[] = [];
+  const data: unknown = parse(text, parseErrors, {
+    allowTrailingComma: true,
+    disallowComments: false,
+    allowEmptyContent: false,
+  });
+  if (parseErrors.length > 0) {
+    return {
+      ok: false,
+      errors: parseErrors.slice(0, 5).map((e) => {
+        const { line, column } = lineAndColumn(text, e.offset);
+        return `${what} ${path} is not valid JSON: line ${line}, column ${column}: ${
+          describeParseError(e.error)
+        }.`;
+      }),
+    };
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    return {
+      ok: false,
+      errors: [`${what} ${path} must hold a JSON object ({ ... }) at the top level.`],
+    };
+  }
+  return { ok: true, data: data as Record<string, unknown> };
+}
+
+/** 1-based line and column of a character offset. */
+export function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text[i] === "\n") {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: offset - lineStart + 1 };
+}
