@@ -2,7 +2,7 @@
  * End-to-end provisioning through the real CLI against the real emulator over
  * mutual TLS.
  */
-import { assert, assertEquals, assertMatch, assertNotEquals } from "node:assert/strict";
+import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
@@ -36,7 +36,10 @@ function provisionArgs(emulator: Emulator, serial: string, extra: string[] = [])
 }
 
 function runtimeConfig(home: string): Record<string, unknown> {
-  const text = readFileSync(join(home, ".aws-iot-device-client", "aws-iot-device-client-runtime.conf"), "utf8");
+  const text = readFileSync(
+    join(home, ".aws-iot-device-client", "aws-iot-device-client-runtime.conf"),
+    "utf8",
+  );
   return JSON.parse(text)["runtime-config"];
 }
 
@@ -72,7 +75,11 @@ Deno.test("keys path: provisions, writes DC's files with strict modes, then skip
     assertEquals(rc["thing-name"], "board-SN-0001");
     assertEquals(rc.cert, join(keysDir, "active-certificate.pem.crt"));
     assertEquals(rc.key, join(keysDir, "active-private.pem.key"));
-    assertEquals(rc["device-config"], { Foo: "Bar", Site: "factory-1", Tricky: 'quote " backslash \\ é' });
+    assertEquals(rc["device-config"], {
+      Foo: "Bar",
+      Site: "factory-1",
+      Tricky: 'quote " backslash \\ é',
+    });
 
     const thing = emulator.registry.thing("board-SN-0001");
     assert(thing, "thing registered");
@@ -131,7 +138,10 @@ Deno.test("CSR path: the key never leaves the board and stays where it is", asyn
     assertEquals(rc.key, keyPath);
     assertEquals(rc["thing-name"], "board-SN-CSR");
     const keysDir = join(home, ".aws-iot-device-client", "keys");
-    assert(!existsSync(join(keysDir, "active-private.pem.key")), "no private key written for the CSR path");
+    assert(
+      !existsSync(join(keysDir, "active-private.pem.key")),
+      "no private key written for the CSR path",
+    );
     assertEquals(readFileSync(keyPath, "utf8"), privateKeyPem);
     assertMatch(result.stdout, /CreateCertificateFromCsr/);
     assertNoSecrets(result, [privateKeyPem]);
@@ -149,10 +159,16 @@ Deno.test("a CSR without a device key falls back to CreateKeysAndCertificate, as
     const { keys } = await generateKeyPair("ec-p256");
     const csrPath = join(secrets, "device.csr");
     writeWithMode(csrPath, await createCsr("board", keys), 0o600);
-    const result = await runFleetprov(provisionArgs(emulator, "SN-FALLBACK", ["--csr-file", csrPath]), { home });
+    const result = await runFleetprov(
+      provisionArgs(emulator, "SN-FALLBACK", ["--csr-file", csrPath]),
+      { home },
+    );
     assertEquals(result.code, 0, result.stderr);
     assertMatch(result.stdout + result.stderr, /without fleet-provisioning.device-key/);
-    assertEquals(runtimeConfig(home).key, join(home, ".aws-iot-device-client", "keys", "active-private.pem.key"));
+    assertEquals(
+      runtimeConfig(home).key,
+      join(home, ".aws-iot-device-client", "keys", "active-private.pem.key"),
+    );
   } finally {
     await emulator.close();
   }
@@ -166,7 +182,10 @@ Deno.test("a missing template parameter is a rejection: exit 1 and one line with
     assertEquals(result.code, 1, result.stderr);
     const lines = result.stderr.trim().split("\n").filter((line) => line.startsWith("fleetprov:"));
     assertEquals(lines.length, 1, result.stderr);
-    assertMatch(lines[0], /RegisterThing was rejected: statusCode=400 errorCode=\S+ errorMessage=".*SerialNumber.*"/);
+    assertMatch(
+      lines[0],
+      /RegisterThing was rejected: statusCode=400 errorCode=\S+ errorMessage=".*SerialNumber.*"/,
+    );
     assertMatch(lines[0], /Hint:/);
     assert(!existsSync(join(home, ".aws-iot-device-client", "aws-iot-device-client-runtime.conf")));
     assertEquals(emulator.registry.things().length, 0);
@@ -208,13 +227,21 @@ Deno.test("two devices provisioning at the same time each get their own certific
     const configs = homes.map(runtimeConfig);
     assertEquals(configs.map((c) => c["thing-name"]), ["board-SN-PAR-0", "board-SN-PAR-1"]);
     const certs = homes.map((home) =>
-      readFileSync(join(home, ".aws-iot-device-client", "keys", "active-certificate.pem.crt"), "utf8")
+      readFileSync(
+        join(home, ".aws-iot-device-client", "keys", "active-certificate.pem.crt"),
+        "utf8",
+      )
     );
     assertNotEquals(certs[0], certs[1]);
     for (const [i, home] of homes.entries()) {
       const principal = emulator.registry.thing(`board-SN-PAR-${i}`)!.principals[0];
-      assertEquals(emulator.registry.certificate(principal)!.certificatePem.trim(), certs[i].trim());
-      assert(existsSync(join(home, ".aws-iot-device-client", "keys", `${principal}-private.pem.key`)));
+      assertEquals(
+        emulator.registry.certificate(principal)!.certificatePem.trim(),
+        certs[i].trim(),
+      );
+      assert(
+        existsSync(join(home, ".aws-iot-device-client", "keys", `${principal}-private.pem.key`)),
+      );
     }
   } finally {
     await emulator.close();

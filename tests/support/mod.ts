@@ -4,14 +4,14 @@
  *
  * @module
  */
-import { fromFileUrl } from "node:url";
+import { fileURLToPath } from "node:url";
 import { chmodSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../../src/emulator/mod.ts";
 
 /** Repository root. */
-export const ROOT: string = fromFileUrl(new URL("../../", import.meta.url));
+export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 
 /** A template with a required parameter, a defaulted one, attributes and device configuration. */
 export const SERIAL_TEMPLATE = {
@@ -28,7 +28,11 @@ export const SERIAL_TEMPLATE = {
     policy: { Type: "AWS::IoT::Policy", Properties: { PolicyName: "FPCertPolicy" } },
     thing: {
       Type: "AWS::IoT::Thing",
-      OverrideSettings: { AttributePayload: "MERGE", ThingGroups: "DO_NOTHING", ThingTypeName: "REPLACE" },
+      OverrideSettings: {
+        AttributePayload: "MERGE",
+        ThingGroups: "DO_NOTHING",
+        ThingTypeName: "REPLACE",
+      },
       Properties: {
         ThingName: { "Fn::Join": ["", ["board-", { Ref: "SerialNumber" }]] },
         AttributePayload: { serial: { Ref: "SerialNumber" }, location: { Ref: "Location" } },
@@ -69,7 +73,10 @@ export interface RunResult {
 export function fleetprovCommand(args: string[]): { command: string; args: string[] } {
   const bin = Deno.env.get("FLEETPROV_BIN");
   if (bin) return { command: bin, args };
-  return { command: Deno.execPath(), args: ["run", "-A", "--quiet", join(ROOT, "main.ts"), ...args] };
+  return {
+    command: Deno.execPath(),
+    args: ["run", "-A", "--quiet", join(ROOT, "main.ts"), ...args],
+  };
 }
 
 /** Runs the CLI with HOME set to `home` and returns its exit code and output. */
@@ -80,7 +87,12 @@ export async function runFleetprov(
   const { command, args: fullArgs } = fleetprovCommand(args);
   const output = await new Deno.Command(command, {
     args: fullArgs,
-    env: { HOME: options.home, LOCK_FILE_PATH: join(options.home, "lock"), NO_COLOR: "1", ...options.env },
+    env: {
+      HOME: options.home,
+      LOCK_FILE_PATH: join(options.home, "lock"),
+      NO_COLOR: "1",
+      ...options.env,
+    },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,0 +1,100 @@
+/** Atomic writes with strict modes, the journal and the lock. */
+import { assert, assertEquals, assertMatch, assertThrows } from "./support/assert.ts";
+import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ensureDirectory, writeFileAtomic } from "../src/secure_files/mod.ts";
+import { acquireLock } from "../src/lock/mod.ts";
+import { FleetprovError } from "../src/errors.ts";
+import {
+  clearJournal,
+  readJournal,
+  TOKEN_REUSE_WINDOW_MS,
+  tokenStillValid,
+  writeJournal,
+} from "../src/provisioning/journal.ts";
+import { modeOf, tempDir } from "./support/mod.ts";
+
+Deno.test("writeFileAtomic creates the file with its mode and leaves no temporary file", () => {
+  const dir = tempDir();
+  const path = join(dir, "key.pem");
+  const oldMask = Deno.umask(0o077);
+  try {
+    writeFileAtomic(path, "secret", { mode: 0o644 });
+  } finally {
+    Deno.umask(oldMask);
+  }
+  assertEquals(modeOf(path), "644");
+  writeFileAtomic(path, "secret2", { mode: 0o600 });
+  assertEquals(modeOf(path), "600");
+  assertEquals(readFileSync(path, "utf8"), "secret2");
+  assertEquals(readdirSync(dir), ["key.pem"]);
+});
+
+Deno.test("writeFileAtomic never follows a symlink to overwrite another file", () => {
+  const dir = tempDir();
+  const victim = join(dir, "victim");
+  writeFileSync(victim, "keep");
+  symlinkSync(victim, join(dir, "link"));
+  assertThrows(() => writeFileAtomic(join(dir, "link"), "evil", { mode: 0o600 }), /symbolic link/);
+  assertEquals(readFileSync(victim, "utf8"), "keep");
+});
+
+Deno.test("ensureDirectory creates and tightens a directory; refuses a file", () => {
+  const dir = join(tempDir(), "a", "keys");
+  ensureDirectory(dir, 0o700);
+  assertEquals(modeOf(dir), "700");
+  const file = join(tempDir(), "f");
+  writeFileSync(file, "");
+  assertThrows(() => ensureDirectory(file, 0o700), /not a directory/);
+});
+
+Deno.test("journal: written 0600, read back, expiry window, damaged file ignored", () => {
+  const dir = tempDir();
+  const entry = {
+    step: "certificate-created" as const,
+    endpoint: "localhost",
+    templateName: "T",
+    certificateId: "a".repeat(64),
+    certificatePem: "pem",
+    keySource: "service" as const,
+    privateKeyPem: "key",
+    ownershipToken: "token",
+    issuedAt: 1_000_000,
+  };
+  writeJournal(dir, entry);
+  assertEquals(modeOf(join(dir, "fleetprov-journal.json")), "600");
+  assertEquals(readJournal(dir), entry);
+  assert(tokenStillValid(entry, entry.issuedAt + TOKEN_REUSE_WINDOW_MS - 1));
+  assert(!tokenStillValid(entry, entry.issuedAt + TOKEN_REUSE_WINDOW_MS));
+  writeFileSync(join(dir, "fleetprov-journal.json"), '{"step":"registered", "cert');
+  assertEquals(readJournal(dir), undefined);
+  clearJournal(dir);
+  assert(!existsSync(join(dir, "fleetprov-journal.json")));
+});
+
+Deno.test("lock: a live holder refuses a second instance with exit code 5; a stale lock is taken over", async () => {
+  const dir = tempDir();
+  const path = join(dir, "devicecl.lock");
+  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    writeFileSync(path, `${child.pid}\n`);
+    const error = assertThrows(
+      () => acquireLock(path),
+      FleetprovError,
+    ) as unknown as FleetprovError;
+    void error;
+    try {
+      acquireLock(path);
+    } catch (e) {
+      assertEquals((e as FleetprovError).exitCode, 5);
+      assertMatch((e as Error).message, new RegExp(`PID ${child.pid}`));
+    }
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+  const lock = acquireLock(path);
+  assertEquals(readFileSync(path, "utf8").trim(), String(Deno.pid));
+  lock.release();
+  assert(!existsSync(path));
+});
