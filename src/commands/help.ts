@@ -1,0 +1,138 @@
+/**
+ * `--help` text and `--export-default-settings FILE`.
+ *
+ * @module
+ */
+import { existsSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { DEFAULTS } from "../config/mod.ts";
+import { FLAGS, type FlagSpec } from "../config/flags.ts";
+import { ExitCode, FleetprovError } from "../errors.ts";
+import { writeFileAtomic } from "../secure_files/mod.ts";
+import { VERSION } from "../version.ts";
+
+/** Exit codes, as `--help` and the README document them. */
+export const EXIT_CODES: readonly [number, string][] = [
+  [ExitCode.Ok, "provisioned, or already provisioned (or nothing to do)"],
+  [ExitCode.Rejected, "rejected by AWS IoT with a final error: fix the template, policy or claim"],
+  [ExitCode.Config, "configuration, flags or input files are wrong: retrying cannot help"],
+  [ExitCode.Permission, "a file or directory has the wrong mode or owner: retrying cannot help"],
+  [ExitCode.Network, "network failure, timeout or throttling past the deadline: retrying can help"],
+  [ExitCode.Locked, "another fleetprov instance is running"],
+  [ExitCode.Internal, "internal error (a bug in fleetprov: please report it)"],
+];
+
+const HELP_WIDTH = 100;
+
+/** The `--help` text: usage, subcommands, every flag with its default, exit codes. */
+export function helpText(): string {
+  const lines: string[] = [
+    `fleetprov ${VERSION}: AWS IoT Fleet Provisioning client, a drop-in for the Fleet`,
+    "Provisioning feature of the AWS IoT Device Client (same config file, flags and runtime config).",
+    "",
+    "Usage:",
+    "  fleetprov [flags]              provision this device (or do nothing if already provisioned)",
+    "  fleetprov check [flags]        validate config, files and permissions; print the effective",
+    "                                 settings and what a run would do; connect nowhere",
+    "  fleetprov emulator [options]   run a local AWS IoT fleet-provisioning endpoint",
+    "                                 (fleetprov emulator --help for its options)",
+    "",
+    "Flags override the config file. A flag may be given once. Flags of other Device Client",
+    "features (jobs, tunneling, device defender, pub/sub, shadows, SDK logging) are accepted and",
+    "ignored. Paths expand ~ and $VAR. [+] marks fleetprov extensions.",
+    "",
+  ];
+  const shown = FLAGS.filter((f) => !f.foreign);
+  const left = (f: FlagSpec) =>
+    `  ${f.flag}${f.value ? ` ${f.value}` : ""}${f.extension ? " [+]" : ""}`;
+  const width = Math.max(...shown.map((f) => left(f).length)) + 2;
+  lines.push("Flags:");
+  for (const f of shown) {
+    const text = f.help + (f.default ? ` Default: ${f.default}.` : "");
+    const wrapped = wrap(text, HELP_WIDTH - width);
+    lines.push(left(f).padEnd(width) + wrapped[0]);
+    for (const more of wrapped.slice(1)) lines.push(" ".repeat(width) + more);
+  }
+  lines.push(
+    "",
+    "Exit codes:",
+    ...EXIT_CODES.map(([code, text]) => `  ${String(code).padEnd(4)}${text}`),
+    "",
+    "Use RestartPreventExitStatus=1 2 3 in a systemd unit: those codes need a person, not a retry.",
+    "",
+  );
+  return lines.join("\n");
+}
+
+/**
+ * The default settings as a Device Client style config file (JSON), with
+ * fleetprov's extension keys. Required values are placeholders to replace.
+ */
+export function defaultSettingsJson(): string {
+  const config = {
+    endpoint: "<replace_with_endpoint_value>",
+    port: DEFAULTS.port,
+    cert: "<replace_with_certificate_file_path>",
+    key: "<replace_with_private_key_file_path>",
+    "root-ca": "<replace_with_root_ca_file_path>",
+    "thing-name": "<replace_with_thing_name>",
+    logging: {
+      level: DEFAULTS.logLevel,
+      type: DEFAULTS.logType,
+      file: DEFAULTS.logFile,
+    },
+    "fleet-provisioning": {
+      enabled: false,
+      "template-name": "<replace_with_template_name>",
+      "template-parameters": "{}",
+      "collect-system-information": false,
+      "payload-format": DEFAULTS.payloadFormat,
+      "step-timeout": DEFAULTS.stepTimeoutSeconds,
+      deadline: DEFAULTS.deadlineSeconds,
+      "retry-base-delay": DEFAULTS.retryBaseDelaySeconds,
+      "retry-max-delay": DEFAULTS.retryMaxDelaySeconds,
+    },
+    "secure-element": {
+      enabled: false,
+    },
+  };
+  return JSON.stringify(config, null, 4) + "\n";
+}
+
+/**
+ * Writes {@linkcode defaultSettingsJson} to `path` atomically with mode
+ * 0640 (the config file mode the permission rules want).
+ */
+export function exportDefaultSettings(path: string): void {
+  const target = resolve(path);
+  const dir = dirname(target);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new FleetprovError(
+      `--export-default-settings ${path}: directory ${dir} does not exist; create it first.`,
+      ExitCode.Config,
+    );
+  }
+  try {
+    writeFileAtomic(target, defaultSettingsJson(), { mode: 0o640 });
+  } catch (error) {
+    throw new FleetprovError(
+      `--export-default-settings ${path}: cannot write the file (${
+        (error as NodeJS.ErrnoException).code ?? (error as Error).message
+      }).`,
+      ExitCode.Config,
+    );
+  }
+}
+
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line === "" ? word : `${line} ${word}`;
+  }
+  out.push(line);
+  return out;
+}
