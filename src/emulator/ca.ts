@@ -1,0 +1,190 @@
+/**
+ * The emulator's certificate authority: created once in the state directory
+ * and reused; issues the server, claim and device certificates (EC P-256) and
+ * signs CSRs (EC or RSA keys).
+ *
+ * @module
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Buffer } from "node:buffer";
+import { createPublicKey, randomBytes, webcrypto, X509Certificate } from "node:crypto";
+import { generateKeyPair, signingAlgorithm, x509 } from "../pki/mod.ts";
+import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
+
+const EC_P256 = signingAlgorithm("ec-p256");
+const DAY_MS = 86_400_000;
+
+/** What the CA can issue. */
+export interface IssueOptions {
+  /** Subject, e.g. `CN=AWS IoT Certificate`. */
+  subject: string;
+  /** Server certificate: adds SAN localhost/127.0.0.1/::1 and serverAuth. */
+  server?: boolean;
+  /** Validity in days (default 20 years for devices). */
+  days?: number;
+}
+
+/** The certificate authority. */
+export class CertificateAuthority {
+  /** The CA certificate (PEM). */
+  readonly certPem: string;
+  /** The CA certificate, parsed by node:crypto (for verification). */
+  readonly certificate: X509Certificate;
+  readonly #cert: x509.X509Certificate;
+  readonly #key: CryptoKey;
+
+  private constructor(certPem: string, key: CryptoKey) {
+    this.certPem = certPem;
+    this.certificate = new X509Certificate(certPem);
+    this.#cert = new x509.X509Certificate(certPem);
+    this.#key = key;
+  }
+
+  /**
+   * Loads the CA from `dir` (ca-cert.pem 0644, ca-key.pem 0600) or creates it
+   * there (dir 0700) on first use.
+   */
+  static async loadOrCreate(dir: string): Promise<CertificateAuthority> {
+    ensureDirectory(dir, 0o700);
+    const certPath = join(dir, "ca-cert.pem");
+    const keyPath = join(dir, "ca-key.pem");
+    if (existsSync(certPath) && existsSync(keyPath)) {
+      const certPem = readFileSync(certPath, "utf8");
+      const key = await importPrivateKey(readFileSync(keyPath, "utf8"));
+      return new CertificateAuthority(certPem, key);
+    }
+    const pair = await generateKeyPair("ec-p256");
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: serial(),
+      name: "CN=fleetprov emulator CA, O=fleetprov",
+      notBefore: new Date(Date.now() - DAY_MS),
+      notAfter: new Date(Date.now() + 30 * 365 * DAY_MS),
+      signingAlgorithm: EC_P256,
+      keys: pair.keys,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+          true,
+        ),
+        await x509.SubjectKeyIdentifierExtension.create(pair.keys.publicKey),
+      ],
+    });
+    writeFileAtomic(keyPath, pair.privateKeyPem, { mode: 0o600 });
+    writeFileAtomic(certPath, cert.toString("pem") + "\n", { mode: 0o644 });
+    return new CertificateAuthority(cert.toString("pem") + "\n", pair.keys.privateKey);
+  }
+
+  /** Issues a certificate for `publicKey` (a CryptoKey or a CSR's public key). */
+  async issue(
+    publicKey: CryptoKey | x509.PublicKey,
+    options: IssueOptions,
+  ): Promise<string> {
+    const extensions: x509.Extension[] = [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+      new x509.ExtendedKeyUsageExtension(
+        [options.server ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth],
+        false,
+      ),
+    ];
+    if (options.server) {
+      extensions.push(
+        new x509.SubjectAlternativeNameExtension([
+          { type: "dns", value: "localhost" },
+          { type: "ip", value: "127.0.0.1" },
+          { type: "ip", value: "::1" },
+        ]),
+      );
+    }
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: serial(),
+      subject: options.subject,
+      issuer: this.#cert.subject,
+      notBefore: new Date(Date.now() - DAY_MS),
+      notAfter: new Date(Date.now() + (options.days ?? 20 * 365) * DAY_MS),
+      signingAlgorithm: EC_P256,
+      publicKey,
+      signingKey: this.#key,
+      extensions,
+    });
+    return cert.toString("pem") + "\n";
+  }
+
+  /** Generates an EC P-256 key pair and issues a certificate for it. */
+  async issueWithKey(
+    options: IssueOptions,
+  ): Promise<{ certificatePem: string; privateKeyPem: string }> {
+    const pair = await generateKeyPair("ec-p256");
+    const certificatePem = await this.issue(pair.keys.publicKey, options);
+    return { certificatePem, privateKeyPem: pair.privateKeyPem };
+  }
+
+  /** Whether `certificate` was issued (signed) by this CA. */
+  issued(certificate: X509Certificate): boolean {
+    return certificate.checkIssued(this.certificate) &&
+      certificate.verify(this.certificate.publicKey);
+  }
+}
+
+/** Parses and checks a PEM CSR: signature valid, key EC P-256/P-384 or RSA >= 2048. */
+export async function parseCsr(pem: string): Promise<x509.Pkcs10CertificateRequest> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(pem);
+  } catch {
+    throw new Error("certificateSigningRequest is not a PEM certificate signing request.");
+  }
+  const algorithm = csr.publicKey.algorithm as { name?: string; namedCurve?: string };
+  if (algorithm.name === "ECDSA") {
+    if (algorithm.namedCurve !== "P-256" && algorithm.namedCurve !== "P-384") {
+      throw new Error(
+        `The CSR's EC curve ${algorithm.namedCurve} is not supported (P-256, P-384).`,
+      );
+    }
+  } else if (algorithm.name === "RSASSA-PKCS1-v1_5" || algorithm.name === "RSA-PSS") {
+    const bits = rsaBits(csr.publicKey.rawData);
+    if (bits < 2048) {
+      throw new Error(`The CSR's RSA key has ${bits} bits; at least 2048 are required.`);
+    }
+  } else {
+    throw new Error(`The CSR's key algorithm ${algorithm.name} is not supported (EC, RSA).`);
+  }
+  let valid = false;
+  try {
+    valid = await csr.verify();
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw new Error("The CSR's signature does not match its public key.");
+  return csr;
+}
+
+function rsaBits(spki: ArrayBuffer): number {
+  const key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
+  return key.asymmetricKeyDetails?.modulusLength ?? 0;
+}
+
+async function importPrivateKey(pem: string): Promise<CryptoKey> {
+  const der = x509.PemConverter.decode(pem)[0];
+  return await webcrypto.subtle.importKey(
+    "pkcs8",
+    der,
+    { name: "ECDSA", namedCurve: "P-256" },
+    false,
+    [
+      "sign",
+    ],
+  ) as CryptoKey;
+}
+
+function serial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] &= 0x7f;
+  bytes[0] |= 0x01;
+  return bytes.toString("hex");
+}

@@ -1,0 +1,79 @@
+/**
+ * The emulator's events, so tests can await "request received" or "answer
+ * dropped" instead of sleeping.
+ *
+ * @module
+ */
+import { EventEmitter } from "node:events";
+import type { Operation, PayloadFormat } from "../provisioning/topics.ts";
+
+/** Every event and its payload. */
+export interface EmulatorEventMap {
+  /** A CONNECT was accepted or refused. */
+  connect: { clientId: string; certificateId?: string; accepted: boolean; reason?: string };
+  /** A connected client went away. */
+  disconnect: { clientId: string };
+  /** A provisioning request arrived. */
+  request: { operation: Operation; format: PayloadFormat; clientId: string };
+  /** An answer was sent to the asking client. */
+  answer: {
+    operation: Operation;
+    format: PayloadFormat;
+    clientId: string;
+    accepted: boolean;
+    topic: string;
+  };
+  /** An answer was not sent, e.g. because the client had not subscribed to its topic. */
+  dropped: {
+    operation: Operation;
+    format: PayloadFormat;
+    clientId: string;
+    topic: string;
+    reason: string;
+  };
+  /** A policy denied a publish or subscribe; the client was disconnected. */
+  violation: { clientId: string; action: string; name: string };
+}
+
+/** Name of an emulator event. */
+export type EmulatorEventName = keyof EmulatorEventMap;
+
+/** Typed event emitter with promise-returning {@linkcode EmulatorEvents.waitFor}. */
+export class EmulatorEvents {
+  readonly #emitter = new EventEmitter();
+
+  constructor() {
+    this.#emitter.setMaxListeners(0);
+  }
+
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on<K extends EmulatorEventName>(
+    event: K,
+    listener: (payload: EmulatorEventMap[K]) => void,
+  ): () => void {
+    this.#emitter.on(event, listener);
+    return () => this.#emitter.off(event, listener);
+  }
+
+  /** Emits an event (emulator internal). */
+  emit<K extends EmulatorEventName>(event: K, payload: EmulatorEventMap[K]): void {
+    this.#emitter.emit(event, payload);
+  }
+
+  /**
+   * Resolves with the next `event` whose payload satisfies `predicate`.
+   * Call it before triggering the action you wait for.
+   */
+  waitFor<K extends EmulatorEventName>(
+    event: K,
+    predicate: (payload: EmulatorEventMap[K]) => boolean = () => true,
+  ): Promise<EmulatorEventMap[K]> {
+    return new Promise((resolve) => {
+      const off = this.on(event, (payload) => {
+        if (!predicate(payload)) return;
+        off();
+        resolve(payload);
+      });
+    });
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * A local AWS IoT fleet provisioning endpoint for tests, demos and CI: mutual
+ * TLS MQTT broker, CA, registry, template engine, claim policy.
+ *
+ * @example
+ * ```ts
+ * const emulator = await startEmulator({ stateDir: "/tmp/fp", port: 0 });
+ * // fleetprov --config-file emulator.configPath
+ * await emulator.close();
+ * ```
+ *
+ * @module
+ */
+import { chmodSync, existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { certificateId as certificateIdOf } from "../pki/mod.ts";
+import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
+import { startBroker } from "./broker.ts";
+import type { OperationCounters } from "./broker.ts";
+import { CertificateAuthority } from "./ca.ts";
+import {
+  CLAIM_POLICY_NAME,
+  claimPolicy,
+  DEFAULT_TEMPLATE_NAME,
+  fpCertPolicy,
+  sampleTemplate,
+} from "./defaults.ts";
+import { EmulatorEvents } from "./events.ts";
+import { Registry, type RegistryView } from "./registry.ts";
+import { ProvisioningService } from "./service.ts";
+import type { Operation } from "../provisioning/topics.ts";
+
+export type { OperationCounters } from "./broker.ts";
+export type { EmulatorEventMap, EmulatorEventName } from "./events.ts";
+export { EmulatorEvents } from "./events.ts";
+export type {
+  CertificateRecord,
+  CertificateStatus,
+  RegistryView,
+  ThingRecord,
+} from "./registry.ts";
+export { DEFAULT_TEMPLATE_NAME, fpCertPolicy, sampleTemplate } from "./defaults.ts";
+
+/** Options of {@linkcode startEmulator}. */
+export interface EmulatorOptions {
+  /** Created 0700 if missing; CA, claim, registry and config persist here. */
+  stateDir: string;
+  /** Listen address, default "127.0.0.1". */
+  host?: string;
+  /** Listen port, default 8883; 0 picks a free port. */
+  port?: number;
+  /** Template name in the RegisterThing topic, default "FleetprovTemplate". */
+  templateName?: string;
+  /** Provisioning template, default the Device Client's sample template. */
+  template?: unknown;
+  /** Ownership token lifetime in ms, default 3 600 000 (1 hour). */
+  tokenLifetimeMs?: number;
+  /** Extra named policies; "FPCertPolicy" (the Device Client sample) exists by default. */
+  policies?: Record<string, unknown>;
+  /** Log sink, one line per call; default silent. */
+  log?: (line: string) => void;
+}
+
+/** A running emulator. */
+export interface Emulator {
+  host: string;
+  port: number;
+  /** The endpoint devices use (the server certificate is valid for it). */
+  endpoint: "localhost";
+  /** The CA certificate (PEM) that issued the server and device certificates. */
+  caCertPem: string;
+  /** Root CA copy for devices: `<stateDir>/claim/root-ca.pem` (0644 in a 0700 dir). */
+  caPath: string;
+  /** The claim certificate (0644) and key (0600), registered ACTIVE. */
+  claim: { certPath: string; keyPath: string; certificateId: string };
+  /** `<stateDir>/device-client.conf`: a config file fleetprov can use as is. */
+  configPath: string;
+  /** Live registry (read-only view). */
+  registry: RegistryView;
+  /** Events (connect, request, answer, dropped, violation, disconnect). */
+  events: EmulatorEvents;
+  /** Requests and answers counted per operation (live). */
+  counters: Record<Operation, OperationCounters>;
+  /** Stops listening, disconnects everyone, writes the registry. */
+  close(): Promise<void>;
+}
+
+/** Starts the emulator; resolves once it listens and the config file is written. */
+export async function startEmulator(options: EmulatorOptions): Promise<Emulator> {
+  const stateDir = options.stateDir;
+  const host = options.host ?? "127.0.0.1";
+  const templateName = options.templateName ?? DEFAULT_TEMPLATE_NAME;
+  const template = options.template ?? sampleTemplate();
+  const log = options.log ?? (() => {});
+  const tokenLifetimeMs = options.tokenLifetimeMs ?? 3_600_000;
+  checkTemplate(template);
+  if (!Number.isFinite(tokenLifetimeMs) || tokenLifetimeMs < 0) {
+    throw new Error(`tokenLifetimeMs must be a number >= 0, not ${tokenLifetimeMs}.`);
+  }
+
+  ensureDirectory(stateDir, 0o700);
+  const ca = await CertificateAuthority.loadOrCreate(join(stateDir, "ca"));
+  const server = await serverCertificate(ca, join(stateDir, "ca"));
+  const registry = new Registry(join(stateDir, "registry.json"));
+  if (registry.policy("FPCertPolicy") === undefined) {
+    registry.putPolicy("FPCertPolicy", fpCertPolicy());
+  }
+  registry.putPolicy(CLAIM_POLICY_NAME, claimPolicy(templateName));
+  for (const [name, document] of Object.entries(options.policies ?? {})) {
+    registry.putPolicy(name, document);
+  }
+  const claim = await claimFiles(ca, registry, join(stateDir, "claim"));
+  registry.flush();
+
+  const events = new EmulatorEvents();
+  const service = new ProvisioningService({
+    registry,
+    ca,
+    templateName,
+    template,
+    tokenLifetimeMs,
+    log,
+  });
+  const broker = await startBroker({
+    host,
+    port: options.port ?? 8883,
+    serverCertPem: server.certPem,
+    serverKeyPem: server.keyPem,
+    ca,
+    registry,
+    service,
+    templateName,
+    events,
+    log,
+  });
+
+  const configPath = join(stateDir, "device-client.conf");
+  const config = {
+    endpoint: "localhost",
+    port: broker.port,
+    cert: claim.certPath,
+    key: claim.keyPath,
+    "root-ca": claim.caPath,
+    logging: { level: "INFO", type: "STDOUT" },
+    "fleet-provisioning": { enabled: true, "template-name": templateName },
+  };
+  writeFileAtomic(configPath, JSON.stringify(config, null, 2) + "\n", { mode: 0o640 });
+  log(`listening on ${host}:${broker.port}; device config ${configPath}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port: broker.port,
+    endpoint: "localhost",
+    caCertPem: ca.certPem,
+    caPath: claim.caPath,
+    claim: { certPath: claim.certPath, keyPath: claim.keyPath, certificateId: claim.certificateId },
+    configPath,
+    registry,
+    events,
+    counters: broker.counters,
+    close() {
+      closing ??= broker.close().finally(() => registry.flush());
+      return closing;
+    },
+  };
+}
+
+function checkTemplate(template: unknown): void {
+  if (typeof template !== "object" || template === null || Array.isArray(template)) {
+    throw new Error("The provisioning template must be a JSON object.");
+  }
+  const resources = (template as { Resources?: unknown }).Resources;
+  if (typeof resources !== "object" || resources === null || Array.isArray(resources)) {
+    throw new Error("The provisioning template has no Resources object.");
+  }
+}
+
+async function serverCertificate(
+  ca: CertificateAuthority,
+  dir: string,
+): Promise<{ certPem: string; keyPem: string }> {
+  const certPath = join(dir, "server-cert.pem");
+  const keyPath = join(dir, "server-key.pem");
+  if (existsSync(certPath) && existsSync(keyPath)) {
+    return { certPem: readFileSync(certPath, "utf8"), keyPem: readFileSync(keyPath, "utf8") };
+  }
+  const issued = await ca.issueWithKey({ subject: "CN=localhost", server: true, days: 3650 });
+  writeFileAtomic(keyPath, issued.privateKeyPem, { mode: 0o600 });
+  writeFileAtomic(certPath, issued.certificatePem, { mode: 0o644 });
+  return { certPem: issued.certificatePem, keyPem: issued.privateKeyPem };
+}
+
+async function claimFiles(ca: CertificateAuthority, registry: Registry, dir: string) {
+  ensureDirectory(dir, 0o700);
+  const certPath = join(dir, "claim-certificate.pem.crt");
+  const keyPath = join(dir, "claim-private.pem.key");
+  const caPath = join(dir, "root-ca.pem");
+  let certificateId: string | undefined;
+  if (existsSync(certPath) && existsSync(keyPath)) {
+    const id = certificateIdOf(readFileSync(certPath, "utf8"));
+    if (registry.peekCertificate(id)?.claim) certificateId = id;
+  }
+  if (!certificateId) {
+    const issued = await ca.issueWithKey({ subject: "CN=fleetprov claim" });
+    writeFileAtomic(keyPath, issued.privateKeyPem, { mode: 0o600 });
+    writeFileAtomic(certPath, issued.certificatePem, { mode: 0o644 });
+    certificateId = certificateIdOf(issued.certificatePem);
+    registry.putCertificate({
+      certificateId,
+      certificatePem: issued.certificatePem,
+      status: "ACTIVE",
+      createdAt: new Date().toISOString(),
+      thingNames: [],
+      policyNames: [CLAIM_POLICY_NAME],
+      claim: true,
+    });
+  }
+  if (!existsSync(caPath) || readFileSync(caPath, "utf8") !== ca.certPem) {
+    writeFileAtomic(caPath, ca.certPem, { mode: 0o644 });
+  }
+  // Devices check these modes exactly (Device Client rules): restore them.
+  chmodSync(certPath, 0o644);
+  chmodSync(keyPath, 0o600);
+  chmodSync(caPath, 0o644);
+  return { certPath, keyPath, caPath, certificateId };
+}

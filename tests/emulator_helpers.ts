@@ -1,0 +1,131 @@
+/**
+ * Shared helpers of the emulator tests: temporary state directories, mqtt.js
+ * connections with real certificates, request/answer round trips.
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import mqtt, { type MqttClient } from "mqtt";
+import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
+import { type Operation, operationTopics, type PayloadFormat } from "../src/provisioning/topics.ts";
+
+/** Starts an emulator on a free port in a fresh temporary state directory. */
+export async function startTestEmulator(
+  options: Partial<EmulatorOptions> = {},
+): Promise<Emulator & { lines: string[] }> {
+  const stateDir = options.stateDir ?? await Deno.makeTempDir({ prefix: "fleetprov-emulator-" });
+  const lines: string[] = [];
+  const emulator = await startEmulator({
+    port: 0,
+    ...options,
+    stateDir,
+    log: (line) => lines.push(line),
+  });
+  return Object.assign(emulator, { lines });
+}
+
+/** Credentials for a connection. */
+export interface Credentials {
+  cert: string;
+  key: string;
+}
+
+/** The claim certificate and key as PEM strings. */
+export function claimCredentials(emulator: Emulator): Credentials {
+  return {
+    cert: readFileSync(emulator.claim.certPath, "utf8"),
+    key: readFileSync(emulator.claim.keyPath, "utf8"),
+  };
+}
+
+/** Connects with mqtt.js over mutual TLS; resolves on CONNACK, rejects on refusal. */
+export function connect(
+  emulator: Emulator,
+  credentials: Credentials,
+  clientId = `test-${crypto.randomUUID()}`,
+): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect({
+      protocol: "mqtts",
+      host: emulator.endpoint,
+      port: emulator.port,
+      ca: emulator.caCertPem,
+      cert: credentials.cert,
+      key: credentials.key,
+      clientId,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
+    client.once("connect", () => {
+      client.removeAllListeners("error");
+      resolve(client);
+    });
+    client.once("error", (error) => {
+      client.end(true);
+      reject(error);
+    });
+    client.once("close", () => reject(new Error("connection closed before CONNACK")));
+  });
+}
+
+/** Subscribes to accepted and rejected of an operation. */
+export async function subscribeAnswers(
+  client: MqttClient,
+  operation: Operation,
+  options: { format?: PayloadFormat; templateName?: string } = {},
+): Promise<void> {
+  const topics = operationTopics(operation, { templateName: "FleetprovTemplate", ...options });
+  await client.subscribeAsync([topics.accepted, topics.rejected], { qos: 1 });
+}
+
+/** A decoded answer and whether it came on `accepted`. */
+export interface TestAnswer {
+  accepted: boolean;
+  body: Record<string, unknown>;
+}
+
+/** Subscribes, publishes a JSON request and resolves with the answer. */
+export async function request(
+  client: MqttClient,
+  operation: Operation,
+  payload: unknown,
+  options: { templateName?: string } = {},
+): Promise<TestAnswer> {
+  const topics = operationTopics(operation, { templateName: "FleetprovTemplate", ...options });
+  await subscribeAnswers(client, operation, options);
+  const answer = nextAnswer(client, topics.accepted, topics.rejected);
+  await client.publishAsync(topics.request, payload === undefined ? "" : JSON.stringify(payload), {
+    qos: 1,
+  });
+  return await answer;
+}
+
+/** Resolves with the next message on `accepted` or `rejected`. */
+export function nextAnswer(
+  client: MqttClient,
+  accepted: string,
+  rejected: string,
+): Promise<TestAnswer> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (topic: string, payload: Uint8Array) => {
+      if (topic !== accepted && topic !== rejected) return;
+      client.off("message", onMessage);
+      client.off("close", onClose);
+      resolve({
+        accepted: topic === accepted,
+        body: JSON.parse(new TextDecoder().decode(payload)),
+      });
+    };
+    const onClose = () => {
+      client.off("message", onMessage);
+      reject(new Error("connection closed before the answer"));
+    };
+    client.on("message", onMessage);
+    client.once("close", onClose);
+  });
+}
+
+/** Resolves when the client's connection closes (call before causing it). */
+export function closed(client: MqttClient): Promise<void> {
+  return new Promise((resolve) => client.once("close", () => resolve()));
+}
