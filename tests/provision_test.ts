@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
 import type { Emulator } from "../src/emulator/mod.ts";
@@ -51,11 +51,13 @@ function assertNoSecrets(result: RunResult, secrets: string[]): void {
 
 /** Every word of the output whose SHA-256 matches an ownership token the emulator issued. */
 function leakedTokens(result: RunResult, emulator: Emulator): string[] {
+  const registryPath = join(dirname(emulator.configPath), "registry.json");
   const hashes = new Set(
-    Object.values(JSON.parse(readFileSync(emulator.registry.path, "utf8")).tokens ?? {}).map((t) =>
+    Object.values(JSON.parse(readFileSync(registryPath, "utf8")).tokens ?? {}).map((t) =>
       (t as { tokenSha256: string }).tokenSha256
     ),
   );
+  assert(hashes.size > 0, "the emulator recorded the tokens it issued");
   return (result.stdout + result.stderr).split(/[^A-Za-z0-9+/=_.-]+/).filter((word) =>
     word.length > 8 && hashes.has(createHash("sha256").update(word).digest("hex"))
   );

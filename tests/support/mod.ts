@@ -13,6 +13,9 @@ import { type Emulator, type EmulatorOptions, startEmulator } from "../../src/em
 /** Repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 
+/** Deno's cache, kept when a test changes HOME (it defaults to $HOME/.cache/deno). */
+const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+
 /** A template with a required parameter, a defaulted one, attributes and device configuration. */
 export const SERIAL_TEMPLATE = {
   Parameters: {
