@@ -62,6 +62,8 @@ interface RegistryData {
 
 /** Read access to the registry (what tests and users see). Returns copies. */
 export interface RegistryView {
+  /** Path of `registry.json`. */
+  readonly path: string;
   /** Every certificate. */
   certificates(): CertificateRecord[];
   /** One certificate by id. */
