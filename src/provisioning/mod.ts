@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
+import { crashPoint } from "../failpoints.ts";
 import type { Logger } from "../log.ts";
 import {
   AWS_MQTT_ALPN,
@@ -102,22 +103,29 @@ export async function provision(
       switch (state.step) {
         case "start":
           state = await createCertificate(claimSession(), settings, now, logger);
+          crashPoint("after-create-answer");
           writeJournal(settings.configDir, state);
+          crashPoint("after-journal-created");
           break;
         case "certificate-created":
           state = await registerThing(claimSession(), settings, state, logger);
+          crashPoint("after-register-answer");
           writeJournal(settings.configDir, state);
+          crashPoint("after-journal-registered");
           await dropSession();
           break;
         case "registered":
           await dropSession();
           state = { step: "committed", entry: commitFiles(settings, state) };
           runtimeConfigWrittenAt = performance.now();
+          crashPoint("after-runtime-config");
           clearJournal(settings.configDir);
+          crashPoint("after-journal-clear");
           logger.info(`Wrote the runtime config ${settings.runtimeConfigPath}.`);
           break;
         case "committed":
           await verifyCredentials(settings, claim, state.entry, logger);
+          crashPoint("after-verify");
           state = { step: "done", entry: state.entry };
           break;
       }
