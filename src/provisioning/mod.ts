@@ -11,7 +11,7 @@
  * @module
  */
 import { createPublicKey, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
@@ -40,6 +40,9 @@ import { encodePayload } from "./payload.ts";
 import { MalformedAnswerError, parseAnswer, RejectionError } from "./protocol.ts";
 import { backoffDelay, delay, isTransient } from "./retry.ts";
 import { operationTopics } from "./topics.ts";
+
+/** Mode of a config dir fleetprov creates: what the Device Client checks for. */
+const CONFIG_DIR_MODE = 0o745;
 
 /** What a completed provisioning produced. */
 export interface ProvisionResult {
@@ -78,6 +81,7 @@ export async function provision(
   const fp = settings.fleetProvisioning;
   const claim = readClaimCredentials(settings);
   const deadline = now() + settings.retry.deadlineMs;
+  if (!existsSync(settings.configDir)) ensureDirectory(settings.configDir, CONFIG_DIR_MODE);
   ensureDirectory(settings.keysDir, 0o700);
 
   let state: State = resumeFromJournal(settings, now(), logger);
@@ -370,10 +374,12 @@ function commitFiles(settings: Settings, entry: Registered): Registered {
   writeFileAtomic(join(dir, `${entry.certificateId}-certificate.pem.crt`), entry.certificatePem, {
     mode: 0o644,
   });
+  crashPoint("after-certificate-file");
   if (entry.privateKeyPem !== undefined) {
     writeFileAtomic(join(dir, `${entry.certificateId}-private.pem.key`), entry.privateKeyPem, {
       mode: 0o600,
     });
+    crashPoint("after-key-file");
     writeFileAtomic(keyPath, entry.privateKeyPem, { mode: 0o600 });
   }
   writeFileAtomic(certPath, entry.certificatePem, { mode: 0o644 });
