@@ -31,7 +31,9 @@ export interface Credentials {
 }
 
 /** The claim certificate and key as PEM strings. */
-export function claimCredentials(emulator: Emulator): Credentials {
+export function claimCredentials(
+  emulator: { claim: { certPath: string; keyPath: string } },
+): Credentials {
   return {
     cert: readFileSync(emulator.claim.certPath, "utf8"),
     key: readFileSync(emulator.claim.keyPath, "utf8"),
@@ -40,7 +42,7 @@ export function claimCredentials(emulator: Emulator): Credentials {
 
 /** Connects with mqtt.js over mutual TLS; resolves on CONNACK, rejects on refusal. */
 export function connect(
-  emulator: Emulator,
+  emulator: Pick<Emulator, "endpoint" | "port" | "caCertPem">,
   credentials: Credentials,
   clientId = `test-${crypto.randomUUID()}`,
 ): Promise<MqttClient> {

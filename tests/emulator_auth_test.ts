@@ -1,0 +1,245 @@
+import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
+import { readFileSync } from "node:fs";
+import type { MqttClient } from "mqtt";
+import { operationTopics } from "../src/provisioning/topics.ts";
+import {
+  claimCredentials,
+  closed,
+  connect,
+  request,
+  startTestEmulator,
+} from "./emulator_helpers.ts";
+
+const INACTIVE_TEMPLATE = {
+  Parameters: { "AWS::IoT::Certificate::Id": { Type: "String" } },
+  Resources: {
+    certificate: {
+      Type: "AWS::IoT::Certificate",
+      Properties: { CertificateId: { Ref: "AWS::IoT::Certificate::Id" }, Status: "Inactive" },
+    },
+    policy: { Type: "AWS::IoT::Policy", Properties: { PolicyName: "FPCertPolicy" } },
+    thing: {
+      Type: "AWS::IoT::Thing",
+      Properties: {
+        ThingName: { "Fn::Join": ["-", ["off", { Ref: "AWS::IoT::Certificate::Id" }]] },
+      },
+    },
+  },
+};
+
+Deno.test("connect: claim accepted; foreign, missing, PENDING_ACTIVATION and INACTIVE certificates refused", async () => {
+  const emulator = await startTestEmulator({ template: INACTIVE_TEMPLATE });
+  const other = await startTestEmulator();
+  try {
+    const claim = await connect(emulator, claimCredentials(emulator), "claim-1");
+    assertEquals(emulator.registry.certificate(emulator.claim.certificateId)?.status, "ACTIVE");
+
+    const refusal = (reason: RegExp) =>
+      emulator.events.waitFor("connect", (e) => !e.accepted).then((e) =>
+        assertMatch(e.reason!, reason)
+      );
+
+    let seen = refusal(/not issued by the emulator CA/);
+    await assertRejects(connect(emulator, claimCredentials(other)), /Not authorized/);
+    await seen;
+
+    seen = refusal(/no client certificate/);
+    await assertRejects(connect(emulator, { cert: "", key: "" }), /Not authorized/);
+    await seen;
+
+    const created = await request(claim, "CreateKeysAndCertificate", {});
+    const { certificatePem, privateKey, certificateOwnershipToken } = created.body as Record<
+      string,
+      string
+    >;
+    const device = { cert: certificatePem, key: privateKey };
+    seen = refusal(/is PENDING_ACTIVATION/);
+    await assertRejects(connect(emulator, device), /Not authorized/);
+    await seen;
+
+    const registered = await request(claim, "RegisterThing", { certificateOwnershipToken });
+    assert(registered.accepted, JSON.stringify(registered.body));
+    seen = refusal(/is INACTIVE/);
+    await assertRejects(
+      connect(emulator, device, registered.body.thingName as string),
+      /Not authorized/,
+    );
+    await seen;
+    await claim.endAsync();
+  } finally {
+    await emulator.close();
+    await other.close();
+  }
+});
+
+Deno.test("subscribe before publish: without a subscription the answer is dropped and logged", async () => {
+  const emulator = await startTestEmulator();
+  try {
+    const claim = await connect(emulator, claimCredentials(emulator), "no-sub");
+    const dropped = emulator.events.waitFor("dropped");
+    await claim.publishAsync("$aws/certificates/create/json", "{}", { qos: 1 });
+    const event = await dropped;
+    assertEquals(event.operation, "CreateKeysAndCertificate");
+    assertEquals(event.topic, "$aws/certificates/create/json/accepted");
+    assertMatch(event.reason, /did not subscribe/);
+    assert(emulator.lines.some((l) => l.startsWith("no answer: client no-sub did not subscribe")));
+    assertEquals(emulator.counters.CreateKeysAndCertificate.dropped, 1);
+    assertEquals(emulator.counters.CreateKeysAndCertificate.accepted, 0);
+
+    // Subscribed to accepted only: a rejection is dropped too.
+    const register = operationTopics("RegisterThing", { templateName: "FleetprovTemplate" });
+    await claim.subscribeAsync(register.accepted);
+    const droppedRejection = emulator.events.waitFor("dropped");
+    await claim.publishAsync(register.request, JSON.stringify({ certificateOwnershipToken: "" }));
+    assertEquals((await droppedRejection).topic, register.rejected);
+    await claim.endAsync();
+  } finally {
+    await emulator.close();
+  }
+});
+
+Deno.test("answers go only to the asking connection; requests are not forwarded", async () => {
+  const emulator = await startTestEmulator();
+  try {
+    const a = await connect(emulator, claimCredentials(emulator), "asker-a");
+    const b = await connect(emulator, claimCredentials(emulator), "bystander-b");
+    const seenByB: string[] = [];
+    b.on("message", (topic, payload) => seenByB.push(`${topic} ${payload}`));
+    await b.subscribeAsync(["$aws/certificates/create/#"], { qos: 1 });
+
+    const answerA = await request(a, "CreateKeysAndCertificate", {});
+    assert(answerA.accepted);
+    // B now asks itself: anything sent to B for A's request would arrive before B's own answer.
+    const answerB = await request(b, "CreateKeysAndCertificate", {});
+    assert(answerB.accepted);
+    assertEquals(seenByB.length, 1, seenByB.join("\n"));
+    assert(seenByB[0].includes(answerB.body.certificateId as string));
+    assert(!seenByB[0].includes(answerA.body.certificateId as string));
+    await a.endAsync();
+    await b.endAsync();
+  } finally {
+    await emulator.close();
+  }
+});
+
+Deno.test("claim policy: publishing or subscribing outside the provisioning topics disconnects", async () => {
+  const emulator = await startTestEmulator();
+  try {
+    for (
+      const act of [
+        (c: MqttClient) => c.publish("devices/telemetry", "x", { qos: 1 }),
+        (c: MqttClient) => c.subscribe("#"),
+        (c: MqttClient) => c.publish("$aws/certificates/create/json/accepted", "{}"),
+        (c: MqttClient) =>
+          c.publish("$aws/provisioning-templates/OtherTemplate/provision/json", "{}"),
+      ]
+    ) {
+      const claim = await connect(emulator, claimCredentials(emulator));
+      const violation = emulator.events.waitFor("violation");
+      const gone = closed(claim);
+      act(claim);
+      const event = await violation;
+      await gone;
+      assertEquals(event.clientId, claim.options.clientId);
+      claim.end(true);
+    }
+    assert(emulator.lines.some((l) => l.includes("may not iot:Publish devices/telemetry")));
+  } finally {
+    await emulator.close();
+  }
+});
+
+Deno.test("ownership tokens: empty, unknown and expired tokens are rejected; expired certificates deleted", async () => {
+  const emulator = await startTestEmulator({ tokenLifetimeMs: 0 });
+  try {
+    const claim = await connect(emulator, claimCredentials(emulator));
+    const empty = await request(claim, "RegisterThing", {});
+    assertEquals(empty.body, {
+      statusCode: 400,
+      errorCode: "InvalidCertificateOwnershipToken",
+      errorMessage: "Certificate ownership token cannot be empty.",
+    });
+    const unknown = await request(claim, "RegisterThing", { certificateOwnershipToken: "forged" });
+    assertEquals(unknown.body.errorCode, "InvalidCertificateOwnershipToken");
+
+    const created = await request(claim, "CreateKeysAndCertificate", {});
+    const { certificateId, certificateOwnershipToken } = created.body as Record<string, string>;
+    const expired = await request(claim, "RegisterThing", { certificateOwnershipToken });
+    assertEquals(expired.accepted, false);
+    assertEquals(expired.body.statusCode, 400);
+    assertEquals(expired.body.errorCode, "InvalidCertificateOwnershipToken");
+    assertEquals(emulator.registry.certificate(certificateId), undefined);
+    assertEquals(emulator.registry.things(), []);
+    // The token is a secret: the registry file keeps only its hash.
+    assert(!readFileSync(emulator.registry.path, "utf8").includes(certificateOwnershipToken));
+    await claim.endAsync();
+  } finally {
+    await emulator.close();
+  }
+});
+
+Deno.test("RegisterThing: a missing template parameter is a clear InvalidParameters rejection", async () => {
+  const emulator = await startTestEmulator({
+    template: {
+      Parameters: { SerialNumber: { Type: "String" } },
+      Resources: {
+        certificate: {
+          Type: "AWS::IoT::Certificate",
+          Properties: { CertificateId: { Ref: "AWS::IoT::Certificate::Id" } },
+        },
+        thing: { Type: "AWS::IoT::Thing", Properties: { ThingName: { Ref: "SerialNumber" } } },
+        policy: { Type: "AWS::IoT::Policy", Properties: { PolicyName: "FPCertPolicy" } },
+      },
+      DeviceConfiguration: { Fleet: { "Fn::Sub": "fleet-${SerialNumber}" } },
+    },
+  });
+  try {
+    const claim = await connect(emulator, claimCredentials(emulator));
+    const created = await request(claim, "CreateKeysAndCertificate", {});
+    const token = created.body.certificateOwnershipToken;
+    const missing = await request(claim, "RegisterThing", { certificateOwnershipToken: token });
+    assertEquals(missing.body.statusCode, 400);
+    assertEquals(missing.body.errorCode, "InvalidParameters");
+    assertMatch(missing.body.errorMessage as string, /SerialNumber is required/);
+    const ok = await request(claim, "RegisterThing", {
+      certificateOwnershipToken: token,
+      parameters: { SerialNumber: "SN-9" },
+    });
+    assertEquals(ok.body, { thingName: "SN-9", deviceConfiguration: { Fleet: "fleet-SN-9" } });
+    await claim.endAsync();
+  } finally {
+    await emulator.close();
+  }
+});
+
+Deno.test("state persists across restarts: same CA, claim, registry; devices reconnect", async () => {
+  const first = await startTestEmulator();
+  const stateDir = first.configPath.replace(/\/device-client\.conf$/, "");
+  let thingName: string;
+  let device: { cert: string; key: string };
+  try {
+    const claim = await connect(first, claimCredentials(first));
+    const created = await request(claim, "CreateKeysAndCertificate", {});
+    const body = created.body as Record<string, string>;
+    device = { cert: body.certificatePem, key: body.privateKey };
+    const registered = await request(claim, "RegisterThing", {
+      certificateOwnershipToken: body.certificateOwnershipToken,
+    });
+    thingName = registered.body.thingName as string;
+    await claim.endAsync();
+  } finally {
+    await first.close();
+  }
+  const second = await startTestEmulator({ stateDir });
+  try {
+    assertEquals(second.caCertPem, first.caCertPem);
+    assertEquals(second.claim.certificateId, first.claim.certificateId);
+    assertEquals(second.registry.thing(thingName)?.thingName, thingName);
+    const client = await connect(second, device, thingName);
+    await client.endAsync();
+    const claim = await connect(second, claimCredentials(second));
+    await claim.endAsync();
+  } finally {
+    await second.close();
+  }
+});

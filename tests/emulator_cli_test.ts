@@ -1,0 +1,76 @@
+import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { claimCredentials, connect } from "./emulator_helpers.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+function fleetprov(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "emulator", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+Deno.test("emulator CLI: bad flags exit 2 with one line naming the flag", async () => {
+  for (
+    const [args, pattern] of [
+      [["--bogus"], /Unknown option '--bogus'/],
+      [[], /--state-dir DIR is required/],
+      [["--state-dir", "/tmp/x", "--port", "80000"], /--port "80000" must be an integer/],
+      [
+        ["--state-dir", "/tmp/x", "--template-file", "/nonexistent.json"],
+        /--template-file \/nonexistent.json cannot be read/,
+      ],
+    ] as const
+  ) {
+    const output = await fleetprov([...args]).output();
+    assertEquals(output.code, 2);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assertEquals(stderr.trim().split("\n").length, 1, stderr);
+    assertMatch(stderr, pattern);
+  }
+});
+
+Deno.test("emulator CLI: prints config and address, serves, stops cleanly on SIGTERM", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "fleetprov-emulator-cli-" });
+  const child = fleetprov(["--state-dir", stateDir, "--port", "0", "--token-lifetime", "60"]);
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!/listening: .*\n/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  const config = /config: (.*)\n/.exec(text)![1];
+  const [, host, port] = /listening: (.*):(\d+)\n/.exec(text)!;
+  assertEquals(config, `${stateDir}/device-client.conf`);
+  assertEquals(host, "127.0.0.1");
+  assert(existsSync(config));
+  const conf = JSON.parse(Deno.readTextFileSync(config));
+  assertEquals(conf.port, Number(port));
+
+  // It really serves: the claim from its state directory connects.
+  const target = {
+    endpoint: "localhost" as const,
+    port: Number(port),
+    caCertPem: Deno.readTextFileSync(conf["root-ca"]),
+  };
+  const client = await connect(
+    target,
+    claimCredentials({ claim: { certPath: conf.cert, keyPath: conf.key } }),
+  );
+  await client.endAsync();
+
+  child.kill("SIGTERM");
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  const status = await child.status;
+  await child.stderr.cancel();
+  assertEquals(status.code, 0);
+  assertMatch(text, /stopped \(SIGTERM\)/);
+});
