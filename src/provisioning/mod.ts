@@ -24,6 +24,7 @@ import {
   SessionError,
   type SessionOptions,
 } from "../mqtt/connection.ts";
+import { openProxyTunnel } from "../mqtt/proxy.ts";
 import { createCsr, generateKeyPair } from "../pki/mod.ts";
 import { writeRuntimeConfig } from "../runtime_config/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
@@ -91,8 +92,8 @@ export async function provision(
   let closedInARow = 0;
   let runtimeConfigWrittenAt = 0;
 
-  function claimSession(): Session {
-    session ??= openSession({ ...claim, clientId: settings.clientId });
+  async function claimSession(): Promise<Session> {
+    session ??= await connect(settings, { ...claim, clientId: settings.clientId });
     return session;
   }
   async function dropSession(): Promise<void> {
@@ -106,13 +107,13 @@ export async function provision(
     try {
       switch (state.step) {
         case "start":
-          state = await createCertificate(claimSession(), settings, now, logger);
+          state = await createCertificate(await claimSession(), settings, now, logger);
           crashPoint("after-create-answer");
           writeJournal(settings.configDir, state);
           crashPoint("after-journal-created");
           break;
         case "certificate-created":
-          state = await registerThing(claimSession(), settings, state, logger);
+          state = await registerThing(await claimSession(), settings, state, logger);
           crashPoint("after-register-answer");
           writeJournal(settings.configDir, state);
           crashPoint("after-journal-registered");
@@ -399,7 +400,7 @@ async function verifyCredentials(
   logger: Logger,
 ): Promise<void> {
   const { keyPath } = credentialPaths(settings, entry);
-  const session = openSession({
+  const session = await connect(settings, {
     ...claim,
     cert: entry.certificatePem,
     key: entry.privateKeyPem ?? readText(keyPath, "fleet-provisioning.device-key"),
@@ -428,6 +429,16 @@ async function verifyCredentials(
     await session.close();
   }
   logger.info(`Connected with the new certificate as ${entry.thingName}.`);
+}
+
+/** Opens a session, through the HTTP proxy's CONNECT tunnel when one is enabled. */
+async function connect(settings: Settings, options: SessionOptions): Promise<Session> {
+  const proxy = settings.httpProxy;
+  if (!proxy?.enabled) return openSession(options);
+  const socket = await openProxyTunnel(proxy, { host: options.endpoint, port: options.port }, {
+    timeoutMs: settings.retry.stepTimeoutMs,
+  });
+  return openSession({ ...options, socket });
 }
 
 function assertKeyMatches(certificatePem: string, privateKeyPem: string): void {

@@ -14,7 +14,8 @@ import { type Emulator, type EmulatorOptions, startEmulator } from "../../src/em
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Deno's cache, kept when a test changes HOME (it defaults to $HOME/.cache/deno). */
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
+const DENO_DIR = Deno.env.get("DENO_DIR") ??
+  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
 
 /** A template with a required parameter, a defaulted one, attributes and device configuration. */
 export const SERIAL_TEMPLATE = {
@@ -116,4 +117,23 @@ export function modeOf(path: string): string {
 export function writeWithMode(path: string, text: string, mode: number): void {
   writeFileSync(path, text, { mode });
   chmodSync(path, mode);
+}
+
+/**
+ * Finds a tool installed from a Debian package. Missing, the test is skipped
+ * with a loud reason, unless FLEETPROV_REQUIRE_TOOLS=1 (set by .ci/run, which
+ * installs the packages) makes that a failure.
+ */
+export function findTool(candidates: string[], debianPackage: string): string | undefined {
+  for (const path of candidates) {
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch {
+      // try the next one
+    }
+  }
+  const message = `${candidates[0]} is missing: install the Debian package ${debianPackage}.`;
+  if (Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1") throw new Error(message);
+  console.error(`\n*** SKIPPING tests that need ${candidates[0]}: ${message} ***\n`);
+  return undefined;
 }
