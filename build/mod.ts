@@ -1,0 +1,381 @@
+/**
+ * `deno task build`: bundles main.ts with esbuild and turns it into one Node.js
+ * single executable per board (dist/fleetprov-linux-{x64,arm64,armv7}), plus
+ * dist/SHA256SUMS and the Yocto layer dist/meta-fleetprov.
+ *
+ * Incremental: a target is rebuilt only when the bundle, its runtime or the
+ * build scripts changed. Offline once `deno install` has cached the packages.
+ *
+ * ```sh
+ * deno task build [--targets x64,arm64,armv7] [--runtime armv7=PATH] [--out-dir DIR] [--force]
+ * ```
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { dirname, join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { bundle } from "./bundle.ts";
+import { hostRunner, runFor } from "./host.ts";
+import { findStrip, injectBlob, makeBlob, strip } from "./sea.ts";
+import { parseTargetId, TARGET_IDS, type TargetId, TARGETS } from "./targets.ts";
+import { writeYoctoLayer } from "./yocto.ts";
+import { VERSION } from "../src/version.ts";
+
+/** The project root (the folder holding deno.json). */
+export const ROOT: string = resolve(dirname(new URL(import.meta.url).pathname), "..");
+
+/** Bumped when the shape of the build output changes, to force rebuilds. */
+const BUILD_FORMAT = 1;
+
+/** Options for {@linkcode build}. */
+export interface BuildOptions {
+  /** Targets to build; all by default. */
+  targets?: readonly TargetId[];
+  /** A runtime file of the user's to use instead of the pinned one. */
+  runtimes?: Partial<Record<TargetId, string>>;
+  /** Output folder; `dist/` by default. */
+  outDir?: string;
+  /** Rebuild even when nothing changed. */
+  force?: boolean;
+  /** Progress lines; printed to stderr by default. */
+  log?: (line: string) => void;
+}
+
+/** One built (or up-to-date) binary. */
+export interface BuiltTarget {
+  id: TargetId;
+  /** Absolute path of the binary. */
+  path: string;
+  size: number;
+  sha256: string;
+  /** Node.js version inside. */
+  nodeVersion: string;
+  stripped: boolean;
+  /** Whether `--version` was run on the result (natively or under QEMU). */
+  verified: boolean;
+  /** True when the binary was already up to date. */
+  upToDate: boolean;
+}
+
+/** What {@linkcode build} produced. */
+export interface BuildReport {
+  targets: BuiltTarget[];
+  /** Absolute path of SHA256SUMS. */
+  sumsPath: string;
+  /** Absolute path of the Yocto layer. */
+  layerPath: string;
+}
+
+interface Stamp {
+  inputs: string;
+  size: number;
+  mtime: number;
+  target: BuiltTarget;
+}
+
+/** Hex SHA-256 of a file, streamed. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path);
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+function sha256(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+function pinnedRuntimePath(id: TargetId): string {
+  return join(ROOT, "node_modules", TARGETS[id].runtime.packageName, "bin", "node");
+}
+
+/** Makes sure the pinned runtimes are installed and match the pinned table. */
+async function checkPinnedRuntimes(ids: readonly TargetId[], log: (line: string) => void) {
+  if (ids.length === 0) return;
+  const missing = [];
+  for (const id of ids) if (!await exists(pinnedRuntimePath(id))) missing.push(id);
+  if (missing.length > 0) {
+    log(`runtimes for ${missing.join(", ")} are not in node_modules: running deno install`);
+    const result = await new Deno.Command(Deno.execPath(), { args: ["install"], cwd: ROOT })
+      .output();
+    if (!result.success) throw new Error("deno install failed: see its output above.");
+  }
+  const lock = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.lock")));
+  for (const id of ids) {
+    const { packageName, version, integrity, sha256: want } = TARGETS[id].runtime;
+    const locked = lock.npm?.[`${packageName}@${version}`]?.integrity;
+    if (locked !== integrity) {
+      throw new Error(
+        `deno.lock pins ${packageName}@${version} with integrity ${locked ?? "(none)"}, ` +
+          `but build/targets.ts expects ${integrity}: make deno.json, deno.lock and ` +
+          `build/targets.ts agree.`,
+      );
+    }
+    const got = await sha256File(pinnedRuntimePath(id));
+    if (got !== want) {
+      throw new Error(
+        `${relative(ROOT, pinnedRuntimePath(id))} has SHA-256 ${got}, but build/targets.ts ` +
+          `pins ${want}: delete node_modules/ and run deno install again.`,
+      );
+    }
+  }
+}
+
+/** Reads a runtime's Node.js version by running it (natively or under QEMU). */
+async function runtimeVersion(id: TargetId, path: string): Promise<string> {
+  const runner = hostRunner(id);
+  if (!runner.ok) {
+    throw new Error(`Cannot read the Node.js version of ${path}: ${runner.reason}.`);
+  }
+  const result = await runFor(id, path, ["--version"]);
+  const match = /^v(\d+\.\d+\.\d+)\s*$/.exec(result.stdout);
+  if (result.code !== 0 || !match) {
+    throw new Error(`${path} is not a working ${id} Node.js runtime: ${result.stderr.trim()}`);
+  }
+  return match[1];
+}
+
+/** A command prefix that runs a Node.js of exactly `version` able to make the blob. */
+function blobRunner(id: TargetId, runtimePath: string, version: string): string[] {
+  if (TARGETS[id].hostArch === Deno.build.arch) return [runtimePath];
+  for (const other of TARGET_IDS) {
+    const pinned = TARGETS[other];
+    if (pinned.hostArch === Deno.build.arch && pinned.runtime.version === version) {
+      return [pinnedRuntimePath(other)];
+    }
+  }
+  const runner = hostRunner(id);
+  if (runner.ok) return [...runner.prefix, runtimePath];
+  throw new Error(
+    `Cannot make the SEA blob for ${id}: it needs Node.js ${version} running here, and ` +
+      `${runner.reason}. Install qemu-user-static and the cross libraries, or leave ${id} ` +
+      `out with --targets.`,
+  );
+}
+
+async function readStamp(path: string): Promise<Stamp | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return null;
+  }
+}
+
+/** Hash of the build scripts themselves, so changing them rebuilds. */
+async function buildScriptsHash(): Promise<string> {
+  const parts = [];
+  for (
+    const name of ["bundle.ts", "host.ts", "mod.ts", "postject_cli.ts", "sea.ts", "targets.ts"]
+  ) {
+    parts.push(await Deno.readTextFile(join(ROOT, "build", name)));
+  }
+  return sha256(parts.join("\0"));
+}
+
+/** Runs `--version` on a fresh binary: exact output, nothing on stderr. */
+async function verify(id: TargetId, path: string): Promise<string | null> {
+  const result = await runFor(id, path, ["--version"]);
+  const want = `fleetprov ${VERSION}\n`;
+  if (result.code === 0 && result.stdout === want && result.stderr === "") return null;
+  return `exit ${result.code}, stdout ${JSON.stringify(result.stdout.slice(0, 200))}, ` +
+    `stderr ${JSON.stringify(result.stderr.slice(0, 400))}`;
+}
+
+async function buildTarget(
+  id: TargetId,
+  bundlePath: string,
+  options: {
+    runtimePath: string;
+    nodeVersion: string;
+    outPath: string;
+    cacheDir: string;
+    log: (line: string) => void;
+  },
+): Promise<BuiltTarget> {
+  const { runtimePath, nodeVersion, outPath, cacheDir, log } = options;
+  const blobPath = join(cacheDir, `${id}.blob`);
+  await makeBlob(blobRunner(id, runtimePath, nodeVersion), bundlePath, { blobPath });
+  const stripTool = findStrip(TARGETS[id].strip);
+  const canRun = hostRunner(id).ok;
+  const tmp = join(dirname(outPath), `.${id}.tmp`);
+  const attempt = async (stripIt: boolean): Promise<string | null> => {
+    await Deno.copyFile(runtimePath, tmp);
+    await Deno.chmod(tmp, 0o755);
+    if (stripIt && stripTool) await strip(stripTool, tmp);
+    await injectBlob(tmp, blobPath);
+    return canRun ? await verify(id, tmp) : null;
+  };
+  let stripped = stripTool !== null;
+  try {
+    let failure = await attempt(stripped);
+    if (failure && stripped) {
+      log(`${id}: the stripped binary does not run (${failure}); building it unstripped`);
+      stripped = false;
+      failure = await attempt(false);
+    }
+    if (failure) throw new Error(`fleetprov-linux-${id} does not run: ${failure}`);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
+  if (!stripTool) log(`${id}: no strip tool (${TARGETS[id].strip.join(" or ")}): not stripped`);
+  if (!canRun) log(`${id}: WARNING: cannot run ${id} code here, the binary is not verified`);
+  await Deno.rename(tmp, outPath);
+  const info = await Deno.stat(outPath);
+  return {
+    id,
+    path: outPath,
+    size: info.size,
+    sha256: await sha256File(outPath),
+    nodeVersion,
+    stripped,
+    verified: canRun,
+    upToDate: false,
+  };
+}
+
+function formatMb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+/** Builds the requested single executables; see the module docs. */
+export async function build(options: BuildOptions = {}): Promise<BuildReport> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const ids = options.targets ?? TARGET_IDS;
+  const outDir = resolve(options.outDir ?? join(ROOT, "dist"));
+  const cacheDir = join(ROOT, ".cache", "build");
+  await Deno.mkdir(cacheDir, { recursive: true });
+  await Deno.mkdir(outDir, { recursive: true });
+
+  // One build at a time across processes (tests in parallel share dist/).
+  using lockFile = await Deno.open(join(cacheDir, "lock"), { create: true, write: true });
+  await lockFile.lock(true);
+
+  const userRuntimes = options.runtimes ?? {};
+  await checkPinnedRuntimes(ids.filter((id) => !userRuntimes[id]), log);
+  const scriptsHash = await buildScriptsHash();
+
+  const bundles = new Map<number, { path: string; hash: string }>();
+  const built: BuiltTarget[] = [];
+  for (const id of ids) {
+    const userRuntime = userRuntimes[id];
+    const runtimePath = userRuntime ? resolve(userRuntime) : pinnedRuntimePath(id);
+    const nodeVersion = userRuntime
+      ? await runtimeVersion(id, runtimePath)
+      : TARGETS[id].runtime.version;
+    const runtimeHash = userRuntime ? await sha256File(runtimePath) : TARGETS[id].runtime.sha256;
+    const major = Number(nodeVersion.split(".")[0]);
+    let bundled = bundles.get(major);
+    if (!bundled) {
+      const result = await bundle(join(ROOT, "main.ts"), ROOT, { nodeMajor: major });
+      const path = join(cacheDir, `fleetprov-node${major}.cjs`);
+      await Deno.writeFile(path, result.code);
+      bundled = { path, hash: sha256(result.code) };
+      bundles.set(major, bundled);
+    }
+    const outPath = join(outDir, `fleetprov-linux-${id}`);
+    const stampPath = join(cacheDir, `${id}.stamp.json`);
+    const inputs = sha256(JSON.stringify({
+      BUILD_FORMAT,
+      bundle: bundled.hash,
+      runtimeHash,
+      nodeVersion,
+      scriptsHash,
+      strip: findStrip(TARGETS[id].strip),
+      canRun: hostRunner(id).ok,
+      outPath,
+    }));
+    const stamp = await readStamp(stampPath);
+    const current = await Deno.stat(outPath).catch(() => null);
+    if (
+      !options.force && stamp && stamp.inputs === inputs && current &&
+      current.size === stamp.size && current.mtime?.getTime() === stamp.mtime
+    ) {
+      built.push({ ...stamp.target, upToDate: true });
+      log(`${id}: up to date (${relative(ROOT, outPath)}, ${formatMb(stamp.size)})`);
+      continue;
+    }
+    if (userRuntime) log(`${id}: using your runtime ${runtimePath} (Node.js ${nodeVersion})`);
+    const target = await buildTarget(id, bundled.path, {
+      runtimePath,
+      nodeVersion,
+      outPath,
+      cacheDir,
+      log,
+    });
+    const info = await Deno.stat(outPath);
+    await Deno.writeTextFile(
+      stampPath,
+      JSON.stringify({ inputs, size: info.size, mtime: info.mtime?.getTime(), target }),
+    );
+    built.push(target);
+    log(
+      `${id}: built ${relative(ROOT, outPath)} (${formatMb(target.size)}, Node.js ${nodeVersion}` +
+        `${target.stripped ? ", stripped" : ""}${target.verified ? ", runs" : ", NOT VERIFIED"})`,
+    );
+  }
+
+  const sumsPath = join(outDir, "SHA256SUMS");
+  const sums = built.map((t) => `${t.sha256}  fleetprov-linux-${t.id}\n`).join("");
+  await Deno.writeTextFile(sumsPath, sums);
+  const layerPath = await writeYoctoLayer(outDir, {
+    version: VERSION,
+    binaries: built.map((t) => ({ id: t.id, sha256: t.sha256 })),
+  });
+  return { targets: built, sumsPath, layerPath };
+}
+
+function parseCli(args: string[]): BuildOptions {
+  const { values } = parseArgs({
+    args,
+    options: {
+      targets: { type: "string" },
+      runtime: { type: "string", multiple: true },
+      "out-dir": { type: "string" },
+      force: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(
+      "usage: deno task build [--targets x64,arm64,armv7] [--runtime TARGET=PATH]... " +
+        "[--out-dir DIR] [--force]",
+    );
+    Deno.exit(0);
+  }
+  const runtimes: Partial<Record<TargetId, string>> = {};
+  for (const spec of values.runtime ?? []) {
+    const at = spec.indexOf("=");
+    if (at < 1) throw new Error(`--runtime ${spec}: write it as TARGET=PATH, e.g. armv7=./node.`);
+    runtimes[parseTargetId(spec.slice(0, at))] = spec.slice(at + 1);
+  }
+  return {
+    targets: values.targets?.split(",").map((s) => parseTargetId(s.trim())),
+    runtimes,
+    outDir: values["out-dir"],
+    force: values.force,
+  };
+}
+
+if (import.meta.main) {
+  try {
+    const report = await build(parseCli(Deno.args));
+    console.log(await Deno.readTextFile(report.sumsPath));
+  } catch (error) {
+    console.error(`build failed: ${error instanceof Error ? error.message : error}`);
+    Deno.exit(1);
+  }
+}
