@@ -99,12 +99,12 @@ export function readHttpProxyConfig(path: string): ProxyResult {
       errors.push(`${at("http-proxy-port")} is missing; it is required when the proxy is enabled.`);
     }
     if (method === "UserNameAndPassword") {
-      if (!username) {
+      if (!username && data["http-proxy-username"] === undefined) {
         errors.push(
           `${at("http-proxy-username")} is missing; it is required with "UserNameAndPassword".`,
         );
       }
-      if (!password) {
+      if (!password && data["http-proxy-password"] === undefined) {
         errors.push(
           `${at("http-proxy-password")} is missing; it is required with "UserNameAndPassword".`,
         );

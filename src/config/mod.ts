@@ -549,16 +549,21 @@ export async function loadSettings(
   }
 
   // Required settings.
-  if (!endpoint) {
+  // (A value given but invalid was reported already: it is not "missing" too.)
+  const given = (flag: string, key: string) => lookup(flag, key) !== undefined;
+  if (!endpoint && !given("--endpoint", "endpoint")) {
     problems.error(`The endpoint is missing: set "endpoint" in the config file or --endpoint.`);
   }
-  if (!cert) {
+  if (!cert && !given("--cert", "cert")) {
     problems.error(`The claim certificate is missing: set "cert" in the config file or --cert.`);
   }
-  if (!key && !seEnabled) {
+  if (!key && !seEnabled && !given("--key", "key")) {
     problems.error(`The claim private key is missing: set "key" in the config file or --key.`);
   }
-  if (fpEnabled && !templateName) {
+  if (
+    fpEnabled && !templateName &&
+    !given("--fleet-provisioning-template-name", "fleet-provisioning.template-name")
+  ) {
     problems.error(
       `The template name is missing: set "fleet-provisioning.template-name" in the config file or --fleet-provisioning-template-name (required when fleet provisioning is enabled).`,
     );

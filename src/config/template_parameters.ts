@@ -125,6 +125,7 @@ export function describeParseError(code: number): string {
 }
 
 function excerpt(text: string, offset: number): string {
+  if (text.length <= 40) return text;
   const start = Math.max(0, offset - 15);
   return (start > 0 ? "..." : "") + text.slice(start, offset + 15) +
     (offset + 15 < text.length ? "..." : "");
