@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { createHash } from "node:crypto";
+import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
 import type { Emulator } from "../src/emulator/mod.ts";
 import {
@@ -258,6 +258,44 @@ Deno.test("the sample template of the Device Client docs provisions with its def
     assertEquals(result.code, 0, result.stderr);
     const rc = runtimeConfig(home);
     assertMatch(String(rc["thing-name"]), /^FPTemplateName-[0-9a-f]{64}$/);
+  } finally {
+    await emulator.close();
+  }
+});
+
+Deno.test("on-device key: fleetprov generates the key and CSR; only the CSR crosses the network", async () => {
+  const emulator = await serialEmulator();
+  try {
+    for (const algorithm of ["ec-p256", "ec-p384", "rsa-2048"]) {
+      const home = deviceHome();
+      const operations: string[] = [];
+      const off = emulator.events.on("request", (event) => operations.push(event.operation));
+      const result = await runFleetprov(
+        provisionArgs(emulator, `SN-GEN-${algorithm}`, [
+          "--generate-key",
+          algorithm,
+          "--client-id",
+          `dev-${algorithm}`,
+        ]),
+        { home },
+      );
+      off();
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(operations, ["CreateCertificateFromCsr", "RegisterThing"]);
+      const keysDir = join(home, ".aws-iot-device-client", "keys");
+      const rc = runtimeConfig(home);
+      assertEquals(rc.key, join(keysDir, "active-private.pem.key"));
+      assertEquals(modeOf(rc.key as string), "600");
+      const key = createPrivateKey(readFileSync(rc.key as string, "utf8"));
+      const cert = new X509Certificate(readFileSync(rc.cert as string, "utf8"));
+      assert(
+        cert.checkPrivateKey(key),
+        `${algorithm}: the certificate belongs to the generated key`,
+      );
+      assertEquals(key.asymmetricKeyType, algorithm === "rsa-2048" ? "rsa" : "ec");
+      assertMatch(cert.subject, new RegExp(`CN=dev-${algorithm}`));
+      assertNoSecrets(result, [readFileSync(rc.key as string, "utf8")]);
+    }
   } finally {
     await emulator.close();
   }
