@@ -51,6 +51,8 @@ export interface SecureElementSettings {
   keyLabel?: string;
   slotId?: number;
   tokenLabel?: string;
+  /** Path of OpenSSL's pkcs11 engine (fleetprov extension); found automatically when unset. */
+  opensslEngine?: string;
 }
 
 /** `--http-proxy-config` file contents. */

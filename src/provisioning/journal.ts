@@ -16,7 +16,7 @@ export const JOURNAL_FILE = "fleetprov-journal.json";
 export const TOKEN_REUSE_WINDOW_MS = 55 * 60 * 1000;
 
 /** Where the device's private key came from. */
-export type KeySource = "service" | "device-key" | "generated";
+export type KeySource = "service" | "device-key" | "generated" | "secure-element";
 
 /** State after CreateKeysAndCertificate / CreateCertificateFromCsr. */
 export interface CertificateCreated {

@@ -25,7 +25,8 @@ import {
   type SessionOptions,
 } from "../mqtt/connection.ts";
 import { openProxyTunnel } from "../mqtt/proxy.ts";
-import { createCsr, generateKeyPair } from "../pki/mod.ts";
+import { loadEngineKey } from "../pkcs11/mod.ts";
+import { createCsr, generateKeyPair, x509 } from "../pki/mod.ts";
 import { writeRuntimeConfig } from "../runtime_config/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
 import {
@@ -194,11 +195,16 @@ export async function provision(
 interface ClaimCredentials extends Omit<SessionOptions, "clientId"> {}
 
 function readClaimCredentials(settings: Settings): ClaimCredentials {
+  // With a secure element, both connections sign with the token's key.
+  const tokenKey = settings.secureElement.enabled
+    ? loadEngineKey(settings.secureElement)
+    : undefined;
   return {
     endpoint: settings.endpoint,
     port: settings.port,
     cert: readText(settings.cert, "cert"),
-    key: settings.key === undefined ? undefined : readText(settings.key, "key"),
+    ...(tokenKey ??
+      { key: settings.key === undefined ? undefined : readText(settings.key, "key") }),
     ca: settings.rootCa === undefined ? undefined : readText(settings.rootCa, "root-ca"),
     alpnProtocols: settings.port === 443 ? [AWS_MQTT_ALPN] : undefined,
     connectTimeoutMs: settings.retry.stepTimeoutMs,
@@ -276,6 +282,35 @@ async function createCertificate(
       certificatePem: accepted.certificatePem,
       keySource: "generated",
       privateKeyPem,
+      ownershipToken: accepted.certificateOwnershipToken,
+      issuedAt: now(),
+    };
+  }
+  if (settings.secureElement.enabled) {
+    if (!fp.csrFile) {
+      throw new FleetprovError(
+        "With a secure element, provisioning needs a CSR signed inside the token: set fleet-provisioning.csr-file (--csr-file); fleetprov never imports a private key into the token.",
+        ExitCode.Config,
+      );
+    }
+    const csr = readText(fp.csrFile, "fleet-provisioning.csr-file");
+    const topics = operationTopics("CreateCertificateFromCsr", { format });
+    logger.info(
+      `Requesting CreateCertificateFromCsr with ${fp.csrFile} (key in the secure element).`,
+    );
+    const answer = await session.request(
+      topics,
+      encodePayload({ certificateSigningRequest: csr }, format),
+      timeout,
+    );
+    const accepted = parseAnswer("CreateCertificateFromCsr", answer, format);
+    assertSameKey(accepted.certificatePem, csrPublicKey(csr));
+    logger.info(`Certificate ${accepted.certificateId} created from the CSR.`);
+    return {
+      ...base,
+      certificateId: accepted.certificateId,
+      certificatePem: accepted.certificatePem,
+      keySource: "secure-element",
       ownershipToken: accepted.certificateOwnershipToken,
       issuedAt: now(),
     };
@@ -360,12 +395,14 @@ function credentialPaths(
   settings: Settings,
   entry: Registered,
 ): { certPath: string; keyPath: string } {
-  return {
-    certPath: join(settings.keysDir, "active-certificate.pem.crt"),
-    keyPath: entry.keySource === "device-key"
-      ? entry.deviceKeyPath!
-      : join(settings.keysDir, "active-private.pem.key"),
-  };
+  const keyPath = {
+    "device-key": entry.deviceKeyPath!,
+    // The key lives in the token; the Device Client records an empty path.
+    "secure-element": "",
+    "service": join(settings.keysDir, "active-private.pem.key"),
+    "generated": join(settings.keysDir, "active-private.pem.key"),
+  }[entry.keySource];
+  return { certPath: join(settings.keysDir, "active-certificate.pem.crt"), keyPath };
 }
 
 /** Writes the certificate (0644) and key (0600) files, then the runtime config last. */
@@ -400,10 +437,13 @@ async function verifyCredentials(
   logger: Logger,
 ): Promise<void> {
   const { keyPath } = credentialPaths(settings, entry);
+  const key = entry.keySource === "secure-element"
+    ? {} // the claim credentials already carry the token key
+    : { key: entry.privateKeyPem ?? readText(keyPath, "fleet-provisioning.device-key") };
   const session = await connect(settings, {
     ...claim,
+    ...key,
     cert: entry.certificatePem,
-    key: entry.privateKeyPem ?? readText(keyPath, "fleet-provisioning.device-key"),
     clientId: entry.thingName,
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -442,22 +482,43 @@ async function connect(settings: Settings, options: SessionOptions): Promise<Ses
 }
 
 function assertKeyMatches(certificatePem: string, privateKeyPem: string): void {
-  let matches: boolean;
+  let ownKey: Buffer;
   try {
-    const certKey = new X509Certificate(certificatePem).publicKey.export({
-      type: "spki",
-      format: "der",
-    });
-    const ownKey = createPublicKey(privateKeyPem).export({ type: "spki", format: "der" });
-    matches = Buffer.compare(certKey, ownKey) === 0;
+    ownKey = createPublicKey(privateKeyPem).export({ type: "spki", format: "der" });
   } catch (error) {
     throw new MalformedAnswerError(
-      `The issued certificate or key cannot be parsed (${(error as Error).message}).`,
+      `The private key cannot be parsed (${(error as Error).message}).`,
     );
   }
-  if (!matches) {
+  assertSameKey(certificatePem, ownKey);
+}
+
+/** Throws unless the certificate carries this public key (SPKI DER): an answer meant for another device. */
+function assertSameKey(certificatePem: string, spki: Uint8Array): void {
+  let certKey: Buffer;
+  try {
+    certKey = new X509Certificate(certificatePem).publicKey.export({ type: "spki", format: "der" });
+  } catch (error) {
+    throw new MalformedAnswerError(
+      `The issued certificate cannot be parsed (${(error as Error).message}).`,
+    );
+  }
+  if (Buffer.compare(certKey, spki) !== 0) {
     throw new MalformedAnswerError(
       "The issued certificate does not belong to this device's private key.",
+    );
+  }
+}
+
+function csrPublicKey(csrPem: string): Uint8Array {
+  try {
+    return new Uint8Array(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
+  } catch (error) {
+    throw new FleetprovError(
+      `fleet-provisioning.csr-file is not a PEM certificate signing request (${
+        (error as Error).message
+      }).`,
+      ExitCode.Config,
     );
   }
 }

@@ -29,8 +29,12 @@ export type RuntimeConfigState =
  * Reads the runtime config. A valid file (`completed-fp` true and non-empty
  * `cert`, `key`, `thing-name`) is "provisioned"; a missing file is "absent";
  * anything else is "not-provisioned" with the reason, and nothing is deleted.
+ * With `keyInSecureElement`, an empty `key` is valid (the key lives in the token).
  */
-export function readRuntimeConfig(path: string): RuntimeConfigState {
+export function readRuntimeConfig(
+  path: string,
+  options: { keyInSecureElement?: boolean } = {},
+): RuntimeConfigState {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -59,7 +63,9 @@ export function readRuntimeConfig(path: string): RuntimeConfigState {
   }
   for (const key of ["cert", "key", "thing-name"]) {
     const value = section[key];
-    if (typeof value !== "string" || value === "") {
+    // With a secure element the Device Client records an empty key path.
+    const allowEmpty = key === "key" && options.keyInSecureElement === true;
+    if (typeof value !== "string" || (value === "" && !allowEmpty)) {
       return {
         status: "not-provisioned",
         reason: `${path} has "completed-fp": true but "${key}" is ${
