@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { claimCredentials, connect } from "./emulator_helpers.ts";
@@ -13,6 +13,12 @@ function fleetprov(args: string[]): Deno.ChildProcess {
   }).spawn();
 }
 
+const BAD_FAULTS = `${Deno.makeTempDirSync()}/bad-faults.json`;
+Deno.writeTextFileSync(
+  BAD_FAULTS,
+  JSON.stringify([{ operation: "RegisterThing", drop: "sometimes" }]),
+);
+
 Deno.test("emulator CLI: bad flags exit 2 with one line naming the flag", async () => {
   for (
     const [args, pattern] of [
@@ -22,6 +28,14 @@ Deno.test("emulator CLI: bad flags exit 2 with one line naming the flag", async 
       [
         ["--state-dir", "/tmp/x", "--template-file", "/nonexistent.json"],
         /--template-file \/nonexistent.json cannot be read/,
+      ],
+      [
+        ["--state-dir", "/tmp/x", "--fault", "RegisterThing:often"],
+        /--fault RegisterThing:often: unknown key "often"/,
+      ],
+      [
+        ["--state-dir", "/tmp/x", "--faults-file", BAD_FAULTS],
+        /--faults-file .*bad-faults.json: fault 1: "drop" must be/,
       ],
     ] as const
   ) {
@@ -35,7 +49,16 @@ Deno.test("emulator CLI: bad flags exit 2 with one line naming the flag", async 
 
 Deno.test("emulator CLI: prints config and address, serves, stops cleanly on SIGTERM", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "fleetprov-emulator-cli-" });
-  const child = fleetprov(["--state-dir", stateDir, "--port", "0", "--token-lifetime", "60"]);
+  const child = fleetprov([
+    "--state-dir",
+    stateDir,
+    "--port",
+    "0",
+    "--token-lifetime",
+    "60",
+    "--fault",
+    "connect:reject=503:ServerUnavailable,times=1",
+  ]);
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!/listening: .*\n/.test(text)) {
@@ -51,16 +74,15 @@ Deno.test("emulator CLI: prints config and address, serves, stops cleanly on SIG
   const conf = JSON.parse(Deno.readTextFileSync(config));
   assertEquals(conf.port, Number(port));
 
-  // It really serves: the claim from its state directory connects.
+  // It really serves, with the fault from the flag: the first CONNECT is refused, the next accepted.
   const target = {
     endpoint: "localhost" as const,
     port: Number(port),
     caCertPem: Deno.readTextFileSync(conf["root-ca"]),
   };
-  const client = await connect(
-    target,
-    claimCredentials({ claim: { certPath: conf.cert, keyPath: conf.key } }),
-  );
+  const credentials = claimCredentials({ claim: { certPath: conf.cert, keyPath: conf.key } });
+  await assertRejects(connect(target, credentials), /Server unavailable/);
+  const client = await connect(target, credentials);
   await client.endAsync();
 
   child.kill("SIGTERM");

@@ -7,8 +7,14 @@
 import { readFileSync } from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { configError, ExitCode } from "../errors.ts";
-import { type EmulatorOptions, startEmulator } from "../emulator/mod.ts";
+import { configError, ExitCode, FleetprovError } from "../errors.ts";
+import {
+  type EmulatorOptions,
+  type FaultRule,
+  parseFaultFlag,
+  parseFaults,
+  startEmulator,
+} from "../emulator/mod.ts";
 
 const HELP = `Usage: fleetprov emulator --state-dir DIR [options]
 
@@ -23,6 +29,13 @@ Options:
   --template-file FILE     provisioning template (JSON); default: the Device Client sample
   --template-name NAME     template name in the RegisterThing topic (default FleetprovTemplate)
   --token-lifetime SECONDS ownership token lifetime (default 3600)
+  --faults-file FILE       fault rules (JSON array, or {"faults": [...]}); see the README
+  --fault SPEC             one fault rule, repeatable: OPERATION:key=value,...
+                           OPERATION: CreateKeysAndCertificate, CreateCertificateFromCsr,
+                           RegisterThing or connect; keys: skip=N, times=N,
+                           reject=STATUS:CODE[:MESSAGE], delay=MS, drop=request|before|after,
+                           malformed, truncated, duplicate, throttle=RATE[:BURST], returnCode=N
+                           e.g. --fault RegisterThing:reject=503:ServiceUnavailable,times=2
   --verbose                print the emulator's log lines on stderr
   --help                   this text
 `;
@@ -81,6 +94,8 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
         "template-file": { type: "string" },
         "template-name": { type: "string" },
         "token-lifetime": { type: "string" },
+        "faults-file": { type: "string" },
+        fault: { type: "string", multiple: true },
         verbose: { type: "boolean" },
         help: { type: "boolean" },
       },
@@ -125,6 +140,24 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
     }
     options.template = template;
   }
+  const faults: FaultRule[] = [];
+  if (values["faults-file"] !== undefined) {
+    const file = values["faults-file"];
+    try {
+      faults.push(...parseFaults(readJson(file, "--faults-file"), `--faults-file ${file}`));
+    } catch (error) {
+      if (error instanceof FleetprovError) throw error;
+      throw configError(`emulator: ${(error as Error).message}`);
+    }
+  }
+  for (const spec of values.fault ?? []) {
+    try {
+      faults.push(parseFaultFlag(spec));
+    } catch (error) {
+      throw configError(`emulator: ${(error as Error).message}`);
+    }
+  }
+  if (faults.length > 0) options.faults = faults;
   if (values.verbose) options.log = (line) => process.stderr.write(`emulator: ${line}\n`);
   return options;
 }

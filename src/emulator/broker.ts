@@ -18,7 +18,16 @@ import type { CertificateAuthority } from "./ca.ts";
 import type { EmulatorEvents } from "./events.ts";
 import { type IotAction, isAllowed } from "./policy.ts";
 import type { Registry } from "./registry.ts";
-import type { Answer, ProvisioningService } from "./service.ts";
+import { FAULT_OPERATIONS, type FaultController, type FaultOperation } from "./faults.ts";
+import { type Answer, type ProvisioningService, reject } from "./service.ts";
+
+/** Encodes answers and decodes requests of one payload format. */
+export interface PayloadCodec {
+  /** Decodes a request; undefined for an empty payload; throws a sentence on bad input. */
+  decode(payload: Uint8Array, format: PayloadFormat): unknown;
+  /** Encodes an answer. */
+  encode(body: unknown, format: PayloadFormat): Buffer;
+}
 
 /** Requests and answers counted per operation. */
 export interface OperationCounters {
@@ -39,6 +48,9 @@ export interface BrokerOptions {
   service: ProvisioningService;
   templateName: string;
   events: EmulatorEvents;
+  faults: FaultController;
+  /** Payload codec; default JSON only. */
+  codec?: PayloadCodec;
   log: (line: string) => void;
 }
 
@@ -46,7 +58,8 @@ export interface BrokerOptions {
 export interface RunningBroker {
   host: string;
   port: number;
-  counters: Record<Operation, OperationCounters>;
+  /** Per operation; "connect" counts CONNECTs (requests, accepted, rejected = refused, dropped). */
+  counters: Record<FaultOperation, OperationCounters>;
   close(): Promise<void>;
 }
 
@@ -111,10 +124,10 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const identities = new WeakMap<object, PeerIdentity>();
   const states = new WeakMap<Client, ClientState>();
   const sockets = new Set<tls.TLSSocket>();
-  const counters = {} as Record<Operation, OperationCounters>;
-  for (
-    const op of ["CreateKeysAndCertificate", "CreateCertificateFromCsr", "RegisterThing"] as const
-  ) {
+  const faults = options.faults;
+  const codec = options.codec ?? jsonCodec;
+  const counters = {} as Record<FaultOperation, OperationCounters>;
+  for (const op of FAULT_OPERATIONS) {
     counters[op] = { requests: 0, accepted: 0, rejected: 0, dropped: 0 };
   }
 
@@ -150,71 +163,116 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     });
   }
 
-  function refuse(client: Client, identity: PeerIdentity | undefined, reason: string) {
+  function refuse(
+    client: Client,
+    identity: PeerIdentity | undefined,
+    reason: string,
+    returnCode = 5,
+  ): AuthenticateError {
     log(`CONNECT refused for client id ${client.id}: ${reason}`);
+    counters.connect.rejected++;
     events.emit("connect", {
       clientId: client.id,
       certificateId: identity?.certificateId,
       accepted: false,
       reason,
     });
-    const error = new Error(`Not authorized: ${reason}`) as AuthenticateError;
-    error.returnCode = 5;
+    const error = new Error(
+      returnCode === 5 ? `Not authorized: ${reason}` : reason,
+    ) as AuthenticateError;
+    error.returnCode = returnCode as AuthenticateError["returnCode"];
     return error;
+  }
+
+  /** The CONNECT checks: certificate, status, thing binding, policy. Returns a refusal or the state. */
+  function admit(
+    client: Client,
+    identity: PeerIdentity | undefined,
+  ): AuthenticateError | ClientState {
+    if (!identity || identity.problem || !identity.certificateId) {
+      return refuse(client, identity, identity?.problem ?? "no TLS identity");
+    }
+    const certificateId = identity.certificateId;
+    const record = registry.peekCertificate(certificateId);
+    if (!record) return refuse(client, identity, `certificate ${certificateId} is not registered`);
+    if (record.status !== "ACTIVE") {
+      return refuse(client, identity, `certificate ${certificateId} is ${record.status}`);
+    }
+    const attached = record.thingNames.includes(client.id);
+    if (record.thingNames.length > 0 && !attached) {
+      return refuse(
+        client,
+        identity,
+        `certificate ${certificateId} belongs to thing ${record.thingNames.join(", ")} ` +
+          `and may connect only with that client id, not ${client.id}`,
+      );
+    }
+    const state: ClientState = {
+      certificateId,
+      clientId: client.id,
+      thingName: attached ? client.id : undefined,
+      subscriptions: [],
+    };
+    if (!allowed(state, "iot:Connect", client.id)) {
+      return refuse(
+        client,
+        identity,
+        `no policy of certificate ${certificateId} allows iot:Connect as ${client.id}`,
+      );
+    }
+    return state;
+  }
+
+  async function authenticate(client: Client): Promise<AuthenticateError | null> {
+    counters.connect.requests++;
+    const plan = faults.plan("connect");
+    if (plan.applied.length) noteFault("connect", client.id, plan.applied);
+    await faults.checkpoint("connect", "before", client.id);
+    const identity = identities.get(client.conn);
+    if (plan.drop) {
+      counters.connect.dropped++;
+      log(`CONNECT from ${client.id}: connection dropped (injected fault)`);
+      client.conn.destroy();
+      return refuse(client, identity, "connection dropped (injected fault)", 3);
+    }
+    if (plan.reject) {
+      return refuse(
+        client,
+        identity,
+        `${plan.reject.errorCode} (injected fault)`,
+        plan.returnCode ?? 3,
+      );
+    }
+    const admitted = admit(client, identity);
+    if (admitted instanceof Error) return admitted;
+    await faults.checkpoint("connect", "after", client.id);
+    if (plan.delayMs > 0) await sleep(plan.delayMs);
+    if (client.closed || client.conn.destroyed) return refuse(client, identity, "client went away");
+    states.set(client, admitted);
+    counters.connect.accepted++;
+    log(`CONNECT accepted: client id ${client.id}, certificate ${admitted.certificateId}`);
+    events.emit("connect", {
+      clientId: client.id,
+      certificateId: admitted.certificateId,
+      accepted: true,
+    });
+    return null;
+  }
+
+  function noteFault(operation: FaultOperation, clientId: string, applied: string[]): void {
+    log(`injecting fault on ${operation} for ${clientId}: ${applied.join(", ")}`);
+    events.emit("fault", { operation, clientId, faults: applied });
   }
 
   const broker = await Aedes.createBroker({
     authenticate(client, _username, _password, done) {
-      const identity = identities.get(client.conn);
-      if (!identity || identity.problem || !identity.certificateId) {
-        return done(refuse(client, identity, identity?.problem ?? "no TLS identity"), false);
-      }
-      const certificateId = identity.certificateId;
-      const record = registry.peekCertificate(certificateId);
-      if (!record) {
-        return done(
-          refuse(client, identity, `certificate ${certificateId} is not registered`),
-          false,
-        );
-      }
-      if (record.status !== "ACTIVE") {
-        return done(
-          refuse(client, identity, `certificate ${certificateId} is ${record.status}`),
-          false,
-        );
-      }
-      const attached = record.thingNames.includes(client.id);
-      if (record.thingNames.length > 0 && !attached) {
-        return done(
-          refuse(
-            client,
-            identity,
-            `certificate ${certificateId} belongs to thing ${record.thingNames.join(", ")} ` +
-              `and may connect only with that client id, not ${client.id}`,
-          ),
-          false,
-        );
-      }
-      const state: ClientState = {
-        certificateId,
-        clientId: client.id,
-        thingName: attached ? client.id : undefined,
-        subscriptions: [],
-      };
-      if (!allowed(state, "iot:Connect", client.id)) {
-        return done(
-          refuse(
-            client,
-            identity,
-            `no policy of certificate ${certificateId} allows iot:Connect as ${client.id}`,
-          ),
-          false,
-        );
-      }
-      states.set(client, state);
-      log(`CONNECT accepted: client id ${client.id}, certificate ${certificateId}`);
-      events.emit("connect", { clientId: client.id, certificateId, accepted: true });
-      done(null, true);
+      authenticate(client).then(
+        (error) => error ? done(error, false) : done(null, true),
+        (error) => {
+          log(`internal error at CONNECT: ${(error as Error).stack}`);
+          done(refuse(client, undefined, "internal error", 3), false);
+        },
+      );
     },
 
     authorizeSubscribe(client, subscription, done) {
@@ -281,80 +339,90 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
 
   async function handleRequest(client: Client, state: ClientState, route: Route, payload: Buffer) {
     const { operation, format } = route;
+    const clientId = client.id;
     counters[operation].requests++;
-    log(`${operation} request (${format}) from ${client.id}`);
-    events.emit("request", { operation, format, clientId: client.id });
+    log(`${operation} request (${format}) from ${clientId}`);
+    events.emit("request", { operation, format, clientId });
     const topics = operationTopics(operation, { format, templateName: route.templateName });
-    let answer: Answer;
-    if (operation === "RegisterThing" && route.templateName !== options.templateName) {
-      answer = {
-        accepted: false,
-        body: {
-          statusCode: 404,
-          errorCode: "ResourceNotFound",
-          errorMessage: `Provisioning template ${route.templateName} does not exist.`,
-        },
-      };
-    } else {
-      let request: unknown;
-      let decodeError: string | undefined;
-      try {
-        request = decode(payload, format);
-      } catch (error) {
-        decodeError = (error as Error).message;
-      }
-      answer = decodeError !== undefined
-        ? {
-          accepted: false,
-          body: { statusCode: 400, errorCode: "InvalidPayload", errorMessage: decodeError },
-        }
-        : await options.service.handle(operation, request, {
-          certificateId: state.certificateId,
-          clientId: client.id,
-        });
-    }
-    const topic = answer.accepted ? topics.accepted : topics.rejected;
-    const subscription = state.subscriptions.find((s) => filterMatches(s.filter, topic));
-    if (client.closed) {
+    const plan = faults.plan(operation);
+    if (plan.applied.length) noteFault(operation, clientId, plan.applied);
+    const drop = (topic: string, reason: string) => {
       counters[operation].dropped++;
-      events.emit("dropped", {
-        operation,
-        format,
-        clientId: client.id,
-        topic,
-        reason: "client gone",
-      });
-      return;
-    }
-    if (!subscription) {
-      counters[operation].dropped++;
-      const reason =
-        `client ${client.id} did not subscribe to ${topic} before publishing the request`;
       log(`no answer: ${reason}`);
-      events.emit("dropped", { operation, format, clientId: client.id, topic, reason });
+      events.emit("dropped", { operation, format, clientId, topic, reason });
+    };
+
+    await faults.checkpoint(operation, "before", clientId);
+    if (plan.drop === "request") {
+      client.conn.destroy();
+      drop(topics.request, `connection of ${clientId} dropped on request (injected fault)`);
       return;
     }
-    await new Promise<void>((resolve) => {
-      client.publish(
-        {
-          cmd: "publish",
-          topic,
-          payload: encode(answer.body, format),
-          qos: Math.min(1, subscription.qos) as 0 | 1,
-          retain: false,
-          dup: false,
-        },
-        () => resolve(),
-      );
-    });
+    const answer = plan.reject
+      ? { accepted: false as const, body: plan.reject }
+      : await answerRequest(operation, route, payload, state, clientId);
+    await faults.checkpoint(operation, "after", clientId);
+    if (plan.delayMs > 0) await sleep(plan.delayMs);
+
+    const topic = answer.accepted ? topics.accepted : topics.rejected;
+    if (plan.drop === "before") {
+      client.conn.destroy();
+      drop(topic, `connection of ${clientId} dropped before the answer (injected fault)`);
+      return;
+    }
+    if (client.closed) {
+      drop(topic, `client ${clientId} went away before the answer`);
+      return;
+    }
+    const subscription = state.subscriptions.find((s) => filterMatches(s.filter, topic));
+    if (!subscription) {
+      drop(topic, `client ${clientId} did not subscribe to ${topic} before publishing the request`);
+      return;
+    }
+    let bytes = codec.encode(answer.body, format);
+    if (plan.malformed) bytes = Buffer.from(format === "json" ? "{not json" : [0xff, 0xff, 0x1c]);
+    if (plan.truncated) bytes = bytes.subarray(0, Math.floor(bytes.length / 2));
+    const qos = Math.min(1, subscription.qos) as 0 | 1;
+    for (let i = plan.duplicate ? 2 : 1; i > 0; i--) {
+      await new Promise<void>((resolve) => {
+        client.publish(
+          { cmd: "publish", topic, payload: bytes, qos, retain: false, dup: false },
+          () => resolve(),
+        );
+      });
+    }
     counters[operation][answer.accepted ? "accepted" : "rejected"]++;
-    log(`${operation} ${answer.accepted ? "accepted" : "rejected"} for ${client.id} on ${topic}`);
-    events.emit("answer", {
-      operation,
-      format,
-      clientId: client.id,
-      accepted: answer.accepted,
-      topic,
+    log(`${operation} ${answer.accepted ? "accepted" : "rejected"} for ${clientId} on ${topic}`);
+    events.emit("answer", { operation, format, clientId, accepted: answer.accepted, topic });
+    if (plan.drop === "after") {
+      log(`dropping the connection of ${clientId} after the answer (injected fault)`);
+      client.conn.destroy();
+    }
+  }
+
+  async function answerRequest(
+    operation: Operation,
+    route: Route,
+    payload: Buffer,
+    state: ClientState,
+    clientId: string,
+  ): Promise<Answer> {
+    if (operation === "RegisterThing" && route.templateName !== options.templateName) {
+      return reject(
+        404,
+        "ResourceNotFound",
+        `Provisioning template ${route.templateName} does not exist.`,
+      );
+    }
+    let request: unknown;
+    try {
+      request = codec.decode(payload, route.format);
+    } catch (error) {
+      return reject(400, "InvalidPayload", (error as Error).message);
+    }
+    return await options.service.handle(operation, request, {
+      certificateId: state.certificateId,
+      clientId,
     });
   }
 
@@ -387,6 +455,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     port: address.port,
     counters,
     async close() {
+      faults.releaseAll();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
@@ -395,16 +464,22 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   };
 }
 
-function decode(payload: Buffer, format: PayloadFormat): unknown {
-  if (format === "cbor") throw new Error("CBOR payloads are not supported yet.");
-  if (payload.length === 0) return undefined;
-  try {
-    return JSON.parse(payload.toString("utf8"));
-  } catch {
-    throw new Error("The request payload is not valid JSON.");
-  }
-}
+/** Default codec: JSON only. */
+const jsonCodec: PayloadCodec = {
+  decode(payload, format) {
+    if (format !== "json") throw new Error(`${format} payloads are not supported.`);
+    if (payload.length === 0) return undefined;
+    try {
+      return JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      throw new Error("The request payload is not valid JSON.");
+    }
+  },
+  encode(body) {
+    return Buffer.from(JSON.stringify(body));
+  },
+};
 
-function encode(body: unknown, _format: PayloadFormat): Buffer {
-  return Buffer.from(JSON.stringify(body));
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

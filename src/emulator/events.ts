@@ -31,6 +31,8 @@ export interface EmulatorEventMap {
     topic: string;
     reason: string;
   };
+  /** A fault rule fired for a request or CONNECT. */
+  fault: { operation: Operation | "connect"; clientId: string; faults: string[] };
   /** A policy denied a publish or subscribe; the client was disconnected. */
   violation: { clientId: string; action: string; name: string };
 }

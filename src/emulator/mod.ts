@@ -26,13 +26,22 @@ import {
   sampleTemplate,
 } from "./defaults.ts";
 import { EmulatorEvents } from "./events.ts";
+import { FaultController, type FaultOperation, type FaultRule } from "./faults.ts";
 import { Registry, type RegistryView } from "./registry.ts";
 import { ProvisioningService } from "./service.ts";
-import type { Operation } from "../provisioning/topics.ts";
 
 export type { OperationCounters } from "./broker.ts";
 export type { EmulatorEventMap, EmulatorEventName } from "./events.ts";
 export { EmulatorEvents } from "./events.ts";
+export {
+  FaultController,
+  type FaultOperation,
+  type FaultRule,
+  parseFaultFlag,
+  parseFaults,
+  type PauseHandle,
+  type PausePoint,
+} from "./faults.ts";
 export type {
   CertificateRecord,
   CertificateStatus,
@@ -57,6 +66,8 @@ export interface EmulatorOptions {
   tokenLifetimeMs?: number;
   /** Extra named policies; "FPCertPolicy" (the Device Client sample) exists by default. */
   policies?: Record<string, unknown>;
+  /** Fault rules active from the start (more via `emulator.faults.add`). */
+  faults?: FaultRule[];
   /** Log sink, one line per call; default silent. */
   log?: (line: string) => void;
 }
@@ -79,8 +90,10 @@ export interface Emulator {
   registry: RegistryView;
   /** Events (connect, request, answer, dropped, violation, disconnect). */
   events: EmulatorEvents;
-  /** Requests and answers counted per operation (live). */
-  counters: Record<Operation, OperationCounters>;
+  /** Requests and answers counted per operation, and CONNECTs under "connect" (live). */
+  counters: Record<FaultOperation, OperationCounters>;
+  /** Fault injection: add/clear rules, pause at a step. */
+  faults: FaultController;
   /** Stops listening, disconnects everyone, writes the registry. */
   close(): Promise<void>;
 }
@@ -94,6 +107,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   const log = options.log ?? (() => {});
   const tokenLifetimeMs = options.tokenLifetimeMs ?? 3_600_000;
   checkTemplate(template);
+  const faults = new FaultController(options.faults ?? []);
   if (!Number.isFinite(tokenLifetimeMs) || tokenLifetimeMs < 0) {
     throw new Error(`tokenLifetimeMs must be a number >= 0, not ${tokenLifetimeMs}.`);
   }
@@ -131,6 +145,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     service,
     templateName,
     events,
+    faults,
     log,
   });
 
@@ -159,6 +174,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     registry,
     events,
     counters: broker.counters,
+    faults,
     close() {
       closing ??= broker.close().finally(() => registry.flush());
       return closing;
