@@ -45,13 +45,14 @@ export function helpText(): string {
   const shown = FLAGS.filter((f) => !f.foreign);
   const left = (f: FlagSpec) =>
     `  ${f.flag}${f.value ? ` ${f.value}` : ""}${f.extension ? " [+]" : ""}`;
-  const width = Math.max(...shown.map((f) => left(f).length)) + 2;
+  const width = 38;
   lines.push("Flags:");
   for (const f of shown) {
     const text = f.help + (f.default ? ` Default: ${f.default}.` : "");
     const wrapped = wrap(text, HELP_WIDTH - width);
-    lines.push(left(f).padEnd(width) + wrapped[0]);
-    for (const more of wrapped.slice(1)) lines.push(" ".repeat(width) + more);
+    if (left(f).length + 2 > width) lines.push(left(f));
+    else lines.push(left(f).padEnd(width) + wrapped.shift());
+    for (const more of wrapped) lines.push(" ".repeat(width) + more);
   }
   lines.push(
     "",
