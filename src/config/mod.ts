@@ -528,7 +528,7 @@ export async function loadSettings(
   }
 
   // The runtime config: a valid one overrides cert, key and thing-name.
-  const runtime = readRuntimeConfig(runtimeConfigPath);
+  const runtime = readRuntimeConfig(runtimeConfigPath, { keyInSecureElement: seEnabled });
   if (runtime.status !== "absent") {
     problems.findings(checkFile(runtimeConfigPath, RULES.runtimeConfig, {
       origin: "the runtime config",
@@ -542,7 +542,8 @@ export async function loadSettings(
   if (runtime.status === "provisioned") {
     const origin = `the runtime config ${runtimeConfigPath}`;
     cert = { path: runtime.cert, origin };
-    key = { path: runtime.key, origin };
+    // With a secure element the Device Client records an empty key path: the key is in the token.
+    key = runtime.key === "" ? undefined : { path: runtime.key, origin };
     thingName = runtime.thingName;
   } else if (runtime.status === "not-provisioned") {
     problems.warn(`${runtime.reason} Treated as not provisioned; nothing is deleted.`);
