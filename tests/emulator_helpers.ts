@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
+import { decodePayload, encodePayload } from "../src/provisioning/payload.ts";
 import mqtt, { type MqttClient } from "mqtt";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
 import { type Operation, operationTopics, type PayloadFormat } from "../src/provisioning/topics.ts";
@@ -86,19 +88,26 @@ export interface TestAnswer {
   body: Record<string, unknown>;
 }
 
-/** Subscribes, publishes a JSON request and resolves with the answer. */
+/**
+ * Subscribes, publishes a request (JSON by default; a Uint8Array is sent as
+ * is) and resolves with the decoded answer.
+ */
 export async function request(
   client: MqttClient,
   operation: Operation,
   payload: unknown,
-  options: { templateName?: string } = {},
+  options: { templateName?: string; format?: PayloadFormat } = {},
 ): Promise<TestAnswer> {
+  const format = options.format ?? "json";
   const topics = operationTopics(operation, { templateName: "FleetprovTemplate", ...options });
   await subscribeAnswers(client, operation, options);
-  const answer = nextAnswer(client, topics.accepted, topics.rejected);
-  await client.publishAsync(topics.request, payload === undefined ? "" : JSON.stringify(payload), {
-    qos: 1,
-  });
+  const answer = nextAnswer(client, topics.accepted, topics.rejected, format);
+  const bytes = payload instanceof Uint8Array
+    ? payload
+    : payload === undefined
+    ? new Uint8Array()
+    : encodePayload(payload, format);
+  await client.publishAsync(topics.request, Buffer.from(bytes), { qos: 1 });
   return await answer;
 }
 
@@ -107,6 +116,7 @@ export function nextAnswer(
   client: MqttClient,
   accepted: string,
   rejected: string,
+  format: PayloadFormat = "json",
 ): Promise<TestAnswer> {
   return new Promise((resolve, reject) => {
     const onMessage = (topic: string, payload: Uint8Array) => {
@@ -115,7 +125,7 @@ export function nextAnswer(
       client.off("close", onClose);
       resolve({
         accepted: topic === accepted,
-        body: JSON.parse(new TextDecoder().decode(payload)),
+        body: decodePayload(payload, format) as Record<string, unknown>,
       });
     };
     const onClose = () => {

@@ -29,6 +29,8 @@ Options:
   --template-file FILE     provisioning template (JSON); default: the Device Client sample
   --template-name NAME     template name in the RegisterThing topic (default FleetprovTemplate)
   --token-lifetime SECONDS ownership token lifetime (default 3600)
+  --alpn MODE              require|optional: whether TLS must negotiate ALPN x-amzn-mqtt-ca
+                           (default: require on port 443, else optional)
   --faults-file FILE       fault rules (JSON array, or {"faults": [...]}); see the README
   --fault SPEC             one fault rule, repeatable: OPERATION:key=value,...
                            OPERATION: CreateKeysAndCertificate, CreateCertificateFromCsr,
@@ -94,6 +96,7 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
         "template-file": { type: "string" },
         "template-name": { type: "string" },
         "token-lifetime": { type: "string" },
+        alpn: { type: "string" },
         "faults-file": { type: "string" },
         fault: { type: "string", multiple: true },
         verbose: { type: "boolean" },
@@ -139,6 +142,14 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
       );
     }
     options.template = template;
+  }
+  if (values.alpn !== undefined) {
+    if (values.alpn !== "require" && values.alpn !== "optional") {
+      throw configError(
+        `emulator: --alpn ${JSON.stringify(values.alpn)} must be require or optional.`,
+      );
+    }
+    options.alpn = values.alpn;
   }
   const faults: FaultRule[] = [];
   if (values["faults-file"] !== undefined) {

@@ -14,6 +14,7 @@ import tls from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
 import { certificateId as certificateIdOf } from "../pki/mod.ts";
 import { type Operation, operationTopics, type PayloadFormat } from "../provisioning/topics.ts";
+import { decodePayload, encodePayload } from "../provisioning/payload.ts";
 import type { CertificateAuthority } from "./ca.ts";
 import type { EmulatorEvents } from "./events.ts";
 import { type IotAction, isAllowed } from "./policy.ts";
@@ -49,7 +50,9 @@ export interface BrokerOptions {
   templateName: string;
   events: EmulatorEvents;
   faults: FaultController;
-  /** Payload codec; default JSON only. */
+  /** "require": refuse TLS connections that do not negotiate ALPN x-amzn-mqtt-ca. */
+  alpn: "require" | "optional";
+  /** Payload codec; default JSON and CBOR (src/provisioning/payload.ts). */
   codec?: PayloadCodec;
   log: (line: string) => void;
 }
@@ -90,6 +93,9 @@ interface Route {
   answer?: string;
 }
 
+/** The ALPN protocol AWS IoT expects for MQTT on port 443. */
+export const AWS_ALPN = "x-amzn-mqtt-ca";
+
 const ROUTE =
   /^\$aws\/(?:certificates\/(create|create-from-csr)|provisioning-templates\/([^/]+)\/provision)\/(json|cbor)(?:\/(accepted|rejected))?$/;
 
@@ -125,7 +131,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const states = new WeakMap<Client, ClientState>();
   const sockets = new Set<tls.TLSSocket>();
   const faults = options.faults;
-  const codec = options.codec ?? jsonCodec;
+  const codec = options.codec ?? payloadCodec;
   const counters = {} as Record<FaultOperation, OperationCounters>;
   for (const op of FAULT_OPERATIONS) {
     counters[op] = { requests: 0, accepted: 0, rejected: 0, dropped: 0 };
@@ -431,11 +437,20 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     key: options.serverKeyPem,
     requestCert: true,
     rejectUnauthorized: false,
+    ALPNProtocols: [AWS_ALPN],
   });
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
+    if (options.alpn === "require" && socket.alpnProtocol !== AWS_ALPN) {
+      const reason =
+        `TLS connection from ${socket.remoteAddress} did not negotiate ALPN ${AWS_ALPN}`;
+      log(`refused: ${reason}`);
+      events.emit("connect", { clientId: "", accepted: false, reason });
+      socket.destroy();
+      return;
+    }
     identities.set(socket, identify(socket));
     broker.handle(socket);
   });
@@ -464,19 +479,20 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   };
 }
 
-/** Default codec: JSON only. */
-const jsonCodec: PayloadCodec = {
+/** The provisioning payload codec (JSON and CBOR). */
+const payloadCodec: PayloadCodec = {
   decode(payload, format) {
-    if (format !== "json") throw new Error(`${format} payloads are not supported.`);
     if (payload.length === 0) return undefined;
     try {
-      return JSON.parse(new TextDecoder().decode(payload));
-    } catch {
+      return decodePayload(payload, format);
+    } catch (error) {
+      if (format === "cbor") throw error;
       throw new Error("The request payload is not valid JSON.");
     }
   },
-  encode(body) {
-    return Buffer.from(JSON.stringify(body));
+  encode(body, format) {
+    const bytes = encodePayload(body, format);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   },
 };
 

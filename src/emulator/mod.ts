@@ -66,6 +66,12 @@ export interface EmulatorOptions {
   tokenLifetimeMs?: number;
   /** Extra named policies; "FPCertPolicy" (the Device Client sample) exists by default. */
   policies?: Record<string, unknown>;
+  /**
+   * TLS ALPN: "require" refuses connections that do not negotiate
+   * `x-amzn-mqtt-ca` (as AWS IoT on port 443); "optional" accepts both.
+   * Default: "require" on port 443, else "optional".
+   */
+  alpn?: "require" | "optional";
   /** Fault rules active from the start (more via `emulator.faults.add`). */
   faults?: FaultRule[];
   /** Log sink, one line per call; default silent. */
@@ -107,6 +113,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   const log = options.log ?? (() => {});
   const tokenLifetimeMs = options.tokenLifetimeMs ?? 3_600_000;
   checkTemplate(template);
+  if (options.alpn !== undefined && options.alpn !== "require" && options.alpn !== "optional") {
+    throw new Error(`alpn must be "require" or "optional", not ${JSON.stringify(options.alpn)}.`);
+  }
   const faults = new FaultController(options.faults ?? []);
   if (!Number.isFinite(tokenLifetimeMs) || tokenLifetimeMs < 0) {
     throw new Error(`tokenLifetimeMs must be a number >= 0, not ${tokenLifetimeMs}.`);
@@ -135,9 +144,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     tokenLifetimeMs,
     log,
   });
+  const port = options.port ?? 8883;
   const broker = await startBroker({
     host,
-    port: options.port ?? 8883,
+    port,
+    alpn: options.alpn ?? (port === 443 ? "require" : "optional"),
     serverCertPem: server.certPem,
     serverKeyPem: server.keyPem,
     ca,
