@@ -274,6 +274,13 @@ async function entries(layout: Layout): Promise<Entry[]> {
       "tl",
       (s) => s.secureElement.tokenLabel,
     ],
+    [
+      "--openssl-engine",
+      "secure-element.openssl-engine",
+      join(layout.certsDir, "engine.so"),
+      join(layout.certsDir, "engine.so"),
+      (s) => s.secureElement.opensslEngine,
+    ],
   ];
 }
 
@@ -322,6 +329,7 @@ function OTHER_VALUES(layout: Layout): Record<string, unknown> {
     "--secure-element-key-label": "file-kl",
     "--secure-element-slot-id": 7,
     "--secure-element-token-label": "file-tl",
+    "--openssl-engine": join(layout.certsDir, "file-engine.so"),
   };
 }
 
@@ -1183,7 +1191,7 @@ Deno.test("runtime config: round trip with awkward values", async (t) => {
 
 // ---------------------------------------------------------------- secure element, CSR, keys
 
-Deno.test("secure element: enabled is a clear 'not supported yet' (exit 2); types are still validated", async () => {
+Deno.test("secure element: provisioning needs a CSR from the token (exit 2); types are still validated", async () => {
   const layout = await makeLayout();
   const lib = join(layout.certsDir, "libpkcs11.so");
   writeFileSync(lib, "ELF");
@@ -1206,7 +1214,7 @@ Deno.test("secure element: enabled is a clear 'not supported yet' (exit 2); type
   assertMatch(error.problems[0], /^--secure-element-slot-id is "x1"/);
   assertMatch(
     error.problems[1],
-    /^--enable-secure-element is true, but PKCS#11 secure elements are not supported yet by fleetprov; set it to false and use key files\.$/,
+    /^--enable-secure-element is true, so provisioning must use a CSR signed inside the token: set "fleet-provisioning.csr-file" or --csr-file/,
   );
   assert(!error.message.includes("98765"), "the PIN is never printed");
 

@@ -191,7 +191,8 @@ export const FLAGS: readonly FlagSpec[] = [
     flag: "--enable-secure-element",
     value: "true|false",
     key: "secure-element.enabled",
-    help: "Use a PKCS#11 secure element (not supported yet).",
+    help:
+      "Use a PKCS#11 secure element: both connections sign with the token's key; provisioning needs --csr-file.",
     default: "false",
     boolean: true,
   },
@@ -224,6 +225,14 @@ export const FLAGS: readonly FlagSpec[] = [
     value: "LABEL",
     key: "secure-element.secure-element-token-label",
     help: "Label of the token.",
+  },
+  {
+    flag: "--openssl-engine",
+    value: "FILE",
+    key: "secure-element.openssl-engine",
+    help: "OpenSSL's pkcs11 engine (libp11).",
+    default: "found in the usual engines-3 / engines-1.1 directories",
+    extension: true,
   },
   {
     flag: "--http-proxy-config",

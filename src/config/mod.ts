@@ -144,6 +144,7 @@ const KNOWN_KEYS: Record<string, Record<string, boolean>> = {
     "secure-element-key-label": true,
     "secure-element-slot-id": true,
     "secure-element-token-label": true,
+    "openssl-engine": true,
   },
 };
 
@@ -485,6 +486,7 @@ export async function loadSettings(
   // Secure element.
   const seEnabled = getBoolean("--enable-secure-element", "secure-element.enabled") ?? false;
   const pkcs11Lib = getPath("--pkcs11-lib", "secure-element.pkcs11-lib");
+  const opensslEngine = getPath("--openssl-engine", "secure-element.openssl-engine");
   const pin = getString("--secure-element-pin", "secure-element.secure-element-pin", true);
   const keyLabel = getString(
     "--secure-element-key-label",
@@ -647,7 +649,7 @@ export async function loadSettings(
         );
       }
     }
-    if (csrFound && !deviceKeyFound) {
+    if (csrFound && !deviceKeyFound && !seEnabled) {
       problems.warn(
         `${csrFound.origin} is set without a device key, so the CSR is not used: the certificate and key are created by AWS IoT (CreateKeysAndCertificate), as the Device Client does.`,
       );
@@ -671,11 +673,24 @@ export async function loadSettings(
         `The secure element PIN is missing: set "secure-element.secure-element-pin" or --secure-element-pin (required when the secure element is enabled).`,
       );
     }
-    problems.error(
-      `${
-        lookup("--enable-secure-element", "secure-element.enabled")!.origin
-      } is true, but PKCS#11 secure elements are not supported yet by fleetprov; set it to false and use key files.`,
-    );
+    const seOrigin = lookup("--enable-secure-element", "secure-element.enabled")!.origin;
+    if (fpEnabled && !provisioned && !csrFound) {
+      problems.error(
+        `${seOrigin} is true, so provisioning must use a CSR signed inside the token: set "fleet-provisioning.csr-file" or --csr-file (fleetprov never imports a private key into a secure element).`,
+      );
+    }
+    if (generateKey) {
+      problems.error(
+        `${
+          lookup("--generate-key", "fleet-provisioning.generate-key")!.origin
+        } cannot be used with a secure element (${seOrigin}): the key must be created inside the token; give its CSR with --csr-file.`,
+      );
+    }
+    if (opensslEngine) {
+      problems.findings(
+        checkFile(opensslEngine.path, RULES.pkcs11Lib, fileOptions(opensslEngine.origin)),
+      );
+    }
   }
 
   // Template parameters: system information first, the user's values win.
@@ -729,6 +744,7 @@ export async function loadSettings(
       ...(keyLabel ? { keyLabel: keyLabel.value } : {}),
       ...(slotId !== undefined ? { slotId } : {}),
       ...(tokenLabel ? { tokenLabel: tokenLabel.value } : {}),
+      ...(opensslEngine ? { opensslEngine: opensslEngine.path } : {}),
     },
     ...(httpProxy ? { httpProxy } : {}),
     payloadFormat,
