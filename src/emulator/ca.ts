@@ -8,11 +8,61 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Buffer } from "node:buffer";
-import { createPublicKey, randomBytes, webcrypto, X509Certificate } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  randomBytes,
+  sign,
+  webcrypto,
+  X509Certificate,
+} from "node:crypto";
 import { generateKeyPair, signingAlgorithm, x509 } from "../pki/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
+import {
+  CLIENT_EXTENSIONS,
+  concat,
+  ECDSA_WITH_SHA256,
+  pem,
+  positiveInteger,
+  sequence,
+  time,
+  tlv,
+  VERSION_3,
+} from "./der.ts";
 
 const EC_P256 = signingAlgorithm("ec-p256");
+/** SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (65 bytes follow) }. */
+const P256_SPKI_PREFIX = new Uint8Array([
+  0x30,
+  0x59,
+  0x30,
+  0x13,
+  0x06,
+  0x07,
+  0x2a,
+  0x86,
+  0x48,
+  0xce,
+  0x3d,
+  0x02,
+  0x01,
+  0x06,
+  0x08,
+  0x2a,
+  0x86,
+  0x48,
+  0xce,
+  0x3d,
+  0x03,
+  0x01,
+  0x07,
+  0x03,
+  0x42,
+  0x00,
+]);
+const DEVICE_SUBJECT_DER = new Uint8Array(new x509.Name("CN=AWS IoT Certificate").toArrayBuffer());
 const DAY_MS = 86_400_000;
 
 /** What the CA can issue. */
@@ -33,12 +83,17 @@ export class CertificateAuthority {
   readonly certificate: X509Certificate;
   readonly #cert: x509.X509Certificate;
   readonly #key: CryptoKey;
+  readonly #keyObject: KeyObject;
+  readonly #issuerDer: Uint8Array;
+  readonly #verified = new Map<string, boolean>();
 
-  private constructor(certPem: string, key: CryptoKey) {
+  private constructor(certPem: string, key: CryptoKey, keyPem: string) {
     this.certPem = certPem;
     this.certificate = new X509Certificate(certPem);
     this.#cert = new x509.X509Certificate(certPem);
     this.#key = key;
+    this.#keyObject = createPrivateKey(keyPem);
+    this.#issuerDer = new Uint8Array(this.#cert.subjectName.toArrayBuffer());
   }
 
   /**
@@ -51,8 +106,8 @@ export class CertificateAuthority {
     const keyPath = join(dir, "ca-key.pem");
     if (existsSync(certPath) && existsSync(keyPath)) {
       const certPem = readFileSync(certPath, "utf8");
-      const key = await importPrivateKey(readFileSync(keyPath, "utf8"));
-      return new CertificateAuthority(certPem, key);
+      const keyPem = readFileSync(keyPath, "utf8");
+      return new CertificateAuthority(certPem, await importPrivateKey(keyPem), keyPem);
     }
     const pair = await generateKeyPair("ec-p256");
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -73,7 +128,43 @@ export class CertificateAuthority {
     });
     writeFileAtomic(keyPath, pair.privateKeyPem, { mode: 0o600 });
     writeFileAtomic(certPath, cert.toString("pem") + "\n", { mode: 0o644 });
-    return new CertificateAuthority(cert.toString("pem") + "\n", pair.keys.privateKey);
+    return new CertificateAuthority(
+      cert.toString("pem") + "\n",
+      pair.keys.privateKey,
+      pair.privateKeyPem,
+    );
+  }
+
+  /**
+   * Issues a device (client) certificate: the DER is assembled directly and
+   * signed with node:crypto, about ten times faster than the generic builder.
+   * `spki` is the DER SubjectPublicKeyInfo, `subject` a DER Name (default
+   * CN=AWS IoT Certificate).
+   */
+  issueClient(
+    spki: Uint8Array,
+    options: { subject?: Uint8Array; days?: number } = {},
+  ): { certificatePem: string; certificateId: string } {
+    const now = Date.now();
+    const tbs = sequence(
+      VERSION_3,
+      positiveInteger(randomBytes(16)),
+      ECDSA_WITH_SHA256,
+      this.#issuerDer,
+      sequence(
+        time(new Date(now - DAY_MS)),
+        time(new Date(now + (options.days ?? 20 * 365) * DAY_MS)),
+      ),
+      options.subject ?? DEVICE_SUBJECT_DER,
+      spki,
+      CLIENT_EXTENSIONS,
+    );
+    const signature = sign("sha256", tbs, this.#keyObject);
+    const der = sequence(tbs, ECDSA_WITH_SHA256, tlv(0x03, new Uint8Array([0]), signature));
+    return {
+      certificatePem: pem(der, "CERTIFICATE"),
+      certificateId: createHash("sha256").update(der).digest("hex"),
+    };
   }
 
   /** Issues a certificate for `publicKey` (a CryptoKey or a CSR's public key). */
@@ -124,10 +215,31 @@ export class CertificateAuthority {
     return { certificatePem, privateKeyPem: pair.privateKeyPem };
   }
 
-  /** Whether `certificate` was issued (signed) by this CA. */
-  issued(certificate: X509Certificate): boolean {
-    return certificate.checkIssued(this.certificate) &&
+  /** Generates an EC P-256 key pair and issues a device certificate for it (fast path). */
+  async issueClientWithKey(): Promise<
+    { certificatePem: string; certificateId: string; privateKeyPem: string }
+  > {
+    const pair = await generateKeyPair("ec-p256");
+    // SPKI of a P-256 key = fixed prefix + the uncompressed point ("raw" export is the cheap one).
+    const point = new Uint8Array(await webcrypto.subtle.exportKey("raw", pair.keys.publicKey));
+    return {
+      ...this.issueClient(concat(P256_SPKI_PREFIX, point)),
+      privateKeyPem: pair.privateKeyPem,
+    };
+  }
+
+  /**
+   * Whether `certificate` (whose id is `certificateId`) was issued (signed) by
+   * this CA. Results are cached by id: the id is the hash of the whole DER.
+   */
+  issued(certificate: X509Certificate, certificateId: string): boolean {
+    const cached = this.#verified.get(certificateId);
+    if (cached !== undefined) return cached;
+    const result = certificate.checkIssued(this.certificate) &&
       certificate.verify(this.certificate.publicKey);
+    if (this.#verified.size >= 10_000) this.#verified.clear();
+    this.#verified.set(certificateId, result);
+    return result;
   }
 }
 

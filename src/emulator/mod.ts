@@ -50,6 +50,12 @@ export type {
 } from "./registry.ts";
 export { DEFAULT_TEMPLATE_NAME, fpCertPolicy, sampleTemplate } from "./defaults.ts";
 
+/**
+ * Registry changes are written (atomically) at most this long after they
+ * happen, coalesced: one write per burst instead of several per request.
+ */
+const REGISTRY_FLUSH_DELAY_MS = 100;
+
 /** Options of {@linkcode startEmulator}. */
 export interface EmulatorOptions {
   /** Created 0700 if missing; CA, claim, registry and config persist here. */
@@ -124,7 +130,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   ensureDirectory(stateDir, 0o700);
   const ca = await CertificateAuthority.loadOrCreate(join(stateDir, "ca"));
   const server = await serverCertificate(ca, join(stateDir, "ca"));
-  const registry = new Registry(join(stateDir, "registry.json"));
+  const registry = new Registry(join(stateDir, "registry.json"), {
+    flushDelayMs: REGISTRY_FLUSH_DELAY_MS,
+  });
   if (registry.policy("FPCertPolicy") === undefined) {
     registry.putPolicy("FPCertPolicy", fpCertPolicy());
   }

@@ -87,10 +87,14 @@ export class Registry implements RegistryView {
   #dirty = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #flushDelayMs: number;
+  #flushedAt = 0;
+  #gapMs = 0;
 
   /**
    * Loads `<path>` if it exists, else starts empty. Changes are written
-   * atomically after `flushDelayMs` (0 = at once) and on {@linkcode flush}.
+   * atomically right after the task that made them, then at most once per
+   * `flushDelayMs` (or 20 times the last write's duration, if longer), and
+   * on {@linkcode flush}. `flushDelayMs` 0 writes synchronously on every change.
    */
   constructor(path: string, options: { flushDelayMs?: number } = {}) {
     this.#path = path;
@@ -237,6 +241,17 @@ export class Registry implements RegistryView {
     return deleted;
   }
 
+  /** Drops one token; deletes its certificate if still PENDING_ACTIVATION. */
+  expireToken(tokenSha256: string): void {
+    const token = this.#data.tokens[tokenSha256];
+    if (!token) return;
+    delete this.#data.tokens[tokenSha256];
+    if (this.#data.certificates[token.certificateId]?.status === "PENDING_ACTIVATION") {
+      this.deleteCertificate(token.certificateId);
+    }
+    this.#changed();
+  }
+
   /** Writes pending changes now. */
   flush(): void {
     if (this.#timer !== undefined) {
@@ -245,7 +260,12 @@ export class Registry implements RegistryView {
     }
     if (!this.#dirty) return;
     this.#dirty = false;
+    const started = Date.now();
     writeFileAtomic(this.#path, JSON.stringify(this.#data, null, 2) + "\n", { mode: 0o600 });
+    this.#flushedAt = Date.now();
+    // Keep writing under ~5% of the time as the registry grows: wait at least
+    // 20 times as long as the last write took before the next one.
+    this.#gapMs = Math.max(this.#flushDelayMs, 20 * (this.#flushedAt - started));
   }
 
   #changed(): void {
@@ -253,10 +273,12 @@ export class Registry implements RegistryView {
     if (this.#flushDelayMs <= 0) {
       this.flush();
     } else if (this.#timer === undefined) {
+      // Write as soon as the current task ends, but at most once per flushDelayMs.
+      const delay = Math.max(0, this.#flushedAt + this.#gapMs - Date.now());
       this.#timer = setTimeout(() => {
         this.#timer = undefined;
         this.flush();
-      }, this.#flushDelayMs);
+      }, delay);
     }
   }
 

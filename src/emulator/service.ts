@@ -7,7 +7,6 @@
  * @module
  */
 import { createHash, randomBytes } from "node:crypto";
-import { certificateId as certificateIdOf } from "../pki/mod.ts";
 import type { Operation, Rejection } from "../provisioning/topics.ts";
 import { type CertificateAuthority, parseCsr } from "./ca.ts";
 import type { CertificateRecord, Registry, ThingRecord } from "./registry.ts";
@@ -42,7 +41,8 @@ export interface ServiceOptions {
   now?: () => number;
 }
 
-const DEVICE_SUBJECT = "CN=AWS IoT Certificate";
+/** How often expired ownership tokens are swept (a used token is checked on its own). */
+const SWEEP_INTERVAL_MS = 1000;
 
 /** Builds a rejection answer. */
 export function reject(statusCode: number, errorCode: string, errorMessage: string): Answer {
@@ -58,6 +58,7 @@ export function tokenHash(token: string): string {
 export class ProvisioningService {
   readonly #o: ServiceOptions;
   readonly #now: () => number;
+  #sweptAt = -Infinity;
 
   /** Creates the service. */
   constructor(options: ServiceOptions) {
@@ -67,7 +68,13 @@ export class ProvisioningService {
 
   /** Answers one request. `request` is the decoded payload (undefined when empty). */
   async handle(operation: Operation, request: unknown, caller: Caller): Promise<Answer> {
-    this.#o.registry.expireTokens(this.#now());
+    const now = this.#now();
+    if (now - this.#sweptAt >= SWEEP_INTERVAL_MS) {
+      this.#sweptAt = now;
+      for (const id of this.#o.registry.expireTokens(now)) {
+        this.#o.log(`deleted certificate ${id}: its ownership token expired before RegisterThing`);
+      }
+    }
     if (
       request !== undefined &&
       (typeof request !== "object" || request === null || Array.isArray(request))
@@ -86,10 +93,8 @@ export class ProvisioningService {
   }
 
   async #createKeysAndCertificate(caller: Caller): Promise<Answer> {
-    const { certificatePem, privateKeyPem } = await this.#o.ca.issueWithKey({
-      subject: DEVICE_SUBJECT,
-    });
-    const { certificateId, certificateOwnershipToken } = this.#register(certificatePem, caller);
+    const { certificatePem, certificateId, privateKeyPem } = await this.#o.ca.issueClientWithKey();
+    const certificateOwnershipToken = this.#register(certificatePem, certificateId, caller);
     return {
       accepted: true,
       body: { certificateId, certificatePem, privateKey: privateKeyPem, certificateOwnershipToken },
@@ -107,15 +112,20 @@ export class ProvisioningService {
     } catch (error) {
       return reject(400, "InvalidCsr", (error as Error).message);
     }
-    const certificatePem = await this.#o.ca.issue(csr.publicKey, {
-      subject: csr.subject === "" ? DEVICE_SUBJECT : csr.subject,
-    });
-    const { certificateId, certificateOwnershipToken } = this.#register(certificatePem, caller);
+    const subject = new Uint8Array(csr.subjectName.toArrayBuffer());
+    const { certificatePem, certificateId } = this.#o.ca.issueClient(
+      new Uint8Array(csr.publicKey.rawData),
+      {
+        // An empty subject (SEQUENCE of nothing) gets the AWS default.
+        subject: subject.length > 2 ? subject : undefined,
+      },
+    );
+    const certificateOwnershipToken = this.#register(certificatePem, certificateId, caller);
     return { accepted: true, body: { certificateId, certificatePem, certificateOwnershipToken } };
   }
 
-  #register(certificatePem: string, caller: Caller) {
-    const certificateId = certificateIdOf(certificatePem);
+  /** Registers a new certificate PENDING_ACTIVATION; returns its ownership token. */
+  #register(certificatePem: string, certificateId: string, caller: Caller): string {
     const record: CertificateRecord = {
       certificateId,
       certificatePem,
@@ -134,7 +144,7 @@ export class ProvisioningService {
       expiresAt: this.#now() + this.#o.tokenLifetimeMs,
     });
     this.#o.log(`issued certificate ${certificateId} (PENDING_ACTIVATION) to ${caller.clientId}`);
-    return { certificateId, certificateOwnershipToken };
+    return certificateOwnershipToken;
   }
 
   #registerThing(body: Record<string, unknown>, caller: Caller): Answer {
@@ -146,8 +156,13 @@ export class ProvisioningService {
         "Certificate ownership token cannot be empty.",
       );
     }
-    const record = this.#o.registry.token(tokenHash(token));
+    const hash = tokenHash(token);
+    let record = this.#o.registry.token(hash);
     const now = this.#now();
+    if (record && record.expiresAt <= now) {
+      this.#o.registry.expireToken(hash);
+      record = undefined;
+    }
     if (
       !record || record.expiresAt <= now || record.claimCertificateId !== caller.certificateId ||
       !this.#o.registry.peekCertificate(record.certificateId)
