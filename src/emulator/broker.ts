@@ -22,7 +22,7 @@ import { FAULT_OPERATIONS, type FaultController, type FaultOperation } from "./f
 import { type Answer, type ProvisioningService, reject } from "./service.ts";
 
 /** Encodes answers and decodes requests of one payload format. */
-export interface PayloadCodec {
+interface PayloadCodec {
   /** Decodes a request; undefined for an empty payload; throws a sentence on bad input. */
   decode(payload: Uint8Array, format: PayloadFormat): unknown;
   /** Encodes an answer. */
@@ -51,8 +51,6 @@ export interface BrokerOptions {
   faults: FaultController;
   /** "require": refuse TLS connections that do not negotiate ALPN x-amzn-mqtt-ca. */
   alpn: "require" | "optional";
-  /** Payload codec; default JSON and CBOR (src/provisioning/payload.ts). */
-  codec?: PayloadCodec;
   log: (line: string) => void;
 }
 
@@ -130,7 +128,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const states = new WeakMap<Client, ClientState>();
   const sockets = new Set<tls.TLSSocket>();
   const faults = options.faults;
-  const codec = options.codec ?? payloadCodec;
+  const codec = payloadCodec;
   const counters = {} as Record<FaultOperation, OperationCounters>;
   for (const op of FAULT_OPERATIONS) {
     counters[op] = { requests: 0, accepted: 0, rejected: 0, dropped: 0 };
