@@ -12,6 +12,7 @@
  * @module
  */
 import { chmodSync, existsSync, readFileSync } from "node:fs";
+import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import { certificateId as certificateIdOf } from "../pki/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
@@ -58,7 +59,7 @@ const REGISTRY_FLUSH_DELAY_MS = 100;
 
 /** Options of {@linkcode startEmulator}. */
 export interface EmulatorOptions {
-  /** Created 0700 if missing; CA, claim, registry and config persist here. */
+  /** Created 0745 if missing (secrets inside stay 0700/0600); CA, claim, registry and config persist here. */
   stateDir: string;
   /** Listen address, default "127.0.0.1". */
   host?: string;
@@ -106,6 +107,12 @@ export interface Emulator {
   counters: Record<FaultOperation, OperationCounters>;
   /** Fault injection: add/clear rules, pause at a step. */
   faults: FaultController;
+  /**
+   * Issues and registers (ACTIVE, claim policy) another claim certificate for
+   * a public key the emulator never sees the private half of, e.g. a key in a
+   * device's secure element. `publicKeyPem` is a PEM SubjectPublicKeyInfo.
+   */
+  issueClaimCertificate(publicKeyPem: string): { certificatePem: string; certificateId: string };
   /** Stops listening, disconnects everyone, writes the registry. */
   close(): Promise<void>;
 }
@@ -127,7 +134,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     throw new Error(`tokenLifetimeMs must be a number >= 0, not ${tokenLifetimeMs}.`);
   }
 
-  ensureDirectory(stateDir, 0o700);
+  // 0745 is what the Device Client wants for the directory of a config file;
+  // the secrets inside stay in 0700 directories and 0600 files.
+  ensureDirectory(stateDir, 0o745);
   const ca = await CertificateAuthority.loadOrCreate(join(stateDir, "ca"));
   const server = await serverCertificate(ca, join(stateDir, "ca"));
   const registry = new Registry(join(stateDir, "registry.json"), {
@@ -194,6 +203,20 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     events,
     counters: broker.counters,
     faults,
+    issueClaimCertificate(publicKeyPem) {
+      const spki = createPublicKey(publicKeyPem).export({ type: "spki", format: "der" });
+      const issued = ca.issueClient(new Uint8Array(spki));
+      registry.putCertificate({
+        certificateId: issued.certificateId,
+        certificatePem: issued.certificatePem,
+        status: "ACTIVE",
+        createdAt: new Date().toISOString(),
+        thingNames: [],
+        policyNames: [CLAIM_POLICY_NAME],
+        claim: true,
+      });
+      return issued;
+    },
     close() {
       closing ??= broker.close().finally(() => registry.flush());
       return closing;

@@ -26,10 +26,8 @@ export interface SessionOptions {
   cert: string;
   /** Client private key, PEM (absent when the key lives in a PKCS#11 token). */
   key?: string;
-  /** OpenSSL engine holding the private key (e.g. the pkcs11 engine's path). */
-  privateKeyEngine?: string;
-  /** The key's identifier inside the engine (e.g. a `pkcs11:` URI). */
-  privateKeyIdentifier?: string;
+  /** A ready TLS context (certificate, key, CAs), e.g. one whose key lives in a secure element. */
+  secureContext?: tls.SecureContext;
   /** Trusted root CAs, PEM; undefined uses the system trust store. */
   ca?: string;
   /** ALPN protocols to offer; fleetprov offers `x-amzn-mqtt-ca` on port 443. */
@@ -125,8 +123,7 @@ export function openSession(options: SessionOptions): Session {
     socket: options.socket,
     cert: options.cert,
     key: options.key,
-    privateKeyEngine: options.privateKeyEngine,
-    privateKeyIdentifier: options.privateKeyIdentifier,
+    secureContext: options.secureContext,
     ca: options.ca,
     ALPNProtocols: options.alpnProtocols,
     minVersion: "TLSv1.2",

@@ -7,7 +7,9 @@
  *
  * @module
  */
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import tls from "node:tls";
 import type { SecureElementSettings } from "../config/settings.ts";
@@ -26,21 +28,31 @@ export const ENGINE_CANDIDATES: readonly string[] = [
   "/usr/lib/engines-1.1/pkcs11.so",
 ];
 
-/** TLS options that make Node use the token's key. */
-export interface EngineKey {
-  privateKeyEngine: string;
-  privateKeyIdentifier: string;
-}
-
-/** Builds the `pkcs11:` URI of the key (RFC 7512); it holds the PIN, so it is never logged. */
-export function keyUri(settings: SecureElementSettings): string {
+/**
+ * Builds the `pkcs11:` URI of the key (RFC 7512). The PIN is not in it: libp11
+ * prints the URI on stderr when the key cannot be loaded, so the PIN is read
+ * from `pinFile` (`pin-source`) instead.
+ */
+export function keyUri(settings: SecureElementSettings, pinFile?: string): string {
   const path: string[] = [];
   if (settings.tokenLabel) path.push(`token=${encodeURIComponent(settings.tokenLabel)}`);
   if (settings.slotId !== undefined) path.push(`slot-id=${settings.slotId}`);
   if (settings.keyLabel) path.push(`object=${encodeURIComponent(settings.keyLabel)}`);
   path.push("type=private");
-  const query = settings.pin === undefined ? "" : `?pin-value=${encodeURIComponent(settings.pin)}`;
-  return `pkcs11:${path.join(";")}${query}`;
+  return `pkcs11:${path.join(";")}${pinFile === undefined ? "" : `?pin-source=file:${pinFile}`}`;
+}
+
+/**
+ * Writes the PIN to a 0600 file in a fresh 0700 directory under the temporary
+ * directory (a tmpfs on most boards), removed when the process exits.
+ */
+function writePinFile(pin: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "fleetprov-pin-"));
+  chmodSync(dir, 0o700);
+  const path = join(dir, "pin");
+  writeFileSync(path, pin, { mode: 0o600 });
+  process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return path;
 }
 
 /** Finds the pkcs11 engine: the configured path, else the usual install locations. */
@@ -58,16 +70,35 @@ export function findEngine(configured?: string): string {
   return found;
 }
 
+/** A TLS context whose private key is the token's, loaded once per process. */
+export interface TokenContext {
+  /** Pass as `secureContext` to `tls.connect`. */
+  secureContext: tls.SecureContext;
+  /** Switches the context's certificate (the claim one, then the new one: same key). */
+  useCertificate(certificatePem: string): void;
+}
+
 /**
- * Loads the token key once, so a wrong PIN, a missing label or a broken
- * library is a clear configuration error before any connection.
+ * Loads the token key once into a TLS context with `certificatePem` and the
+ * root CAs, so a wrong PIN, a missing label or a broken library is a clear
+ * configuration error before any connection. libp11 initialises only once per
+ * process, so the same context serves both connections.
  */
-export function loadEngineKey(settings: SecureElementSettings): EngineKey {
+export function openTokenContext(
+  settings: SecureElementSettings,
+  options: { certificatePem: string; caPem?: string },
+): TokenContext {
   const engine = findEngine(settings.opensslEngine);
   if (settings.pkcs11Lib) process.env.PKCS11_MODULE_PATH = settings.pkcs11Lib;
-  const key = { privateKeyEngine: engine, privateKeyIdentifier: keyUri(settings) };
+  const pinFile = settings.pin === undefined ? undefined : writePinFile(settings.pin);
+  let secureContext: tls.SecureContext;
   try {
-    tls.createSecureContext(key);
+    secureContext = tls.createSecureContext({
+      cert: options.certificatePem,
+      ca: options.caPem,
+      privateKeyEngine: engine,
+      privateKeyIdentifier: keyUri(settings, pinFile),
+    });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? "";
     if (code === "ERR_CRYPTO_CUSTOM_ENGINE_NOT_SUPPORTED") {
@@ -87,5 +118,11 @@ export function loadEngineKey(settings: SecureElementSettings): EngineKey {
       ExitCode.Config,
     );
   }
-  return key;
+  return {
+    secureContext,
+    useCertificate(certificatePem) {
+      // Node's own createSecureContext sets the certificate the same way.
+      (secureContext.context as { setCert(pem: string): void }).setCert(certificatePem);
+    },
+  };
 }

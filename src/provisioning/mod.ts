@@ -25,7 +25,7 @@ import {
   type SessionOptions,
 } from "../mqtt/connection.ts";
 import { openProxyTunnel } from "../mqtt/proxy.ts";
-import { loadEngineKey } from "../pkcs11/mod.ts";
+import { openTokenContext, type TokenContext } from "../pkcs11/mod.ts";
 import { createCsr, generateKeyPair, x509 } from "../pki/mod.ts";
 import { writeRuntimeConfig } from "../runtime_config/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
@@ -192,20 +192,26 @@ export async function provision(
   };
 }
 
-interface ClaimCredentials extends Omit<SessionOptions, "clientId"> {}
+interface ClaimCredentials extends Omit<SessionOptions, "clientId"> {
+  /** The secure element's TLS context, when the key lives in a token. */
+  token?: TokenContext;
+}
 
 function readClaimCredentials(settings: Settings): ClaimCredentials {
+  const cert = readText(settings.cert, "cert");
+  const ca = settings.rootCa === undefined ? undefined : readText(settings.rootCa, "root-ca");
   // With a secure element, both connections sign with the token's key.
-  const tokenKey = settings.secureElement.enabled
-    ? loadEngineKey(settings.secureElement)
+  const token = settings.secureElement.enabled
+    ? openTokenContext(settings.secureElement, { certificatePem: cert, caPem: ca })
     : undefined;
   return {
     endpoint: settings.endpoint,
     port: settings.port,
-    cert: readText(settings.cert, "cert"),
-    ...(tokenKey ??
-      { key: settings.key === undefined ? undefined : readText(settings.key, "key") }),
-    ca: settings.rootCa === undefined ? undefined : readText(settings.rootCa, "root-ca"),
+    cert,
+    ...(token
+      ? { secureContext: token.secureContext, token }
+      : { key: settings.key === undefined ? undefined : readText(settings.key, "key") }),
+    ca,
     alpnProtocols: settings.port === 443 ? [AWS_MQTT_ALPN] : undefined,
     connectTimeoutMs: settings.retry.stepTimeoutMs,
   };
@@ -437,8 +443,9 @@ async function verifyCredentials(
   logger: Logger,
 ): Promise<void> {
   const { keyPath } = credentialPaths(settings, entry);
+  if (entry.keySource === "secure-element") claim.token!.useCertificate(entry.certificatePem);
   const key = entry.keySource === "secure-element"
-    ? {} // the claim credentials already carry the token key
+    ? {} // the token context now holds the new certificate with the same key
     : { key: entry.privateKeyPem ?? readText(keyPath, "fleet-provisioning.device-key") };
   const session = await connect(settings, {
     ...claim,

@@ -74,8 +74,11 @@ export interface RunResult {
 }
 
 /** The command that runs fleetprov: the binary in FLEETPROV_BIN, else Deno on main.ts. */
-export function fleetprovCommand(args: string[]): { command: string; args: string[] } {
-  const bin = Deno.env.get("FLEETPROV_BIN");
+export function fleetprovCommand(
+  args: string[],
+  options: { bin?: string } = {},
+): { command: string; args: string[] } {
+  const bin = options.bin ?? Deno.env.get("FLEETPROV_BIN");
   if (bin) return { command: bin, args };
   return {
     command: Deno.execPath(),
@@ -86,9 +89,9 @@ export function fleetprovCommand(args: string[]): { command: string; args: strin
 /** Runs the CLI with HOME set to `home` and returns its exit code and output. */
 export async function runFleetprov(
   args: string[],
-  options: { home: string; env?: Record<string, string> },
+  options: { home: string; env?: Record<string, string>; bin?: string },
 ): Promise<RunResult> {
-  const { command, args: fullArgs } = fleetprovCommand(args);
+  const { command, args: fullArgs } = fleetprovCommand(args, options);
   const output = await new Deno.Command(command, {
     args: fullArgs,
     env: {
