@@ -6,7 +6,12 @@
  * @module
  */
 import process from "node:process";
-import { loadSettings, type LoadSettingsOptions, SettingsError } from "../config/mod.ts";
+import {
+  ignoredNotice,
+  loadSettings,
+  type LoadSettingsOptions,
+  SettingsError,
+} from "../config/mod.ts";
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
 
@@ -54,11 +59,6 @@ export async function runCheckCommand(
   out(`\nA run would: ${describePlan(settings)}\n`);
   out("Nothing was contacted: check connects nowhere.\n");
   return ExitCode.Ok;
-}
-
-/** The one notice listing ignored keys and flags of other Device Client features. */
-export function ignoredNotice(ignored: readonly string[]): string {
-  return `Ignoring settings of other Device Client features: ${ignored.join(", ")}.`;
 }
 
 /** The effective settings, one per line, secrets redacted, no key material. */

@@ -4,7 +4,7 @@
  * @module
  */
 import process from "node:process";
-import { loadSettings } from "../config/mod.ts";
+import { ignoredNotice, loadSettings } from "../config/mod.ts";
 import { createLogger } from "../log.ts";
 import { acquireLock, lockPath } from "../lock/mod.ts";
 import { provision } from "../provisioning/mod.ts";

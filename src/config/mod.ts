@@ -828,3 +828,8 @@ function orList(items: readonly string[]): string {
     ? items[0]
     : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
 }
+
+/** The one notice listing ignored keys and flags of other Device Client features. */
+export function ignoredNotice(ignored: readonly string[]): string {
+  return `Ignoring settings of other Device Client features: ${ignored.join(", ")}.`;
+}
