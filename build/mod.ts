@@ -8,7 +8,7 @@
  *
  * ```sh
  * deno task build [--targets x64,arm64,armv7] [--runtime armv7=PATH] [--out-dir DIR] [--force]
- *                  [--no-code-cache]
+ *                  [--no-code-cache] [--skip-unbuildable]
  * ```
  *
  * @module
@@ -44,6 +44,11 @@ export interface BuildOptions {
    * cache is made by the target's own runtime, under QEMU for ARM.
    */
   codeCache?: boolean;
+  /**
+   * Skip, with a loud warning, targets this host can neither run (no QEMU)
+   * nor make a blob for; by default that is an error.
+   */
+  skipUnbuildable?: boolean;
   /** Progress lines; printed to stderr by default. */
   log?: (line: string) => void;
 }
@@ -297,6 +302,14 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
     const nodeVersion = userRuntime
       ? await runtimeVersion(id, runtimePath)
       : TARGETS[id].runtime.version;
+    if (options.skipUnbuildable && !userRuntime) {
+      try {
+        blobRunner(id, runtimePath, nodeVersion);
+      } catch (error) {
+        log(`*** SKIPPING ${id}: ${(error as Error).message} ***`);
+        continue;
+      }
+    }
     const runtimeHash = userRuntime ? await sha256File(runtimePath) : TARGETS[id].runtime.sha256;
     const major = Number(nodeVersion.split(".")[0]);
     let bundled = bundles.get(major);
@@ -308,7 +321,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
       bundles.set(major, bundled);
     }
     const outPath = join(outDir, `fleetprov-linux-${id}`);
-    const stampPath = join(cacheDir, `${id}.stamp.json`);
+    const stampPath = join(cacheDir, `${id}-${sha256(outDir).slice(0, 12)}.stamp.json`);
     const inputs = sha256(JSON.stringify({
       BUILD_FORMAT,
       bundle: bundled.hash,
@@ -370,6 +383,7 @@ function parseCli(args: string[]): BuildOptions {
       "out-dir": { type: "string" },
       force: { type: "boolean" },
       "no-code-cache": { type: "boolean" },
+      "skip-unbuildable": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -378,7 +392,7 @@ function parseCli(args: string[]): BuildOptions {
   if (values.help) {
     console.log(
       "usage: deno task build [--targets x64,arm64,armv7] [--runtime TARGET=PATH]... " +
-        "[--out-dir DIR] [--force] [--no-code-cache]",
+        "[--out-dir DIR] [--force] [--no-code-cache] [--skip-unbuildable]",
     );
     Deno.exit(0);
   }
@@ -394,6 +408,7 @@ function parseCli(args: string[]): BuildOptions {
     outDir: values["out-dir"],
     force: values.force,
     codeCache: !values["no-code-cache"],
+    skipUnbuildable: values["skip-unbuildable"],
   };
 }
 
