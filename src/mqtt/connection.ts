@@ -162,8 +162,14 @@ export function openSession(options: SessionOptions): Session {
     waiters.add(reject);
   });
   connected.catch(() => {});
+  // Set as soon as an accepting CONNACK is parsed. MQTT.js emits "connect" only
+  // later (after its outgoing store drains), so a broker closing right after
+  // CONNACK (e.g. a policy refusing the pipelined SUBSCRIBE) would otherwise be
+  // reported as "closed before CONNACK" and never count as the broker closing.
   let connackSeen = false;
-  connected.then(() => connackSeen = true, () => {});
+  client.on("packetreceive", (packet) => {
+    if (packet.cmd === "connack" && packet.returnCode === 0) connackSeen = true;
+  });
 
   socket.on("close", () => {
     fail(
