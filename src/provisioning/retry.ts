@@ -17,13 +17,20 @@ export function backoffDelay(
   return Math.floor(random() * ceiling);
 }
 
+/** CONNACK return code 3, "Connection Refused, Server unavailable" (MQTT 3.1.1). */
+const CONNACK_SERVER_UNAVAILABLE = "3";
+
 /**
  * True when a retry can help: network failures and timeouts, a broker closing
- * the connection once, throttling and 5xx rejections, malformed answers.
+ * the connection once, a CONNACK saying the server is unavailable, throttling
+ * and 5xx rejections, malformed answers.
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof RejectionError) return error.retryable;
-  if (error instanceof SessionError) return error.kind === "network" || error.kind === "closed";
+  if (error instanceof SessionError) {
+    return error.kind === "network" || error.kind === "closed" ||
+      (error.kind === "refused" && error.code === CONNACK_SERVER_UNAVAILABLE);
+  }
   return error instanceof MalformedAnswerError;
 }
 
