@@ -11,7 +11,7 @@
  * @module
  */
 import { createPublicKey, X509Certificate } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
@@ -33,6 +33,7 @@ import {
   type CertificateCreated,
   clearJournal,
   type JournalEntry,
+  journalPath,
   readJournal,
   type Registered,
   tokenStillValid,
@@ -83,6 +84,7 @@ export async function provision(
   const fp = settings.fleetProvisioning;
   const claim = readClaimCredentials(settings);
   const deadline = now() + settings.retry.deadlineMs;
+  checkOutputPaths(settings);
   if (!existsSync(settings.configDir)) ensureDirectory(settings.configDir, CONFIG_DIR_MODE);
   ensureDirectory(settings.keysDir, 0o700);
 
@@ -215,6 +217,37 @@ function readClaimCredentials(settings: Settings): ClaimCredentials {
     alpnProtocols: settings.port === 443 ? [AWS_MQTT_ALPN] : undefined,
     connectTimeoutMs: settings.retry.stepTimeoutMs,
   };
+}
+
+/**
+ * Refuses, before any request, a path fleetprov will write that is a symbolic
+ * link (or not a plain file or directory): writes never go through a link, and
+ * failing later would strand a registered certificate.
+ */
+function checkOutputPaths(settings: Settings): void {
+  const keys = settings.keysDir;
+  const paths: [string, "file" | "directory"][] = [
+    [keys, "directory"],
+    [join(keys, "active-certificate.pem.crt"), "file"],
+    [join(keys, "active-private.pem.key"), "file"],
+    [settings.runtimeConfigPath, "file"],
+    [journalPath(settings.configDir), "file"],
+  ];
+  for (const [path, kind] of paths) {
+    let stats: ReturnType<typeof lstatSync>;
+    try {
+      stats = lstatSync(path);
+    } catch {
+      continue; // absent (or under a missing directory): created later
+    }
+    if (kind === "file" ? stats.isFile() : stats.isDirectory()) continue;
+    throw new FleetprovError(
+      `${path} is ${
+        stats.isSymbolicLink() ? "a symbolic link" : `not a ${kind}`
+      }; fleetprov writes it itself and never through a link. Remove it and run again.`,
+      ExitCode.Config,
+    );
+  }
 }
 
 function readText(path: string, key: string): string {
