@@ -4,9 +4,10 @@
  *
  * @module
  */
-import { appendFileSync, chmodSync, closeSync, constants, openSync } from "node:fs";
+import { constants, fchmodSync, openSync, writeSync } from "node:fs";
 import process from "node:process";
 import type { LoggingSettings, LogLevel } from "./config/settings.ts";
+import { ExitCode, FleetprovError } from "./errors.ts";
 
 const ORDER: Record<LogLevel, number> = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 };
 
@@ -25,22 +26,14 @@ export interface Logger {
  */
 export function createLogger(settings: Pick<LoggingSettings, "level" | "type" | "file">): Logger {
   const threshold = ORDER[settings.level];
-  let fileReady = false;
+  // Opened now, so a bad path fails before any request, and kept open, so a
+  // link planted later is never followed.
+  const fd = settings.type === "FILE" ? openLogFile(settings.file) : undefined;
   function write(level: LogLevel, message: string): void {
     if (ORDER[level] < threshold) return;
     const line = `${new Date().toISOString()} [${level}] ${message}\n`;
-    if (settings.type === "FILE") {
-      if (!fileReady) {
-        const fd = openSync(
-          settings.file,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW,
-          0o600,
-        );
-        closeSync(fd);
-        chmodSync(settings.file, 0o600);
-        fileReady = true;
-      }
-      appendFileSync(settings.file, line);
+    if (fd !== undefined) {
+      writeSync(fd, line);
       if (level === "ERROR") process.stderr.write(line);
       return;
     }
@@ -52,6 +45,33 @@ export function createLogger(settings: Pick<LoggingSettings, "level" | "type" | 
     warn: (m) => write("WARN", m),
     error: (m) => write("ERROR", m),
   };
+}
+
+/** Opens (creating 0600) the log file for appending; never through a symbolic link. */
+function openLogFile(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(
+      path,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW,
+      0o600,
+    );
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ELOOP"
+      ? "it is a symbolic link, and fleetprov never writes through one"
+      : code === "EISDIR"
+      ? "it is a directory"
+      : code === "ENOENT"
+      ? "its directory does not exist"
+      : `${code}`;
+    throw new FleetprovError(
+      `Cannot open the log file ${path} (logging.file / --log-file): ${why}; give another path.`,
+      ExitCode.Config,
+    );
+  }
+  fchmodSync(fd, 0o600);
+  return fd;
 }
 
 /** A logger that prints nothing (library use, tests). */
