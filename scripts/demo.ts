@@ -70,14 +70,20 @@ try {
   const thing = emulator.registry.thing(runtime["thing-name"]);
   show("Registry");
   console.log(`thing ${runtime["thing-name"]}: attributes ${JSON.stringify(thing?.attributes)}`);
-  console.log(`certificate ${thing?.principals[0]}: ${emulator.registry.certificate(thing!.principals[0])?.status}`);
+  console.log(
+    `certificate ${thing?.principals[0]}: ${
+      emulator.registry.certificate(thing!.principals[0])?.status
+    }`,
+  );
 
   show("Files written");
   for (const name of readdirSync(configDir).sort()) {
     const path = join(configDir, name);
     console.log(`${mode(path)} ${path}`);
     if (statSync(path).isDirectory()) {
-      for (const inner of readdirSync(path).sort()) console.log(`${mode(join(path, inner))} ${join(path, inner)}`);
+      for (const inner of readdirSync(path).sort()) {
+        console.log(`${mode(join(path, inner))} ${join(path, inner)}`);
+      }
     }
   }
   show("Runtime config");

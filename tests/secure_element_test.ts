@@ -161,7 +161,10 @@ Deno.test({
         wrongPin.stderr,
         /^fleetprov: The secure element did not give the private key labelled "devkey"/m,
       );
-      assert(!(wrongPin.stdout + wrongPin.stderr).includes("000000"), `the PIN is never printed: ${wrongPin.stdout}${wrongPin.stderr}`);
+      assert(
+        !(wrongPin.stdout + wrongPin.stderr).includes("000000"),
+        `the PIN is never printed: ${wrongPin.stdout}${wrongPin.stderr}`,
+      );
 
       const noLabel = await run(deviceHome(), ["--secure-element-key-label", "nokey"]);
       assertEquals(noLabel.code, 2, noLabel.stderr);
