@@ -148,16 +148,3 @@ Deno.test("transient: network failures and a broker closing the connection; TLS 
   assert(!isTransient(new SessionError("x", "refused", "5")));
   assert(!isTransient(new Error("bug")));
 });
-
-function assertThrowsInstance<T extends Error>(
-  fn: () => unknown,
-  type: new (...args: never[]) => T,
-): T {
-  try {
-    fn();
-  } catch (error) {
-    assert(error instanceof type, `expected ${type.name}, got ${error}`);
-    return error as T;
-  }
-  throw new Error(`expected ${type.name} to be thrown`);
-}

@@ -18,7 +18,7 @@ import {
 
 const TINYPROXY = findTool(["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"], "tinyproxy");
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -44,7 +44,7 @@ function waitForPort(port: number, child: Deno.ChildProcess): Promise<void> {
 
 async function startTinyproxy(): Promise<{ port: number; stop(): Promise<void> }> {
   const dir = tempDir("fleetprov-proxy-");
-  const port = await freePort();
+  const port = freePort();
   const conf = join(dir, "tinyproxy.conf");
   writeFileSync(
     conf,

@@ -27,9 +27,7 @@ export async function runProvisionCommand(
   const logger = createLogger(settings.logging);
   for (const warning of settings.warnings) logger.warn(warning);
   if (settings.ignored.length > 0) {
-    logger.info(
-      `Ignoring settings of other Device Client features: ${settings.ignored.join(", ")}.`,
-    );
+    logger.info(ignoredNotice(settings.ignored));
   }
   if (!settings.fleetProvisioning.enabled) {
     logger.info(

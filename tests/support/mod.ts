@@ -98,6 +98,8 @@ export async function runFleetprov(
       HOME: options.home,
       LOCK_FILE_PATH: join(options.home, "lock"),
       NO_COLOR: "1",
+      DENO_DIR,
+      DENO_NO_UPDATE_CHECK: "1",
       ...options.env,
     },
     stdin: "null",
