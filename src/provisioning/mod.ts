@@ -164,10 +164,15 @@ export async function provision(
       if (!isTransient(error)) throw finalError(error, state.step);
       const wait = backoffDelay(attempt, settings.retry);
       if (now() + wait >= deadline) {
+        const reason = (error as Error).message;
         throw new FleetprovError(
-          `Provisioning did not finish within the ${
-            settings.retry.deadlineMs / 1000
-          } s deadline; last failure at step ${state.step}: ${(error as Error).message}`,
+          state.step === "committed"
+            ? `Provisioned as thing ${state.entry.thingName} (runtime config written), but the new certificate could not connect within the ${
+              settings.retry.deadlineMs / 1000
+            } s deadline: ${reason} The next start uses the stored credentials.`
+            : `Provisioning did not finish within the ${
+              settings.retry.deadlineMs / 1000
+            } s deadline; last failure at step ${state.step}: ${reason}`,
           error instanceof RejectionError || error instanceof MalformedAnswerError
             ? ExitCode.Rejected
             : ExitCode.Network,
