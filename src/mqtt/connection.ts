@@ -20,6 +20,8 @@ export const AWS_MQTT_ALPN = "x-amzn-mqtt-ca";
 export interface SessionOptions {
   /** Host name; the server certificate must match it. */
   endpoint: string;
+  /** The endpoint's IP address when already resolved (saves a DNS lookup). */
+  address?: string;
   port: number;
   clientId: string;
   /** Client certificate, PEM. */
@@ -77,6 +79,8 @@ export interface Answer {
 export interface Session {
   /** Resolves on CONNACK; rejects with a {@linkcode SessionError}. */
   readonly connected: Promise<void>;
+  /** The broker's IP address once connected, to reuse without another DNS lookup. */
+  remoteAddress(): string | undefined;
   /**
    * Subscribes to the operation's answers and publishes the request, pipelined,
    * then resolves with the first answer. Rejects on timeout or session failure.
@@ -117,7 +121,7 @@ export function openSession(options: SessionOptions): Session {
   }
 
   const socket = tls.connect({
-    host: options.endpoint,
+    host: options.address ?? options.endpoint,
     servername: isIpAddress(options.endpoint) ? undefined : options.endpoint,
     port: options.port,
     socket: options.socket,
@@ -249,7 +253,7 @@ export function openSession(options: SessionOptions): Session {
     });
   }
 
-  return { connected, request, close };
+  return { connected, request, close, remoteAddress: () => socket.remoteAddress };
 }
 
 function classifySocketError(error: NodeJS.ErrnoException): SessionError {

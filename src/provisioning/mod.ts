@@ -102,6 +102,8 @@ export async function provision(
   async function dropSession(): Promise<void> {
     const current = session;
     session = undefined;
+    // The verify connection reuses the address: no second DNS lookup.
+    if (!settings.httpProxy?.enabled) claim.address ??= current?.remoteAddress();
     await current?.close();
   }
 
