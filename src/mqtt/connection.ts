@@ -244,10 +244,14 @@ export function openSession(options: SessionOptions): Session {
   function close(): Promise<void> {
     return new Promise<void>((resolve) => {
       if (socket.destroyed) return resolve();
-      socket.once("close", () => resolve());
       if (connackSeen && !failure) {
+        // DISCONNECT and our FIN go out now; MQTT.js calls back only once the
+        // broker's FIN arrives, a round trip later that nothing here needs.
+        // Do not wait for it: the socket finishes closing in the background.
         client.end(false, {}, () => socket.destroy());
+        resolve();
       } else {
+        socket.once("close", () => resolve());
         socket.destroy();
       }
     });
