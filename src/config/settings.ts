@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { KeyAlgorithm } from "../pki/mod.ts";
+import type { KeyAlgorithm } from "../pki/algorithms.ts";
 import type { PayloadFormat } from "../provisioning/topics.ts";
 import type { RuntimeConfigState } from "../runtime_config/mod.ts";
 

@@ -26,7 +26,6 @@ import {
 } from "../mqtt/connection.ts";
 import { openProxyTunnel } from "../mqtt/proxy.ts";
 import { openTokenContext, type TokenContext } from "../pkcs11/mod.ts";
-import { createCsr, generateKeyPair, x509 } from "../pki/mod.ts";
 import { writeRuntimeConfig } from "../runtime_config/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
 import {
@@ -308,6 +307,8 @@ async function createCertificate(
   const timeout = { timeoutMs: settings.retry.stepTimeoutMs };
 
   if (fp.generateKey) {
+    // The X.509 library is loaded only on the paths that need it (it costs ~8 MB of RSS).
+    const { createCsr, generateKeyPair } = await import("../pki/mod.ts");
     const { keys, privateKeyPem } = await generateKeyPair(fp.generateKey);
     const csr = await createCsr(settings.clientId, keys, { algorithm: fp.generateKey });
     logger.info(
@@ -350,7 +351,7 @@ async function createCertificate(
       timeout,
     );
     const accepted = parseAnswer("CreateCertificateFromCsr", answer, format);
-    assertSameKey(accepted.certificatePem, csrPublicKey(csr));
+    assertSameKey(accepted.certificatePem, await csrPublicKey(csr));
     logger.info(`Certificate ${accepted.certificateId} created from the CSR.`);
     return {
       ...base,
@@ -557,7 +558,8 @@ function assertSameKey(certificatePem: string, spki: Uint8Array): void {
   }
 }
 
-function csrPublicKey(csrPem: string): Uint8Array {
+async function csrPublicKey(csrPem: string): Promise<Uint8Array> {
+  const { x509 } = await import("../pki/mod.ts");
   try {
     return new Uint8Array(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
   } catch (error) {
