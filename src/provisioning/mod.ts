@@ -33,6 +33,7 @@ import {
   clearJournal,
   type JournalEntry,
   journalPath,
+  type KeySource,
   readJournal,
   type Registered,
   tokenStillValid,
@@ -291,46 +292,29 @@ function resumeFromJournal(settings: Settings, now: number, logger: Logger): Sta
   return entry;
 }
 
-async function createCertificate(
-  session: Session,
-  settings: Settings,
-  now: () => number,
-  logger: Logger,
-): Promise<CertificateCreated> {
-  const fp = settings.fleetProvisioning;
-  const format = settings.payloadFormat;
-  const base = {
-    step: "certificate-created" as const,
-    endpoint: settings.endpoint,
-    templateName: fp.templateName,
-  };
-  const timeout = { timeoutMs: settings.retry.stepTimeoutMs };
+/** A CreateCertificateFromCsr request: the CSR and where its private key lives. */
+interface CsrPlan {
+  csr: string;
+  /** The CSR's public key (SPKI DER): the issued certificate must carry it. */
+  spki: Uint8Array;
+  keySource: KeySource;
+  privateKeyPem?: string;
+  deviceKeyPath?: string;
+}
 
+/** The CSR to send, or undefined for CreateKeysAndCertificate. */
+async function csrPlan(settings: Settings, logger: Logger): Promise<CsrPlan | undefined> {
+  const fp = settings.fleetProvisioning;
   if (fp.generateKey) {
     // The X.509 library is loaded only on the paths that need it (it costs ~8 MB of RSS).
     const { createCsr, generateKeyPair } = await import("../pki/mod.ts");
     const { keys, privateKeyPem } = await generateKeyPair(fp.generateKey);
-    const csr = await createCsr(settings.clientId, keys, { algorithm: fp.generateKey });
-    logger.info(
-      `Generated a ${fp.generateKey} key on the device; requesting CreateCertificateFromCsr.`,
-    );
-    const topics = operationTopics("CreateCertificateFromCsr", { format });
-    const answer = await session.request(
-      topics,
-      encodePayload({ certificateSigningRequest: csr }, format),
-      timeout,
-    );
-    const accepted = parseAnswer("CreateCertificateFromCsr", answer, format);
-    assertKeyMatches(accepted.certificatePem, privateKeyPem);
-    logger.info(`Certificate ${accepted.certificateId} created from the CSR.`);
+    logger.info(`Generated a ${fp.generateKey} key on the device.`);
     return {
-      ...base,
-      certificateId: accepted.certificateId,
-      certificatePem: accepted.certificatePem,
+      csr: await createCsr(settings.clientId, keys, { algorithm: fp.generateKey }),
+      spki: publicKeyOf(privateKeyPem, "the generated key"),
       keySource: "generated",
       privateKeyPem,
-      ownershipToken: accepted.certificateOwnershipToken,
-      issuedAt: now(),
     };
   }
   if (settings.secureElement.enabled) {
@@ -341,50 +325,17 @@ async function createCertificate(
       );
     }
     const csr = readText(fp.csrFile, "fleet-provisioning.csr-file");
-    const topics = operationTopics("CreateCertificateFromCsr", { format });
-    logger.info(
-      `Requesting CreateCertificateFromCsr with ${fp.csrFile} (key in the secure element).`,
-    );
-    const answer = await session.request(
-      topics,
-      encodePayload({ certificateSigningRequest: csr }, format),
-      timeout,
-    );
-    const accepted = parseAnswer("CreateCertificateFromCsr", answer, format);
-    assertSameKey(accepted.certificatePem, await csrPublicKey(csr));
-    logger.info(`Certificate ${accepted.certificateId} created from the CSR.`);
-    return {
-      ...base,
-      certificateId: accepted.certificateId,
-      certificatePem: accepted.certificatePem,
-      keySource: "secure-element",
-      ownershipToken: accepted.certificateOwnershipToken,
-      issuedAt: now(),
-    };
+    return { csr, spki: await csrPublicKey(csr), keySource: "secure-element" };
   }
   if (fp.csrFile && fp.deviceKey) {
-    const csr = readText(fp.csrFile, "fleet-provisioning.csr-file");
-    const topics = operationTopics("CreateCertificateFromCsr", { format });
-    logger.info(`Requesting CreateCertificateFromCsr with ${fp.csrFile}.`);
-    const answer = await session.request(
-      topics,
-      encodePayload({ certificateSigningRequest: csr }, format),
-      timeout,
-    );
-    const accepted = parseAnswer("CreateCertificateFromCsr", answer, format);
-    assertKeyMatches(
-      accepted.certificatePem,
-      readText(fp.deviceKey, "fleet-provisioning.device-key"),
-    );
-    logger.info(`Certificate ${accepted.certificateId} created from the CSR.`);
     return {
-      ...base,
-      certificateId: accepted.certificateId,
-      certificatePem: accepted.certificatePem,
+      csr: readText(fp.csrFile, "fleet-provisioning.csr-file"),
+      spki: publicKeyOf(
+        readText(fp.deviceKey, "fleet-provisioning.device-key"),
+        `fleet-provisioning.device-key ${fp.deviceKey}`,
+      ),
       keySource: "device-key",
       deviceKeyPath: fp.deviceKey,
-      ownershipToken: accepted.certificateOwnershipToken,
-      issuedAt: now(),
     };
   }
   if (fp.csrFile) {
@@ -392,11 +343,58 @@ async function createCertificate(
       "fleet-provisioning.csr-file is set without fleet-provisioning.device-key; using CreateKeysAndCertificate as the Device Client does.",
     );
   }
+  return undefined;
+}
+
+async function createCertificate(
+  session: Session,
+  settings: Settings,
+  now: () => number,
+  logger: Logger,
+): Promise<CertificateCreated> {
+  const format = settings.payloadFormat;
+  const timeout = { timeoutMs: settings.retry.stepTimeoutMs };
+  const base = {
+    step: "certificate-created" as const,
+    endpoint: settings.endpoint,
+    templateName: settings.fleetProvisioning.templateName,
+  };
+  const plan = await csrPlan(settings, logger);
+  if (plan) {
+    logger.info(`Requesting CreateCertificateFromCsr (key: ${plan.keySource}).`);
+    const answer = await session.request(
+      operationTopics("CreateCertificateFromCsr", { format }),
+      encodePayload({ certificateSigningRequest: plan.csr }, format),
+      timeout,
+    );
+    const accepted = parseAnswer("CreateCertificateFromCsr", answer, format);
+    assertSameKey(accepted.certificatePem, plan.spki);
+    logger.info(`Certificate ${accepted.certificateId} created from the CSR.`);
+    return {
+      ...base,
+      certificateId: accepted.certificateId,
+      certificatePem: accepted.certificatePem,
+      keySource: plan.keySource,
+      ...(plan.privateKeyPem ? { privateKeyPem: plan.privateKeyPem } : {}),
+      ...(plan.deviceKeyPath ? { deviceKeyPath: plan.deviceKeyPath } : {}),
+      ownershipToken: accepted.certificateOwnershipToken,
+      issuedAt: now(),
+    };
+  }
   logger.info("Requesting CreateKeysAndCertificate.");
-  const topics = operationTopics("CreateKeysAndCertificate", { format });
-  const answer = await session.request(topics, encodePayload({}, format), timeout);
+  const answer = await session.request(
+    operationTopics("CreateKeysAndCertificate", { format }),
+    encodePayload({}, format),
+    timeout,
+  );
   const accepted = parseAnswer("CreateKeysAndCertificate", answer, format);
-  assertKeyMatches(accepted.certificatePem, accepted.privateKey);
+  let spki: Uint8Array;
+  try {
+    spki = publicKeyOf(accepted.privateKey, "the private key in the answer");
+  } catch (error) {
+    throw new MalformedAnswerError((error as Error).message);
+  }
+  assertSameKey(accepted.certificatePem, spki);
   logger.info(`Certificate ${accepted.certificateId} and its private key created.`);
   return {
     ...base,
@@ -529,16 +527,13 @@ async function connect(settings: Settings, options: SessionOptions): Promise<Ses
   return openSession({ ...options, socket });
 }
 
-function assertKeyMatches(certificatePem: string, privateKeyPem: string): void {
-  let ownKey: Buffer;
+/** The public key (SPKI DER) of a PEM private key. */
+function publicKeyOf(privateKeyPem: string, what: string): Uint8Array {
   try {
-    ownKey = createPublicKey(privateKeyPem).export({ type: "spki", format: "der" });
+    return createPublicKey(privateKeyPem).export({ type: "spki", format: "der" });
   } catch (error) {
-    throw new MalformedAnswerError(
-      `The private key cannot be parsed (${(error as Error).message}).`,
-    );
+    throw new FleetprovError(`Cannot read ${what} (${(error as Error).message}).`, ExitCode.Config);
   }
-  assertSameKey(certificatePem, ownKey);
 }
 
 /** Throws unless the certificate carries this public key (SPKI DER): an answer meant for another device. */
