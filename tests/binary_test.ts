@@ -204,7 +204,7 @@ for (const id of TARGET_IDS) {
   const runner = hostRunner(id);
   Deno.test({
     name:
-      `binary linux-${id}: --version, emulator, keys path and CSR path, then already provisioned`,
+      `binary linux-${id}: --version, emulator, keys, CSR and on-device key paths, then already provisioned`,
     ignore: !runner.ok && !REQUIRE_QEMU,
     sanitizeResources: false,
     sanitizeOps: false,
@@ -279,16 +279,35 @@ for (const id of TARGET_IDS) {
             .filter((entry) => entry.name.endsWith(".key"));
           assertEquals(keyFiles, [], "the CSR path wrote a private key");
         });
+
+        await t.step("on-device key: the board generates its key and CSR", async () => {
+          const home = deviceHome();
+          const config = await provisionTwice(id, binary, [
+            "--config-file",
+            emulator.configPath,
+            "--generate-key",
+            "ec-p256",
+            "--fleet-provisioning-template-parameters",
+            `{"SerialNumber":"${id}-gen"}`,
+          ], { home });
+          const keys = join(home, ".aws-iot-device-client", "keys");
+          assertEquals(config["thing-name"], `board-${id}-gen`);
+          assertEquals(config.key, join(keys, "active-private.pem.key"));
+          assertEquals(modeOf(config.key), "600");
+          const certPem = await Deno.readTextFile(config.cert);
+          assertKeyMatches(certPem, await Deno.readTextFile(config.key));
+          issued.push(certificateIdOf(certPem));
+        });
       } finally {
         const output = await emulator.stop();
         assertMatch(output, /stopped \(SIGTERM\)/);
       }
 
       await t.step(
-        "the emulator registered both certificates (registry written on stop)",
+        "the emulator registered every certificate (registry written on stop)",
         async () => {
           const registry = await Deno.readTextFile(join(emulator.stateDir, "registry.json"));
-          assertEquals(issued.length, 2);
+          assertEquals(issued.length, 3);
           for (const certificateId of issued) {
             assert(registry.includes(certificateId), certificateId);
           }
