@@ -108,6 +108,8 @@ const PROVISIONED =
   /Provisioned thing \S+ with certificate \S+ in (\d+) ms \(runtime config written at (\d+) ms/;
 
 let deviceIndex = 0;
+/** TLS versions the device negotiated, over all runs. */
+const tlsVersions = new Set<string>();
 async function runDevice(delayMs: number, path: Path): Promise<Run> {
   const proxy = await startLatencyProxy({
     target: { host: emulator.host, port: emulator.port },
@@ -159,11 +161,11 @@ async function runDevice(delayMs: number, path: Path): Promise<Run> {
     await proxy.settled();
     const stats = proxy.stats();
     const marks = new Map<string, number>();
-    for (
-      const [, event, ms] of new TextDecoder().decode(output.stderr).matchAll(
-        /^timeline (\S+) (\S+)/gm,
-      )
-    ) {
+    const stderr = new TextDecoder().decode(output.stderr);
+    for (const [, protocol] of stderr.matchAll(/^timeline tls#\d+ \S+ (\S+)/gm)) {
+      tlsVersions.add(protocol);
+    }
+    for (const [, event, ms] of stderr.matchAll(/^timeline (\S+) (\S+)/gm)) {
       marks.set(event, Number(ms));
     }
     const connack = Number(match[1]);
@@ -292,4 +294,5 @@ for (const row of rows) {
   });
   console.log(`| ${row.delayMs} ms | ${row.path} | ${cells.join(" | ")} |`);
 }
+console.log(`\nTLS versions negotiated by the device: ${[...tlsVersions].join(", ")}.`);
 if (values.json) writeFileSync(values.json, JSON.stringify(rows, null, 2) + "\n");
