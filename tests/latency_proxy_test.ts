@@ -228,7 +228,7 @@ Deno.test("round trips: what the server sends after the client's FIN is not wait
   });
 });
 
-Deno.test("the bandwidth cap holds in each direction", async () => {
+Deno.test("the bandwidth cap holds client to server", async () => {
   const bandwidthBytesPerSec = 64 * 1024;
   const size = 32 * 1024;
   await withProxy({ delayMs: 0, bandwidthBytesPerSec }, async (proxy) => {
@@ -245,4 +245,25 @@ Deno.test("the bandwidth cap holds in each direction", async () => {
     client.socket.destroy();
     await proxy.settled();
   });
+});
+
+Deno.test("the bandwidth cap holds server to client", async () => {
+  const bandwidthBytesPerSec = 64 * 1024;
+  const size = 32 * 1024;
+  // The server answers the client's FIN with `size` bytes: only the download is throttled work.
+  await withProxy(
+    { delayMs: 0, bandwidthBytesPerSec, replyToFin: "d".repeat(size) },
+    async (proxy) => {
+      const client = new Client(proxy.port);
+      await client.connected;
+      const startedAt = performance.now();
+      client.socket.end();
+      await client.ended();
+      const elapsed = performance.now() - startedAt;
+      const floor = (size / bandwidthBytesPerSec) * 1000;
+      assertEquals(client.received.length, size);
+      assert(elapsed >= floor, `${size} bytes downloaded in ${elapsed} ms < ${floor} ms`);
+      await proxy.settled();
+    },
+  );
 });
