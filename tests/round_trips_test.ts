@@ -1,0 +1,57 @@
+/**
+ * Provisioning stays at the protocol floor of 7 round trips: the real CLI
+ * against the emulator through the latency proxy, which counts the round trips
+ * the client waits on. Claim connection: TCP, TLS 1.3, CONNECT with SUBSCRIBE
+ * and the create request pipelined, RegisterThing (4); new certificate's
+ * connection: TCP, TLS 1.3, CONNECT (3). A client that waited for CONNACK,
+ * SUBACK or PUBACK before sending on, or that fell back to TLS 1.2, would show
+ * more. Only counts are asserted, no durations.
+ */
+import { join } from "node:path";
+import { assertEquals, assertMatch } from "./support/assert.ts";
+import { deviceHome, runFleetprov, testEmulator } from "./support/mod.ts";
+import { startLatencyProxy } from "../bench/latency_proxy.ts";
+
+for (
+  const [name, flags] of [
+    ["keys path (CreateKeysAndCertificate)", []],
+    ["on-device key (CreateCertificateFromCsr)", ["--generate-key", "ec-p256"]],
+  ] as const
+) {
+  Deno.test(`provisioning takes 7 round trips (4 + 3): ${name}`, async () => {
+    const emulator = await testEmulator();
+    // A delay long enough that each side's bursts are well apart.
+    const proxy = await startLatencyProxy({
+      target: { host: emulator.host, port: emulator.port },
+      delayMs: 30,
+    });
+    try {
+      const home = deviceHome();
+      const result = await runFleetprov(
+        [
+          "--config-file",
+          emulator.configPath,
+          "--endpoint",
+          "localhost",
+          "--port",
+          String(proxy.port),
+          ...flags,
+        ],
+        { home },
+      );
+      assertEquals(result.code, 0, result.stdout + result.stderr);
+      assertMatch(result.stdout, /Provisioned thing \S+ with certificate/);
+      await proxy.settled();
+      const stats = proxy.stats();
+      assertEquals(stats.perConnection.map((c) => c.roundTrips), [4, 3]);
+      assertEquals(
+        Deno.statSync(join(home, ".aws-iot-device-client", "aws-iot-device-client-runtime.conf"))
+          .isFile,
+        true,
+      );
+    } finally {
+      await proxy.close();
+      await emulator.close();
+    }
+  });
+}
