@@ -160,56 +160,59 @@ console.log(
     "emulator CPU ms/provision | devices CPU ms/provision |",
 );
 console.log("|---|---|---|---|---|---|---|---|---|");
-for (let round = 1; round <= rounds; round++) {
-  const prepared: { home: string; flags: string[] }[] = [];
-  for (let i = 0; i < devices; i++) prepared.push(await prepareDevice(round, i));
-  const env = { ...Deno.env.toObject() };
-  const latencies: number[] = [];
-  const failures: string[] = [];
-  let next = 0;
-  const emulatorCpuBefore = cpuMs(emulator.pid);
-  const selfCpuBefore = cpuMs(Deno.pid);
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, devices) }, async () => {
-      while (next < devices) {
-        const device = prepared[next++];
-        const deviceStarted = performance.now();
-        try {
-          const settings = await loadSettings(device.flags, {
-            env: { ...env, HOME: device.home },
-            home: device.home,
-          });
-          await provision(settings, { logger: silentLogger });
-          latencies.push(performance.now() - deviceStarted);
-        } catch (error) {
-          failures.push((error as Error).message);
+try {
+  for (let round = 1; round <= rounds; round++) {
+    const prepared: { home: string; flags: string[] }[] = [];
+    for (let i = 0; i < devices; i++) prepared.push(await prepareDevice(round, i));
+    const env = { ...Deno.env.toObject() };
+    const latencies: number[] = [];
+    const failures: string[] = [];
+    let next = 0;
+    const emulatorCpuBefore = cpuMs(emulator.pid);
+    const selfCpuBefore = cpuMs(Deno.pid);
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, devices) }, async () => {
+        while (next < devices) {
+          const device = prepared[next++];
+          const deviceStarted = performance.now();
+          try {
+            const settings = await loadSettings(device.flags, {
+              env: { ...env, HOME: device.home },
+              home: device.home,
+            });
+            await provision(settings, { logger: silentLogger });
+            latencies.push(performance.now() - deviceStarted);
+          } catch (error) {
+            failures.push((error as Error).message);
+          }
         }
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const emulatorCpu = (cpuMs(emulator.pid) - emulatorCpuBefore) / devices;
-  const selfCpu = (cpuMs(Deno.pid) - selfCpuBefore) / devices;
-  latencies.sort((a, b) => a - b);
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const emulatorCpu = (cpuMs(emulator.pid) - emulatorCpuBefore) / devices;
+    const selfCpu = (cpuMs(Deno.pid) - selfCpuBefore) / devices;
+    latencies.sort((a, b) => a - b);
+    console.log(
+      `| ${round} | ${(latencies.length / seconds).toFixed(1)} | ${
+        percentile(latencies, 0.5).toFixed(0)
+      } | ${percentile(latencies, 0.99).toFixed(0)} | ${
+        percentile(latencies, 1).toFixed(0)
+      } | ${failures.length} | ${memoryMiB(emulator.pid).rss.toFixed(1)} | ${
+        emulatorCpu.toFixed(2)
+      } | ${selfCpu.toFixed(2)} |`,
+    );
+    if (failures.length > 0) console.error(`first failure: ${failures[0]}`);
+    for (const device of prepared) rmSync(device.home, { recursive: true, force: true });
+  }
   console.log(
-    `| ${round} | ${(latencies.length / seconds).toFixed(1)} | ${
-      percentile(latencies, 0.5).toFixed(0)
-    } | ${percentile(latencies, 0.99).toFixed(0)} | ${
-      percentile(latencies, 1).toFixed(0)
-    } | ${failures.length} | ${memoryMiB(emulator.pid).rss.toFixed(1)} | ${
-      emulatorCpu.toFixed(2)
-    } | ${selfCpu.toFixed(2)} |`,
+    `Emulator peak RSS (VmHWM): ${memoryMiB(emulator.pid).peak.toFixed(1)} MiB. ` +
+      "Both sides share this machine's CPUs; the emulator alone would manage about " +
+      "1000 / (its CPU ms per provision) provisions per second per core.",
   );
-  if (failures.length > 0) console.error(`first failure: ${failures[0]}`);
-  for (const device of prepared) rmSync(device.home, { recursive: true, force: true });
+} finally {
+  emulator.kill("SIGTERM");
+  await emulator.status;
+  rmSync(work, { recursive: true, force: true });
+  rmSync(homes, { recursive: true, force: true });
 }
-console.log(
-  `Emulator peak RSS (VmHWM): ${memoryMiB(emulator.pid).peak.toFixed(1)} MiB. ` +
-    "Both sides share this machine's CPUs; the emulator alone would manage about " +
-    "1000 / (its CPU ms per provision) provisions per second per core.",
-);
-emulator.kill("SIGTERM");
-await emulator.status;
-rmSync(work, { recursive: true, force: true });
-rmSync(homes, { recursive: true, force: true });
