@@ -444,6 +444,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
   });
   server.on("secureConnection", (socket: tls.TLSSocket) => {
+    socket.setNoDelay(true); // no Nagle + delayed-ACK stall on multi-packet answers
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
