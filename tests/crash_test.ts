@@ -24,6 +24,7 @@ import {
   assertProvisioned,
   certificateStatuses,
   type ChildResult,
+  concurrentSteps,
   configDirOf,
   deviceArgs,
   listFiles,
@@ -196,30 +197,6 @@ async function killInFlight(kind: TemplateKind, c: InFlight): Promise<void> {
   } finally {
     await emulator.close();
   }
-}
-
-/** Runs the cases two at a time as concurrent steps (each has its own emulator and home). */
-async function concurrentSteps(
-  t: Deno.TestContext,
-  cases: { name: string; fn: () => Promise<void> }[],
-  width = 3,
-): Promise<void> {
-  const queue = [...cases];
-  const failures: string[] = [];
-  async function worker(): Promise<void> {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      const ok = await t.step({
-        name: next.name,
-        fn: next.fn,
-        sanitizeOps: false,
-        sanitizeResources: false,
-        sanitizeExit: false,
-      });
-      if (!ok) failures.push(next.name);
-    }
-  }
-  await Promise.all(Array.from({ length: width }, worker));
-  assertEquals(failures, []);
 }
 
 for (const kind of ["serial", "dc-sample"] as const) {

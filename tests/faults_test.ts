@@ -20,6 +20,7 @@ import { generateKeyPair, signingAlgorithm, x509 } from "../src/pki/mod.ts";
 import {
   assertProvisioned,
   type ChildResult,
+  concurrentSteps,
   deviceArgs,
   oneLineError,
   retryLines,
@@ -212,30 +213,6 @@ async function transient(c: TransientCase): Promise<void> {
   } finally {
     await emulator.close();
   }
-}
-
-/** Runs cases as concurrent steps, `width` at a time; each has its own emulator and home. */
-async function concurrentSteps(
-  t: Deno.TestContext,
-  cases: { name: string; fn: () => Promise<void> }[],
-  width = 3,
-): Promise<void> {
-  const queue = [...cases];
-  const failures: string[] = [];
-  async function worker(): Promise<void> {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      const ok = await t.step({
-        name: next.name,
-        fn: next.fn,
-        sanitizeOps: false,
-        sanitizeResources: false,
-        sanitizeExit: false,
-      });
-      if (!ok) failures.push(next.name);
-    }
-  }
-  await Promise.all(Array.from({ length: width }, worker));
-  assertEquals(failures, []);
 }
 
 Deno.test({

@@ -41,6 +41,7 @@ import { createCsr, generateKeyPair, signingAlgorithm, x509 } from "../src/pki/m
 import type { Operation } from "../src/provisioning/topics.ts";
 import {
   assertNoTempFiles,
+  concurrentSteps,
   configDirOf,
   listFiles,
   oneLineError,
@@ -638,30 +639,6 @@ function assertNoPartialFiles(home: string, what: string): void {
   assertNoTempFiles(home);
 }
 
-/** Runs cases as concurrent steps, `width` at a time. */
-async function concurrentSteps(
-  t: Deno.TestContext,
-  cases: { name: string; fn: () => Promise<void> }[],
-  width = 4,
-): Promise<void> {
-  const queue = [...cases];
-  const failures: string[] = [];
-  async function worker(): Promise<void> {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      const ok = await t.step({
-        name: next.name,
-        fn: next.fn,
-        sanitizeOps: false,
-        sanitizeResources: false,
-        sanitizeExit: false,
-      });
-      if (!ok) failures.push(next.name);
-    }
-  }
-  await Promise.all(Array.from({ length: width }, worker));
-  assertEquals(failures, []);
-}
-
 function context(emulator: Emulator): Ctx {
   const home = deviceHome();
   const dir = join(tempDir("fleetprov-hostile-"), "files");
@@ -767,6 +744,7 @@ Deno.test({
       await concurrentSteps(
         t,
         cases.map((c) => ({ name: c.name, fn: () => runHostile(emulator, c) })),
+        4, // width
       );
       assertEquals(emulator.counters.connect.requests, 0, "no hostile input reached the network");
     } finally {
@@ -1205,6 +1183,7 @@ Deno.test({
             }
           },
         })),
+        4, // width
       );
     } finally {
       await emulator.close();
