@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { readFileSync } from "node:fs";
 import type { MqttClient } from "mqtt";
-import { operationTopics } from "../src/provisioning/topics.ts";
+import { operationTopics } from "../src/protocol/mod.ts";
 import {
   claimCredentials,
   closed,

@@ -8,7 +8,7 @@ import {
 import mqtt from "mqtt";
 import { encode } from "cborg";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
-import { decodePayload, definiteStrings, encodePayload } from "../src/provisioning/payload.ts";
+import { decodePayload, definiteStrings, encodePayload } from "../src/protocol/mod.ts";
 import type { Emulator } from "../src/emulator/mod.ts";
 import { claimCredentials, connect, request, startTestEmulator } from "./emulator_helpers.ts";
 

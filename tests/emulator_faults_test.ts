@@ -6,7 +6,7 @@ import {
   assertThrows,
 } from "./support/assert.ts";
 import type { MqttClient } from "mqtt";
-import { operationTopics } from "../src/provisioning/topics.ts";
+import { operationTopics } from "../src/protocol/mod.ts";
 import { parseFaultFlag, parseFaults } from "../src/emulator/mod.ts";
 import {
   claimCredentials,

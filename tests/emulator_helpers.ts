@@ -6,10 +6,15 @@
  */
 import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
-import { decodePayload, encodePayload } from "../src/provisioning/payload.ts";
 import mqtt, { type MqttClient } from "mqtt";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
-import { type Operation, operationTopics, type PayloadFormat } from "../src/provisioning/topics.ts";
+import {
+  decodePayload,
+  encodePayload,
+  type Operation,
+  operationTopics,
+  type PayloadFormat,
+} from "../src/protocol/mod.ts";
 
 /** Starts an emulator on a free port in a fresh temporary state directory. */
 export async function startTestEmulator(

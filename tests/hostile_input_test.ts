@@ -36,9 +36,8 @@ import {
   writeWithMode,
 } from "./support/mod.ts";
 import type { Emulator } from "../src/emulator/mod.ts";
-import { routeOf } from "../src/emulator/broker.ts";
 import { createCsr, generateKeyPair, signingAlgorithm, x509 } from "../src/pki/mod.ts";
-import type { Operation } from "../src/provisioning/topics.ts";
+import { type Operation, routeOf } from "../src/protocol/mod.ts";
 import {
   assertNoTempFiles,
   concurrentSteps,

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { ExitCode, FleetprovError } from "../errors.ts";
 import { KEY_ALGORITHMS, type KeyAlgorithm } from "../pki/algorithms.ts";
-import type { PayloadFormat } from "../provisioning/topics.ts";
+import type { PayloadFormat } from "../protocol/mod.ts";
 import { readRuntimeConfig } from "../runtime_config/mod.ts";
 import { readJsoncFile } from "./config_file.ts";
 import { parseFlags } from "./flags.ts";

@@ -12,8 +12,16 @@ import { constants as cryptoConstants, createHash, X509Certificate } from "node:
 import type { AddressInfo } from "node:net";
 import tls from "node:tls";
 import { Aedes, type AuthenticateError, type Client } from "aedes";
-import { type Operation, operationTopics, type PayloadFormat } from "../provisioning/topics.ts";
-import { decodePayload, encodePayload } from "../provisioning/payload.ts";
+import {
+  AWS_MQTT_ALPN,
+  decodePayload,
+  encodePayload,
+  type Operation,
+  operationTopics,
+  type PayloadFormat,
+  type Route,
+  routeOf,
+} from "../protocol/mod.ts";
 import type { CertificateAuthority } from "./ca.ts";
 import type { EmulatorEvents } from "./events.ts";
 import { type IotAction, isAllowed } from "./policy.ts";
@@ -79,33 +87,6 @@ interface ClientState {
   clientId: string;
   thingName?: string;
   subscriptions: Subscription[];
-}
-
-interface Route {
-  operation: Operation;
-  format: PayloadFormat;
-  /** Template name in the topic (RegisterThing). */
-  templateName?: string;
-  /** "accepted"/"rejected" when the topic is an answer topic. */
-  answer?: string;
-}
-
-/** The ALPN protocol AWS IoT expects for MQTT on port 443. */
-export const AWS_ALPN = "x-amzn-mqtt-ca";
-
-const ROUTE =
-  /^\$aws\/(?:certificates\/(create|create-from-csr)|provisioning-templates\/([^/]+)\/provision)\/(json|cbor)(?:\/(accepted|rejected))?$/;
-
-/** Recognizes provisioning request and answer topics. */
-export function routeOf(topic: string): Route | undefined {
-  const m = ROUTE.exec(topic);
-  if (!m) return undefined;
-  const operation: Operation = m[1] === "create"
-    ? "CreateKeysAndCertificate"
-    : m[1] === "create-from-csr"
-    ? "CreateCertificateFromCsr"
-    : "RegisterThing";
-  return { operation, format: m[3] as PayloadFormat, templateName: m[2], answer: m[4] };
 }
 
 /** MQTT topic filter matching, including the `$` rule for leading wildcards. */
@@ -438,7 +419,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     key: options.serverKeyPem,
     requestCert: true,
     rejectUnauthorized: false,
-    ALPNProtocols: [AWS_ALPN],
+    ALPNProtocols: [AWS_MQTT_ALPN],
     // No session tickets: devices connect once per certificate, and building
     // a ticket (which embeds the client certificate) costs a tenth of a handshake.
     secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
@@ -448,9 +429,9 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
-    if (options.alpn === "require" && socket.alpnProtocol !== AWS_ALPN) {
+    if (options.alpn === "require" && socket.alpnProtocol !== AWS_MQTT_ALPN) {
       const reason =
-        `TLS connection from ${socket.remoteAddress} did not negotiate ALPN ${AWS_ALPN}`;
+        `TLS connection from ${socket.remoteAddress} did not negotiate ALPN ${AWS_MQTT_ALPN}`;
       log(`refused: ${reason}`);
       events.emit("connect", { clientId: "", accepted: false, reason });
       socket.destroy();

@@ -5,6 +5,12 @@
  *
  * @module
  */
+import {
+  MAX_PARAMETER_KEY_LENGTH,
+  MAX_PARAMETER_VALUE_LENGTH,
+  MAX_THING_NAME_BYTES,
+  THING_NAME_PATTERN,
+} from "../protocol/mod.ts";
 
 /** What AWS does with a property of a thing that already exists. */
 export type OverrideAction = "DO_NOTHING" | "REPLACE" | "FAIL" | "MERGE";
@@ -61,14 +67,13 @@ export class TemplateError extends Error {
 
 /** Limits AWS IoT applies to provisioning requests. */
 export const LIMITS = {
-  parameterKeyLength: 2048,
-  parameterValueLength: 4096,
-  thingNameBytes: 128,
+  parameterKeyLength: MAX_PARAMETER_KEY_LENGTH,
+  parameterValueLength: MAX_PARAMETER_VALUE_LENGTH,
+  thingNameBytes: MAX_THING_NAME_BYTES,
 } as const;
 
 const OVERRIDE_ACTIONS = new Set(["DO_NOTHING", "REPLACE", "FAIL", "MERGE"]);
 const MERGEABLE = new Set(["AttributePayload", "ThingGroups"]);
-const THING_NAME = /^[a-zA-Z0-9:_-]+$/;
 
 type Json = unknown;
 
@@ -353,7 +358,7 @@ function thingResource(
       `Thing name ${thingName.slice(0, 32)}... is longer than ${LIMITS.thingNameBytes} bytes.`,
     );
   }
-  if (!THING_NAME.test(thingName)) {
+  if (!THING_NAME_PATTERN.test(thingName)) {
     throw new TemplateError(
       "ResourceRegistrationFailure",
       `Thing name ${JSON.stringify(thingName)} may contain only letters, digits, ':', '_' and '-'.`,

@@ -11,10 +11,7 @@ import { MqttClient } from "mqtt";
 import mqttPacket from "mqtt-packet";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
-import type { OperationTopics } from "../provisioning/topics.ts";
-
-/** TLS ALPN protocol AWS IoT expects for MQTT on port 443. */
-export const AWS_MQTT_ALPN = "x-amzn-mqtt-ca";
+import type { OperationTopics } from "../protocol/mod.ts";
 
 /** How to reach and authenticate to the broker. */
 export interface SessionOptions {

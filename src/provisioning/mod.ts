@@ -18,13 +18,20 @@ import { ExitCode, FleetprovError } from "../errors.ts";
 import { crashPoint } from "../failpoints.ts";
 import type { Logger } from "../log.ts";
 import {
-  AWS_MQTT_ALPN,
   openSession,
   type Session,
   SessionError,
   type SessionOptions,
 } from "../mqtt/connection.ts";
 import { openProxyTunnel } from "../mqtt/proxy.ts";
+import {
+  AWS_MQTT_ALPN,
+  encodePayload,
+  MalformedAnswerError,
+  operationTopics,
+  parseAnswer,
+  RejectionError,
+} from "../protocol/mod.ts";
 import { openTokenContext, type TokenContext } from "../pkcs11/mod.ts";
 import { writeRuntimeConfig } from "../runtime_config/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
@@ -39,10 +46,7 @@ import {
   tokenStillValid,
   writeJournal,
 } from "./journal.ts";
-import { encodePayload } from "./payload.ts";
-import { MalformedAnswerError, parseAnswer, RejectionError } from "./protocol.ts";
 import { backoffDelay, delay, isTransient } from "./retry.ts";
-import { operationTopics } from "./topics.ts";
 
 /** Mode of a config dir fleetprov creates: what the Device Client checks for. */
 const CONFIG_DIR_MODE = 0o745;
