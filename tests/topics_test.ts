@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { operationTopics, routeOf } from "../src/protocol/mod.ts";
-import { filterMatches } from "../src/emulator/broker.ts";
+import { filterMatches } from "../src/emulator/authorize.ts";
 import { isAllowed } from "../src/emulator/policy.ts";
 import { claimPolicy, fpCertPolicy } from "../src/emulator/defaults.ts";
 
