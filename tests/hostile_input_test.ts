@@ -29,25 +29,27 @@ import mqttPacket from "mqtt-packet";
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { loadSettings, SettingsError } from "../src/config/mod.ts";
 import {
+  assertNoTempFiles,
+  BOARD,
+  boardEmulator,
+  concurrentSteps,
+  configDirOf,
+  deviceArgs,
   deviceHome,
-  SERIAL_TEMPLATE,
+  GIVE_UP_FAST,
+  listFiles,
+  oneLineError,
+  runFleetprov,
+  runtimeConfigPathOf,
+  selfSignedCertificate,
   tempDir,
-  testEmulator,
+  TEMPLATE_NAME,
+  withEmulator,
   writeWithMode,
 } from "./support/mod.ts";
 import type { Emulator } from "../src/emulator/mod.ts";
-import { createCsr, generateKeyPair, signingAlgorithm, x509 } from "../src/pki/mod.ts";
+import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
 import { type Operation, routeOf } from "../src/protocol/mod.ts";
-import {
-  assertNoTempFiles,
-  concurrentSteps,
-  configDirOf,
-  listFiles,
-  oneLineError,
-  runChild,
-  runtimeConfigPathOf,
-  TEMPLATE_NAME,
-} from "./failure_helpers.ts";
 
 /** What a case may use to build its arguments. */
 interface Ctx {
@@ -704,7 +706,7 @@ async function runHostile(emulator: Emulator, c: Hostile): Promise<void> {
     assertNoPartialFiles(ctx.home, c.name);
     return;
   }
-  const result = await runChild(args, { home: ctx.home });
+  const result = await runFleetprov(args, { home: ctx.home });
   assertEquals(result.code, c.code, `${c.name}\n${result.stdout}${result.stderr}`);
   if (c.parseErrors) {
     const lines = result.stderr.trim().split("\n");
@@ -731,7 +733,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
+    const emulator = await boardEmulator();
     try {
       const cases = [
         ...CONFIG_CASES,
@@ -752,9 +754,8 @@ Deno.test({
   },
 });
 
-Deno.test("a wrong type for every config key: one problem naming the key, exit 2 (loadSettings)", async () => {
-  const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
-  try {
+Deno.test("a wrong type for every config key: one problem naming the key, exit 2 (loadSettings)", () =>
+  withEmulator(BOARD, async (emulator) => {
     const ctx = context(emulator);
     for (const [key, value] of WRONG_TYPES) {
       const path = ctx.conf(withKey(ctx.config, key, value));
@@ -770,17 +771,14 @@ Deno.test("a wrong type for every config key: one problem naming the key, exit 2
       );
       assert(!error.message.includes("123456"), "a PIN of the wrong type is not shown");
     }
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
 Deno.test({
   name:
     "KNOWN BUG (src/config owner): a config file nested 20000 levels deep overflows the JSONC parser's stack (exit 70)",
   ignore: true,
   async fn() {
-    const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
+    const emulator = await boardEmulator();
     try {
       await runHostile(emulator, {
         name: "deep nesting",
@@ -820,7 +818,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
+    const emulator = await boardEmulator();
     try {
       await concurrentSteps(
         t,
@@ -841,7 +839,7 @@ Deno.test({
             symlinkSync(c.directory ? victimDir : victim, linkPath);
             const extra = c.path === "log" ? ["--log-type", "FILE", "--log-file", linkPath] : [];
             const before = emulator.counters.connect.requests;
-            const result = await runChild([
+            const result = await runFleetprov([
               "--config-file",
               emulator.configPath,
               "--fleet-provisioning-template-parameters",
@@ -872,9 +870,8 @@ Deno.test({
   },
 });
 
-Deno.test("a symlinked input is followed: claim certificate and key reached through links provision", async () => {
-  const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
-  try {
+Deno.test("a symlinked input is followed: claim certificate and key reached through links provision", () =>
+  withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     // The real files live elsewhere, with the modes the rules want; the links sit in a 0700 dir.
     const real = join(tempDir("fleetprov-real-"), "claim");
@@ -887,7 +884,7 @@ Deno.test("a symlinked input is followed: claim certificate and key reached thro
     mkdirSync(links, { mode: 0o700 });
     symlinkSync(join(real, "claim.crt"), join(links, "cert.pem"));
     symlinkSync(join(real, "claim.key"), join(links, "key.pem"));
-    const result = await runChild([
+    const result = await runFleetprov([
       "--config-file",
       emulator.configPath,
       "--cert",
@@ -899,10 +896,7 @@ Deno.test("a symlinked input is followed: claim certificate and key reached thro
     ], { home });
     assertEquals(result.code, 0, result.stderr);
     assert(emulator.registry.thing("board-SN-LINKED-INPUT"));
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
 /**
  * A tiny MQTT responder (no aedes) over the emulator's server certificate: it
@@ -981,18 +975,11 @@ async function hostileResponder(
 
 /** A certificate and its key, as CreateKeysAndCertificate would return them. */
 async function keysAndCertificate(): Promise<Record<string, string>> {
-  const { keys, privateKeyPem } = await generateKeyPair("ec-p256");
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: "CN=hostile",
-    keys,
-    signingAlgorithm: signingAlgorithm("ec-p256"),
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-  });
+  const { certificate: cert, privateKeyPem } = await selfSignedCertificate("hostile");
   return {
     certificateId: createHash("sha256").update(new Uint8Array(cert.rawData)).digest("hex"),
     certificatePem: cert.toString("pem"),
-    privateKey: privateKeyPem,
+    privateKey: privateKeyPem!,
     certificateOwnershipToken: "hostile-token",
   };
 }
@@ -1127,7 +1114,7 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     OTHER_KEY = (await generateKeyPair("ec-p256")).privateKeyPem;
-    const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
+    const emulator = await boardEmulator();
     try {
       await concurrentSteps(
         t,
@@ -1145,26 +1132,21 @@ Deno.test({
             try {
               const home = deviceHome();
               const log = join(tempDir("fleetprov-log-"), "fleetprov.log");
-              const result = await runChild([
-                "--config-file",
-                emulator.configPath,
-                "--port",
-                String(responder.port),
-                "--fleet-provisioning-template-parameters",
-                '{"SerialNumber": "SN-BROKER"}',
-                "--deadline",
-                "1",
-                "--step-timeout",
-                "1",
-                "--retry-base-delay",
-                "0.05",
-                "--retry-max-delay",
-                "0.2",
-                "--log-type",
-                "FILE",
-                "--log-file",
-                log,
-              ], { home });
+              const result = await runFleetprov(
+                deviceArgs(emulator, {
+                  serial: "SN-BROKER",
+                  retry: GIVE_UP_FAST,
+                  extra: [
+                    "--port",
+                    String(responder.port),
+                    "--log-type",
+                    "FILE",
+                    "--log-file",
+                    log,
+                  ],
+                }),
+                { home },
+              );
               assertEquals(result.code, 1, `${c.name}\n${result.stdout}${result.stderr}`);
               const line = oneLineError(result);
               assertMatch(line, /did not finish within the 1 s deadline; last failure at step /);
