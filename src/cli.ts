@@ -7,7 +7,8 @@
  * @module
  */
 import process from "node:process";
-import { ExitCode, FleetprovError } from "./errors.ts";
+import { ExitCode, FleetprovError, osFailure } from "./errors.ts";
+import { escapeControls } from "./text.ts";
 import { VERSION } from "./version.ts";
 
 /** Runs fleetprov with `args` (argv without the program) and returns the exit code. */
@@ -48,14 +49,20 @@ export async function runCli(args: string[]): Promise<number> {
     }
     const { runProvisionCommand } = await import("./commands/provision.ts");
     return await runProvisionCommand(args);
-  } catch (error) {
+  } catch (caught) {
+    // An OS condition (full disk, read-only file system, EACCES, EIO) is never exit 70.
+    const error = osFailure(caught) ?? caught;
     if (error instanceof FleetprovError) {
-      for (const line of error.message.split("\n")) process.stderr.write(`fleetprov: ${line}\n`);
+      for (const line of error.message.split("\n")) {
+        process.stderr.write(`fleetprov: ${escapeControls(line)}\n`);
+      }
       return error.exitCode;
     }
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`fleetprov: internal error (please report it): ${message}\n`);
+    process.stderr.write(
+      `fleetprov: internal error (please report it): ${escapeControls(message)}\n`,
+    );
     if (process.env.FLEETPROV_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
-    return ExitCode.Internal;
+    return ExitCode.Software;
   }
 }

@@ -1,29 +1,50 @@
 /**
- * Error kinds and the process exit codes they map to.
+ * Error kinds and the process exit codes they map to: the `sysexits.h` values
+ * systemd names in the journal, and the Device Client's 1 for a rejection.
  *
  * @module
  */
 
-/** Process exit codes, documented in the README and `--help`. */
+/**
+ * Process exit codes, documented in the README, `--help` and the systemd unit.
+ * The rule: a failure that time (or a fix in the cloud) can heal gets
+ * {@linkcode ExitCode.TempFail}, which systemd retries; one that needs a person
+ * on the board gets a code in the unit's `RestartPreventExitStatus=`.
+ */
 export const ExitCode = {
-  /** Provisioned now, or already provisioned. */
+  /** Provisioned now, already provisioned, or nothing to do. */
   Ok: 0,
-  /** The service rejected a request with a final (non-retryable) error. */
+  /** AWS IoT rejected a request with a final error (Device Client compatible): no restart. */
   Rejected: 1,
-  /** Bad configuration, flags or input files: retrying cannot help. */
-  Config: 2,
-  /** A file or directory has the wrong mode or owner: retrying cannot help. */
-  Permission: 3,
-  /** Network failure, timeout or throttling past the deadline: retrying can help. */
-  Network: 4,
-  /** Another fleetprov instance holds the lock. */
-  Locked: 5,
-  /** A bug in fleetprov. */
-  Internal: 70,
+  /** EX_SOFTWARE: a bug in fleetprov, never an OS condition. Restarted. */
+  Software: 70,
+  /** EX_CANTCREAT: cannot write (read-only file system, path not writable): needs a person. */
+  CantCreate: 73,
+  /** EX_IOERR: the storage reported an I/O error (EIO): needs a person. */
+  IoError: 74,
+  /**
+   * EX_TEMPFAIL: network, timeout, throttling or 5xx past the deadline, clock
+   * not plausible, disk full or over quota, lock held, stopped by SIGTERM.
+   * systemd restarts it.
+   */
+  TempFail: 75,
+  /** EX_NOPERM: a file or directory has the wrong mode or owner; EACCES/EPERM: needs a person. */
+  NoPermission: 77,
+  /** EX_CONFIG: configuration, flags or input files are wrong: needs a person. */
+  Config: 78,
 } as const;
 
 /** One of the {@linkcode ExitCode} values. */
 export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
+
+/** The exit codes systemd must not restart (the unit's `RestartPreventExitStatus=`). */
+export const NO_RESTART_EXIT_CODES: readonly ExitCodeValue[] = [
+  ExitCode.Rejected,
+  ExitCode.CantCreate,
+  ExitCode.IoError,
+  ExitCode.NoPermission,
+  ExitCode.Config,
+];
 
 /** An expected failure: printed as its one-line message, exits with its code. */
 export class FleetprovError extends Error {
@@ -38,7 +59,76 @@ export class FleetprovError extends Error {
   }
 }
 
-/** A configuration or input error (exit code 2). */
+/** A configuration or input error (exit code 78). */
 export function configError(message: string): FleetprovError {
   return new FleetprovError(message, ExitCode.Config);
+}
+
+/** The OS conditions on a file fleetprov reads or writes: exit code, wording, advice. */
+const OS_CONDITIONS: Record<string, { code: ExitCodeValue; what: string; advice: string }> = {
+  ENOSPC: {
+    code: ExitCode.TempFail,
+    what: "no space left on the device",
+    advice: "free space there; systemd retries (exit 75)",
+  },
+  EDQUOT: {
+    code: ExitCode.TempFail,
+    what: "the disk quota is exceeded",
+    advice: "free space or raise the quota; systemd retries (exit 75)",
+  },
+  EROFS: {
+    code: ExitCode.CantCreate,
+    what: "the file system is read-only",
+    advice:
+      "fleetprov keeps its state under $HOME/.aws-iot-device-client: point HOME to a writable persistent partition (systemd: Environment=HOME=/var/lib/fleetprov, the same HOME for the Device Client; the lock's directory is LOCK_FILE_PATH)",
+  },
+  EACCES: {
+    code: ExitCode.NoPermission,
+    what: "permission denied",
+    advice: "check the owner and mode of that path and of its directory",
+  },
+  EPERM: {
+    code: ExitCode.NoPermission,
+    what: "operation not permitted",
+    advice: "check the owner and mode of that path and of its directory",
+  },
+  EIO: {
+    code: ExitCode.IoError,
+    what: "the storage reported an I/O error",
+    advice: "check the storage (dmesg) and repair the file system",
+  },
+};
+
+/** Options of {@linkcode osFailure}. */
+export interface OsFailureOptions {
+  /** The path when the error does not carry one. */
+  path?: string;
+  /** A sentence appended to the message (e.g. what the journal kept). */
+  note?: string;
+}
+
+/**
+ * The one-line failure for an OS condition on a file (ENOSPC, EDQUOT, EROFS,
+ * EACCES, EPERM, EIO), naming the path and the condition, with the exit code
+ * that says whether time can heal it; undefined for any other error. An OS
+ * condition is never exit 70.
+ */
+export function osFailure(
+  error: unknown,
+  options: OsFailureOptions = {},
+): FleetprovError | undefined {
+  const errno = error as NodeJS.ErrnoException & { dest?: string };
+  const condition = typeof errno?.code === "string" ? OS_CONDITIONS[errno.code] : undefined;
+  if (!condition) return undefined;
+  const path = errno.path ?? options.path ?? "a file of fleetprov's";
+  const verb = errno.syscall === "read" || errno.syscall === "stat" || errno.syscall === "lstat"
+    ? "read"
+    : "write";
+  return new FleetprovError(
+    `Cannot ${verb} ${path}: ${condition.what} (${errno.code}); ${condition.advice}.${
+      options.note ? ` ${options.note}` : ""
+    }`,
+    condition.code,
+    { cause: error },
+  );
 }

@@ -17,8 +17,9 @@ export const CRASH_POINTS = [
   "after-certificate-file",
   "after-key-file",
   "after-runtime-config",
-  "after-journal-clear",
+  "after-journal-committed",
   "after-verify",
+  "after-journal-clear",
 ] as const;
 
 /** One of {@linkcode CRASH_POINTS}. */

@@ -7,7 +7,8 @@
 import { constants, fchmodSync, openSync, writeSync } from "node:fs";
 import process from "node:process";
 import type { LoggingSettings, LogLevel } from "./config/settings.ts";
-import { ExitCode, FleetprovError } from "./errors.ts";
+import { ExitCode, FleetprovError, osFailure } from "./errors.ts";
+import { escapeControls } from "./text.ts";
 
 const ORDER: Record<LogLevel, number> = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 };
 
@@ -31,7 +32,8 @@ export function createLogger(settings: Pick<LoggingSettings, "level" | "type" | 
   const fd = settings.type === "FILE" ? openLogFile(settings.file) : undefined;
   function write(level: LogLevel, message: string): void {
     if (ORDER[level] < threshold) return;
-    const line = `${new Date().toISOString()} [${level}] ${message}\n`;
+    // Server text is escaped where it enters a message; this is the last line of defence.
+    const line = `${new Date().toISOString()} [${level}] ${escapeControls(message)}\n`;
     if (fd !== undefined) {
       writeSync(fd, line);
       if (level === "ERROR") process.stderr.write(line);
@@ -57,6 +59,8 @@ function openLogFile(path: string): number {
       0o600,
     );
   } catch (error) {
+    const os = osFailure(error, { path });
+    if (os) throw os;
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === "ELOOP"
       ? "it is a symbolic link, and fleetprov never writes through one"

@@ -168,7 +168,7 @@ Deno.test("check: errors and exit codes are those of a run (in-process and the r
     [
       "permission error",
       (l) => (chmodSync(l.claimKey, 0o644), l.args),
-      ExitCode.Permission,
+      ExitCode.NoPermission,
       /Private key .* has mode 644; it must be 600/,
     ],
     ["config error", (l) => [...l.args, "--port", "http"], ExitCode.Config, /--port is "http"/],

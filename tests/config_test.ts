@@ -1182,7 +1182,7 @@ Deno.test("runtime config: round trip with awkward values", async (t) => {
 
 // ---------------------------------------------------------------- secure element, CSR, keys
 
-Deno.test("secure element: provisioning needs a CSR from the token (exit 2); types are still validated", async () => {
+Deno.test("secure element: provisioning needs a CSR from the token (exit 78); types are still validated", async () => {
   const layout = await makeLayout();
   const lib = join(layout.certsDir, "libpkcs11.so");
   writeFileSync(lib, "ELF");

@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
+import { ExitCode } from "../src/errors.ts";
 import { existsSync } from "node:fs";
 import { claimCredentials, connect, fleetprovCommand } from "./support/mod.ts";
 
@@ -14,7 +15,7 @@ Deno.writeTextFileSync(
   JSON.stringify([{ operation: "RegisterThing", drop: "sometimes" }]),
 );
 
-Deno.test("emulator CLI: bad flags exit 2 with one line naming the flag", async () => {
+Deno.test("emulator CLI: bad flags exit 78 with one line naming the flag", async () => {
   for (
     const [args, pattern] of [
       [["--bogus"], /Unknown option '--bogus'/],
@@ -35,7 +36,7 @@ Deno.test("emulator CLI: bad flags exit 2 with one line naming the flag", async 
     ] as const
   ) {
     const output = await fleetprov([...args]).output();
-    assertEquals(output.code, 2);
+    assertEquals(output.code, ExitCode.Config);
     const stderr = new TextDecoder().decode(output.stderr);
     assertEquals(stderr.trim().split("\n").length, 1, stderr);
     assertMatch(stderr, pattern);

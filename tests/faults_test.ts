@@ -4,6 +4,7 @@
  * reason, wait); final ones end at once with their exit code and one line.
  * Assertions are on counts and events, never on timing.
  */
+import { ExitCode } from "../src/errors.ts";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
@@ -275,7 +276,7 @@ const FINAL: FinalCase[] = [
       operation: "RegisterThing",
       reject: { statusCode: 400, errorCode: "InvalidParameters" },
     }],
-    code: 1,
+    code: ExitCode.Rejected,
     message:
       /RegisterThing was rejected: statusCode=400 errorCode=InvalidParameters .*Hint: check the template name/,
     retries: 0,
@@ -287,7 +288,7 @@ const FINAL: FinalCase[] = [
       operation: "RegisterThing",
       reject: { statusCode: 403, errorCode: "ACCESS_DENIED" },
     }],
-    code: 1,
+    code: ExitCode.Rejected,
     message:
       /statusCode=403 errorCode=ACCESS_DENIED .*Hint: a pre-provisioning hook or the claim policy denied/,
     retries: 0,
@@ -299,7 +300,7 @@ const FINAL: FinalCase[] = [
       operation: "CreateKeysAndCertificate",
       reject: { statusCode: 400, errorCode: "InvalidRequest" },
     }],
-    code: 1,
+    code: ExitCode.Rejected,
     message: /CreateKeysAndCertificate was rejected: statusCode=400 errorCode=InvalidRequest/,
     retries: 0,
     check: (e) => assertEquals(e.counters.CreateKeysAndCertificate.requests, 1),
@@ -307,7 +308,7 @@ const FINAL: FinalCase[] = [
   {
     name: "a claim policy that forbids the template's topics: disconnected twice",
     extra: ["--fleet-provisioning-template-name", "NotInThePolicy"],
-    code: 1,
+    code: ExitCode.Rejected,
     message:
       /closed the connection twice at step certificate-created; the claim certificate's policy most likely forbids/,
     retries: 1,
@@ -316,7 +317,7 @@ const FINAL: FinalCase[] = [
   {
     name: "a root CA that did not sign the server certificate: TLS error",
     prepare: async () => ["--root-ca", await foreignRootCa()],
-    code: 2,
+    code: ExitCode.Config,
     message: /The server certificate was not accepted \(\w+\).*Check root-ca/,
     retries: 0,
     check: (e) => assertEquals(e.counters.connect.requests, 0),
@@ -327,7 +328,7 @@ const FINAL: FinalCase[] = [
       (emulator.registry as Registry).setStatus(emulator.claim.certificateId, "INACTIVE");
       return [];
     },
-    code: 1,
+    code: ExitCode.Rejected,
     message:
       /The broker refused the connection: .*Check that the claim certificate is registered and ACTIVE/,
     retries: 0,
@@ -340,7 +341,7 @@ const FINAL: FinalCase[] = [
       reject: { statusCode: 401, errorCode: "NotAuthorized" },
       returnCode: 5,
     }],
-    code: 1,
+    code: ExitCode.Rejected,
     message: /The broker refused the connection/,
     retries: 0,
     check: (e) => assertEquals(e.counters.connect.requests, 1),
@@ -352,27 +353,27 @@ const FINAL: FinalCase[] = [
       reject: { statusCode: 503, errorCode: "ServiceUnavailable" },
     }],
     extra: ["--deadline", "2", "--step-timeout", "1"],
-    code: 1,
+    code: ExitCode.Rejected,
     message:
       /did not finish within the 2 s deadline; last failure at step certificate-created: RegisterThing was rejected: statusCode=503/,
     retries: -1,
   },
   {
-    name: "connections dropped until the deadline: exit 4",
+    name: "connections dropped until the deadline: exit 75",
     faults: [{ operation: "connect", drop: "request" }],
     extra: ["--deadline", "2", "--step-timeout", "1"],
-    code: 4,
+    code: ExitCode.TempFail,
     message:
       /did not finish within the 2 s deadline; last failure at step start: The connection closed before CONNACK/,
     retries: -1,
   },
   {
-    name: "another instance holds the lock: exit 5",
+    name: "another instance holds the lock: exit 75",
     prepare: (_emulator, home) => {
       writeFileSync(join(home, "lock", "devicecl.lock"), `${Deno.pid}\n`);
       return [];
     },
-    code: 5,
+    code: ExitCode.TempFail,
     message: new RegExp(`Another fleetprov or Device Client \\(PID ${Deno.pid}\\) is running`),
     retries: 0,
     check: (e) => assertEquals(e.counters.connect.requests, 0),

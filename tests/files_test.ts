@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } fro
 import { join } from "node:path";
 import { ensureDirectory, writeFileAtomic } from "../src/secure_files/mod.ts";
 import { acquireLock } from "../src/lock/mod.ts";
-import { FleetprovError } from "../src/errors.ts";
+import { ExitCode, FleetprovError } from "../src/errors.ts";
 import {
   clearJournal,
   readJournal,
@@ -72,7 +72,7 @@ Deno.test("journal: written 0600, read back, expiry window, damaged file ignored
   assert(!existsSync(join(dir, "fleetprov-journal.json")));
 });
 
-Deno.test("lock: a live holder refuses a second instance with exit code 5; a stale lock is taken over", async () => {
+Deno.test("lock: a live holder refuses a second instance with exit code 75; a stale lock is taken over", async () => {
   const dir = tempDir();
   const path = join(dir, "devicecl.lock");
   const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
@@ -86,7 +86,7 @@ Deno.test("lock: a live holder refuses a second instance with exit code 5; a sta
     try {
       acquireLock(path);
     } catch (e) {
-      assertEquals((e as FleetprovError).exitCode, 5);
+      assertEquals((e as FleetprovError).exitCode, ExitCode.TempFail);
       assertMatch((e as Error).message, new RegExp(`PID ${child.pid}`));
     }
   } finally {

@@ -11,6 +11,7 @@
  * is never followed: a link there stops the run before any request, and the
  * file it points to is left untouched.
  */
+import { ExitCode } from "../src/errors.ts";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import {
@@ -176,59 +177,59 @@ const CONFIG_CASES: Hostile[] = [
   ): Hostile => ({
     name: `config: ${key} is ${JSON.stringify(value)}`,
     args: (c) => ["--config-file", c.conf(withKey(c.config, key, value))],
-    code: 2,
+    code: ExitCode.Config,
     message: new RegExp(`^fleetprov: "${escape(key)}" in \\S+ is .*; expected `),
   })),
   {
     name: "config: empty file",
     args: (c) => [...c.base, "--config-file", c.conf("")],
-    code: 2,
+    code: ExitCode.Config,
     message: /Config file \S+ is not valid JSON: line 1, column 1/,
     parseErrors: true,
   },
   {
     name: "config: whitespace only",
     args: (c) => [...c.base, "--config-file", c.conf("  \n\t\n")],
-    code: 2,
+    code: ExitCode.Config,
     message: /is not valid JSON/,
     parseErrors: true,
   },
   {
     name: "config: a JSON array at the top",
     args: (c) => [...c.base, "--config-file", c.conf('[{"endpoint": "localhost"}]')],
-    code: 2,
+    code: ExitCode.Config,
     message: /must hold a JSON object \(\{ \.\.\. \}\) at the top level/,
   },
   {
     name: "config: a JSON string at the top",
     args: (c) => [...c.base, "--config-file", c.conf('"endpoint"')],
-    code: 2,
+    code: ExitCode.Config,
     message: /must hold a JSON object/,
   },
   {
     name: "config: null at the top",
     args: (c) => [...c.base, "--config-file", c.conf("null")],
-    code: 2,
+    code: ExitCode.Config,
     message: /must hold a JSON object/,
   },
   {
     name: "config: binary garbage",
     args: (c) => [...c.base, "--config-file", c.conf(garbage(3000))],
-    code: 2,
+    code: ExitCode.Config,
     message: /is not valid JSON: line \d+, column \d+/,
     parseErrors: true,
   },
   {
     name: "config: a byte order mark before the JSON",
     args: (c) => [...c.base, "--config-file", c.conf("\ufeff" + JSON.stringify(c.config))],
-    code: 2,
+    code: ExitCode.Config,
     message: /is not valid JSON: line 1, column 1/,
     parseErrors: true,
   },
   {
     name: "config: trailing garbage",
     args: (c) => [...c.base, "--config-file", c.conf(JSON.stringify(c.config) + " xyz")],
-    code: 2,
+    code: ExitCode.Config,
     message: /is not valid JSON: line 1, column \d+/,
     parseErrors: true,
   },
@@ -237,14 +238,14 @@ const CONFIG_CASES: Hostile[] = [
     args: (
       c,
     ) => [...c.base, "--config-file", c.conf('{ "endpoint": "localhost" /* never closed\n')],
-    code: 2,
+    code: ExitCode.Config,
     message: /is not valid JSON: line 1/,
     parseErrors: true,
   },
   {
     name: "config: a line comment swallowing the closing brace",
     args: (c) => [...c.base, "--config-file", c.conf('{ "endpoint": "localhost" // }')],
-    code: 2,
+    code: ExitCode.Config,
     message: /is not valid JSON/,
     parseErrors: true,
   },
@@ -255,34 +256,34 @@ const CONFIG_CASES: Hostile[] = [
       "--config-file",
       c.conf('{\n  "endpoint": "localhost" /* , */\n  "port": 8883\n}'),
     ],
-    code: 2,
+    code: ExitCode.Config,
     message: /is not valid JSON: line 3, column 3/,
     parseErrors: true,
   },
   {
     name: "config: single quotes",
     args: (c) => [...c.base, "--config-file", c.conf("{'endpoint': 'localhost'}")],
-    code: 2,
+    code: ExitCode.Config,
     message: /is not valid JSON/,
     parseErrors: true,
   },
   {
     name: "config: NaN",
     args: (c) => [...c.base, "--config-file", c.conf('{"port": NaN}')],
-    code: 2,
+    code: ExitCode.Config,
     message: /is not valid JSON/,
     parseErrors: true,
   },
   {
     name: "config: larger than 64 KiB",
     args: (c) => [...c.base, "--config-file", c.conf(`{"x": "${"a".repeat(70 * 1024)}"}`)],
-    code: 2,
+    code: ExitCode.Config,
     message: /is \d+ bytes; config files larger than 65536 bytes are refused/,
   },
   {
     name: "config: a section that is not an object",
     args: (c) => [...c.base, "--config-file", c.conf('{"fleet-provisioning": "yes"}')],
-    code: 2,
+    code: ExitCode.Config,
     message: /"fleet-provisioning" in \S+ is "yes"; expected an object/,
   },
   {
@@ -291,7 +292,7 @@ const CONFIG_CASES: Hostile[] = [
       "--config-file",
       c.conf(withKey(c.config, "fleet-provisioning.template-parameters", '{"SerialNumber": ')),
     ],
-    code: 2,
+    code: ExitCode.Config,
     message: /"fleet-provisioning.template-parameters" in \S+ /,
   },
   {
@@ -301,13 +302,13 @@ const CONFIG_CASES: Hostile[] = [
       mkdirSync(path, { mode: 0o745 });
       return [...c.base, "--config-file", path];
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /Config file \S+ is a directory; expected a file/,
   },
   {
     name: "config: missing",
     args: (c) => [...c.base, "--config-file", join(c.dir, "nope.conf")],
-    code: 2,
+    code: ExitCode.Config,
     message: /Config file \S+ \(from --config-file\) does not exist/,
   },
   {
@@ -317,7 +318,7 @@ const CONFIG_CASES: Hostile[] = [
       symlinkSync("/dev/zero", path);
       return [...c.base, "--config-file", path];
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /Config file \S+ is not a regular file; expected a file/,
   },
   {
@@ -328,7 +329,7 @@ const CONFIG_CASES: Hostile[] = [
       assert(made.success, "mkfifo");
       return [...c.base, "--config-file", path];
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /is not a regular file/,
   },
   {
@@ -338,7 +339,7 @@ const CONFIG_CASES: Hostile[] = [
       symlinkSync(join(c.dir, "gone"), path);
       return [...c.base, "--config-file", path];
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /does not exist/,
   },
 ];
@@ -347,122 +348,122 @@ const FLAG_CASES: Hostile[] = [
   {
     name: "flag: unknown",
     args: (c) => [...c.base, "--bogus", "1"],
-    code: 2,
+    code: ExitCode.Config,
     message: /Unknown flag --bogus/,
   },
   {
     name: "flag: given twice",
     args: (c) => [...c.base, "--endpoint", "other.example.com"],
-    code: 2,
+    code: ExitCode.Config,
     message: /Flag --endpoint is given more than once/,
   },
   {
     name: "flag: missing value at the end",
     args: (c) => [...c.base, "--log-level"],
-    code: 2,
+    code: ExitCode.Config,
     message: /Flag --log-level needs a value/,
   },
   {
     name: "flag: a flag where the value should be",
     args: (c) => [...c.base, "--thing-name", "--log-level", "INFO"],
-    code: 2,
+    code: ExitCode.Config,
     message: /Flag --thing-name needs a value/,
   },
   {
     name: "flag: --enable-fleet-provisioning maybe",
     args: (c) => replaceFlag(c.base, "--enable-fleet-provisioning", "maybe"),
-    code: 2,
+    code: ExitCode.Config,
     message: /--enable-fleet-provisioning is "maybe"; expected true or false/,
   },
   {
     name: "flag: --log-level LOUD",
     args: (c) => [...c.base, "--log-level", "LOUD"],
-    code: 2,
+    code: ExitCode.Config,
     message: /--log-level is "LOUD"; expected DEBUG, INFO, WARN or ERROR/,
   },
   {
     name: "flag: --log-type SYSLOG",
     args: (c) => [...c.base, "--log-type", "SYSLOG"],
-    code: 2,
+    code: ExitCode.Config,
     message: /--log-type is "SYSLOG"; expected STDOUT or FILE/,
   },
   {
     name: "flag: --payload-format xml",
     args: (c) => [...c.base, "--payload-format", "xml"],
-    code: 2,
+    code: ExitCode.Config,
     message: /--payload-format is "xml"; expected json or cbor/,
   },
   {
     name: "flag: --generate-key dsa",
     args: (c) => [...c.base, "--generate-key", "dsa"],
-    code: 2,
+    code: ExitCode.Config,
     message: /--generate-key is "dsa"; expected ec-p256, ec-p384 or rsa-2048/,
   },
   {
     name: "flag: --port 70000",
     args: (c) => replaceFlag(c.base, "--port", "70000"),
-    code: 2,
+    code: ExitCode.Config,
     message: /--port is "70000"; expected an integer port from 1 to 65535/,
   },
   {
     name: "flag: --port abc",
     args: (c) => replaceFlag(c.base, "--port", "abc"),
-    code: 2,
+    code: ExitCode.Config,
     message: /--port is "abc"/,
   },
   {
     name: "flag: --step-timeout 0",
     args: (c) => [...c.base, "--step-timeout", "0"],
-    code: 2,
+    code: ExitCode.Config,
     message: /--step-timeout is "0"; expected a number of seconds greater than 0/,
   },
   {
     name: "flag: step timeout longer than the deadline",
     args: (c) => [...c.base, "--step-timeout", "10", "--deadline", "1"],
-    code: 2,
+    code: ExitCode.Config,
     message: /The step timeout \(10 s\) is longer than the deadline \(1 s\)/,
   },
   {
     name: "flag: retry max delay below the base delay",
     args: (c) => [...c.base, "--retry-base-delay", "5", "--retry-max-delay", "1"],
-    code: 2,
+    code: ExitCode.Config,
     message: /The retry max delay \(1 s\) is smaller than the retry base delay \(5 s\)/,
   },
   {
     name: "flag: a template name with spaces and punctuation",
     args: (c) => replaceFlag(c.base, "--fleet-provisioning-template-name", "bad name!"),
-    code: 2,
+    code: ExitCode.Config,
     message: /--fleet-provisioning-template-name is "bad name!"; expected 1 to 36 letters/,
   },
   {
     name: "flag: template parameters that are not JSON",
     args: (c) =>
       replaceFlag(c.base, "--fleet-provisioning-template-parameters", '{"SerialNumber":'),
-    code: 2,
+    code: ExitCode.Config,
     message: /^fleetprov: --fleet-provisioning-template-parameters /,
   },
   {
     name: "flag: template parameters that are an array",
     args: (c) => replaceFlag(c.base, "--fleet-provisioning-template-parameters", '["SN-1"]'),
-    code: 2,
+    code: ExitCode.Config,
     message: /^fleetprov: --fleet-provisioning-template-parameters /,
   },
   {
     name: "flag: a 200-character thing name",
     args: (c) => [...c.base, "--thing-name", "x".repeat(200)],
-    code: 2,
+    code: ExitCode.Config,
     message: /--thing-name is 200 bytes long; AWS IoT accepts at most 128/,
   },
   {
     name: "flag: an endpoint URL instead of a host name",
     args: (c) => replaceFlag(c.base, "--endpoint", "https://example.com/mqtt"),
-    code: 2,
+    code: ExitCode.Config,
     message: /expected a host name only/,
   },
   {
     name: "flag: an empty client id",
     args: (c) => [...c.base, "--client-id", ""],
-    code: 2,
+    code: ExitCode.Config,
     message: /--client-id is empty/,
   },
 ];
@@ -471,13 +472,13 @@ const FILE_CASES: Hostile[] = [
   {
     name: "file: claim certificate missing",
     args: (c) => replaceFlag(c.base, "--cert", join(c.dir, "missing.crt")),
-    code: 2,
+    code: ExitCode.Config,
     message: /Certificate \S+missing.crt \(from --cert\) does not exist/,
   },
   {
     name: "file: claim certificate empty",
     args: (c) => replaceFlag(c.base, "--cert", c.file("empty.crt", "", 0o644)),
-    code: 2,
+    code: ExitCode.Config,
     message: /Certificate \S+ \(from --cert\) is not a PEM X.509 certificate/,
   },
   {
@@ -488,7 +489,7 @@ const FILE_CASES: Hostile[] = [
         "--cert",
         c.file("key-as-cert.crt", readFileSync(c.emulator.claim.keyPath), 0o644),
       ),
-    code: 2,
+    code: ExitCode.Config,
     message: /is not a PEM X.509 certificate/,
   },
   {
@@ -499,7 +500,7 @@ const FILE_CASES: Hostile[] = [
         "--key",
         c.file("cert-as-key.key", readFileSync(c.emulator.claim.certPath), 0o600),
       ),
-    code: 2,
+    code: ExitCode.Config,
     message: /Private key \S+ \(from --key\) is not an unencrypted PEM private key/,
   },
   {
@@ -508,13 +509,13 @@ const FILE_CASES: Hostile[] = [
       const { privateKeyPem } = await generateKeyPair("ec-p256");
       return replaceFlag(c.base, "--key", c.file("other.key", privateKeyPem, 0o600));
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /Private key \S+ does not belong to certificate/,
   },
   {
     name: "file: binary garbage as the private key",
     args: (c) => replaceFlag(c.base, "--key", c.file("garbage.key", garbage(512), 0o600)),
-    code: 2,
+    code: ExitCode.Config,
     message: /is not an unencrypted PEM private key/,
   },
   {
@@ -524,7 +525,7 @@ const FILE_CASES: Hostile[] = [
       mkdirSync(path, { mode: 0o700 });
       return replaceFlag(c.base, "--key", path);
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /Private key \S+ \(from --key\) is a directory; expected a file/,
   },
   {
@@ -534,7 +535,7 @@ const FILE_CASES: Hostile[] = [
       symlinkSync(c.dir, path);
       return replaceFlag(c.base, "--cert", path);
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /Certificate \S+ \(from --cert\) is a directory/,
   },
   {
@@ -544,7 +545,7 @@ const FILE_CASES: Hostile[] = [
       symlinkSync(join(c.dir, "gone.crt"), path);
       return replaceFlag(c.base, "--cert", path);
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /Certificate \S+ \(from --cert\) does not exist/,
   },
   {
@@ -556,7 +557,7 @@ const FILE_CASES: Hostile[] = [
       symlinkSync(target, link);
       return replaceFlag(c.base, "--key", link);
     },
-    code: 3,
+    code: ExitCode.NoPermission,
     message: /Private key \S+link.key has mode 644; it must be 600/,
   },
   {
@@ -571,7 +572,7 @@ const FILE_CASES: Hostile[] = [
         c.file("device.key", privateKeyPem, 0o600),
       ];
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /CSR \S+ \(from --csr-file\) is not a PEM certificate signing request/,
   },
   {
@@ -586,7 +587,7 @@ const FILE_CASES: Hostile[] = [
         c.file("device2.key", privateKeyPem, 0o600),
       ];
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /is \d+ bytes; AWS IoT accepts CSR files of at most 2000 bytes/,
   },
   {
@@ -605,13 +606,13 @@ const FILE_CASES: Hostile[] = [
         ),
       ];
     },
-    code: 2,
+    code: ExitCode.Config,
     message: /Device key \S+ \(from --device-key\) is not an unencrypted PEM private key/,
   },
   {
     name: "file: an HTTP proxy config of garbage",
     args: (c) => [...c.base, "--http-proxy-config", c.file("proxy.conf", garbage(200), 0o600)],
-    code: 2,
+    code: ExitCode.Config,
     message: /^fleetprov: HTTP proxy config \S+ /,
     parseErrors: true,
   },
@@ -620,14 +621,14 @@ const FILE_CASES: Hostile[] = [
     args: (
       c,
     ) => [...c.base, "--log-type", "FILE", "--log-file", join(c.dir, "no", "such", "x.log")],
-    code: 2,
+    code: ExitCode.Config,
     message:
       /Cannot open the log file \S+ \(logging.file \/ --log-file\): its directory does not exist/,
   },
   {
     name: "file: the log file is a directory",
     args: (c) => [...c.base, "--log-type", "FILE", "--log-file", c.dir],
-    code: 2,
+    code: ExitCode.Config,
     message: /Cannot open the log file \S+ .*: it is a directory/,
   },
 ];
@@ -754,7 +755,7 @@ Deno.test({
   },
 });
 
-Deno.test("a wrong type for every config key: one problem naming the key, exit 2 (loadSettings)", () =>
+Deno.test("a wrong type for every config key: one problem naming the key, exit 78 (loadSettings)", () =>
   withEmulator(BOARD, async (emulator) => {
     const ctx = context(emulator);
     for (const [key, value] of WRONG_TYPES) {
@@ -763,7 +764,7 @@ Deno.test("a wrong type for every config key: one problem naming the key, exit 2
         loadSettings(["--config-file", path], { env: { HOME: ctx.home }, home: ctx.home }),
       );
       assert(error instanceof SettingsError, `${key}: ${error}`);
-      assertEquals(error.exitCode, 2, key);
+      assertEquals(error.exitCode, ExitCode.Config, key);
       assertEquals(error.problems.length, 1, `${key}: ${error.message}`);
       assertMatch(
         error.problems[0],
@@ -787,7 +788,7 @@ Deno.test({
           "--config-file",
           c.conf(`{"x": ${"[".repeat(20000)}${"]".repeat(20000)}}`),
         ],
-        code: 2,
+        code: ExitCode.Config,
         message: /is not valid JSON|nested too deeply/,
       });
     } finally {
@@ -846,7 +847,11 @@ Deno.test({
               '{"SerialNumber": "SN-LINK"}',
               ...extra,
             ], { home });
-            assertEquals(result.code, 2, `${c.name}\n${result.stdout}${result.stderr}`);
+            assertEquals(
+              result.code,
+              ExitCode.Config,
+              `${c.name}\n${result.stdout}${result.stderr}`,
+            );
             assertMatch(
               oneLineError(result, true),
               new RegExp(`${escape(linkPath)}.* (is a symbolic link|never writes through)`),
@@ -1109,7 +1114,7 @@ let OTHER_KEY = "";
 
 Deno.test({
   name:
-    `hostile broker replies (${BROKER_CASES.length} cases): retried to the deadline, then one line, exit 1, no credential file`,
+    `hostile broker replies (${BROKER_CASES.length} cases): retried to the deadline, then one line, exit 1 (malformed) or 75 (throttled), no credential file`,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
@@ -1147,7 +1152,11 @@ Deno.test({
                 }),
                 { home },
               );
-              assertEquals(result.code, 1, `${c.name}\n${result.stdout}${result.stderr}`);
+              assertEquals(
+                result.code,
+                ExitCode.Rejected,
+                `${c.name}\n${result.stdout}${result.stderr}`,
+              );
               const line = oneLineError(result);
               assertMatch(line, /did not finish within the 1 s deadline; last failure at step /);
               assertMatch(line, c.message);

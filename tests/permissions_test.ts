@@ -115,7 +115,7 @@ function ownDir(layout: Layout, file: string, name: string): string {
   return target;
 }
 
-Deno.test("fatal rules through loadSettings: each file and each parent directory, exit 3", async (t) => {
+Deno.test("fatal rules through loadSettings: each file and each parent directory, exit 77", async (t) => {
   type Case = [string, (l: Layout) => string[], RegExp];
   const csrArgs = (l: Layout) => [...l.args, "--csr-file", l.csr, "--device-key", l.deviceKey];
   const cases: Case[] = [
@@ -191,7 +191,7 @@ Deno.test("fatal rules through loadSettings: each file and each parent directory
       const error = await settingsError(() => load(layout, args));
       assertEquals(error.problems.length, 1, error.message);
       assertMatch(error.problems[0], pattern);
-      assertEquals(error.exitCode, ExitCode.Permission);
+      assertEquals(error.exitCode, ExitCode.NoPermission);
     });
   }
 });
@@ -209,7 +209,7 @@ Deno.test("PKCS#11 library: 640 in a 700 directory", async () => {
     finding.message,
     /^PKCS#11 library .*libsofthsm2\.so has mode 755; it must be 640\. Fix: chmod 640 /,
   );
-  // Through loadSettings (enabling the secure element is itself refused for now: exit 2).
+  // Through loadSettings (enabling the secure element is itself refused for now: exit 78).
   const error = await settingsError(() =>
     load(layout, [...layout.args, ...secureElementFlags({ lib, pin: "1" })])
   );
@@ -218,7 +218,7 @@ Deno.test("PKCS#11 library: 640 in a 700 directory", async () => {
   assertEquals(error.exitCode, ExitCode.Config);
 });
 
-Deno.test("every permission error is reported at once; exit 3 only when all are permission errors", async () => {
+Deno.test("every permission error is reported at once; exit 77 only when all are permission errors", async () => {
   const layout = await makeLayout();
   chmodSync(layout.claimKey, 0o644);
   chmodSync(layout.claimCert, 0o600);
@@ -226,7 +226,7 @@ Deno.test("every permission error is reported at once; exit 3 only when all are 
   const args = [...layout.args, "--csr-file", layout.csr, "--device-key", layout.deviceKey];
   const only = await settingsError(() => load(layout, args));
   assertEquals(only.problems.length, 3, only.message);
-  assertEquals(only.exitCode, ExitCode.Permission);
+  assertEquals(only.exitCode, ExitCode.NoPermission);
   const mixed = await settingsError(() => load(layout, [...args, "--port", "0"]));
   assertEquals(mixed.problems.length, 4, mixed.message);
   assertEquals(mixed.exitCode, ExitCode.Config);
@@ -289,7 +289,7 @@ function writeRuntime(layout: Layout, mode: number): void {
   chmodSync(path, mode);
 }
 
-Deno.test("missing files and directories instead of files: clear errors naming key and path (exit 2)", async (t) => {
+Deno.test("missing files and directories instead of files: clear errors naming key and path (exit 78)", async (t) => {
   const cases: [string, (l: Layout) => string[], RegExp][] = [
     [
       "cert missing",
@@ -355,7 +355,7 @@ Deno.test("ownership through loadSettings: a non-root user and root", async () =
   const error = await settingsError(() =>
     load(layout, layout.args, { identity: { uid: 4321, user: "dev" } })
   );
-  assertEquals(error.exitCode, ExitCode.Permission);
+  assertEquals(error.exitCode, ExitCode.NoPermission);
   assertEquals(error.problems.length, 4, error.message); // cert, certs dir (once), key, root CA
   for (const line of error.problems) {
     assertMatch(line, /is owned by uid 0, not by uid 4321 running fleetprov;.* Fix: chown dev /);

@@ -2,6 +2,7 @@
  * End-to-end provisioning through the real CLI against the real emulator over
  * mutual TLS.
  */
+import { ExitCode } from "../src/errors.ts";
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -139,7 +140,7 @@ Deno.test("a missing template parameter is a rejection: exit 1 and one line with
   withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     const result = await runFleetprov(["--config-file", emulator.configPath], { home });
-    assertEquals(result.code, 1, result.stderr);
+    assertEquals(result.code, ExitCode.Rejected, result.stderr);
     const lines = result.stderr.trim().split("\n").filter((line) => line.startsWith("fleetprov:"));
     assertEquals(lines.length, 1, result.stderr);
     assertMatch(

@@ -3,6 +3,7 @@
  * authentication): the Device Client's http-proxy.conf, a CONNECT tunnel, TLS
  * inside it; a wrong password is a clear configuration error.
  */
+import { ExitCode } from "../src/errors.ts";
 import { connect } from "node:net";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -116,7 +117,7 @@ Deno.test({
     const off = emulator.events.on("connect", () => connections++);
     try {
       const refused = await runThroughProxy(emulator, { port: proxy.port, password: "wrong" });
-      assertEquals(refused.code, 2, refused.stderr);
+      assertEquals(refused.code, ExitCode.Config, refused.stderr);
       assertMatch(
         refused.stderr,
         /^fleetprov: The HTTP proxy 127\.0\.0\.1:\d+ refused the credentials \(40[17]/m,

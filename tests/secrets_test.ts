@@ -5,6 +5,7 @@
  * else by hashing every word against the hashes the emulator stores) and the
  * PKCS#11 PIN.
  */
+import { ExitCode } from "../src/errors.ts";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
@@ -177,7 +178,7 @@ Deno.test("the PIN stays out of check output and of errors", () =>
       }),
       { home },
     );
-    assertEquals(failed.code, 2, failed.stderr);
+    assertEquals(failed.code, ExitCode.Config, failed.stderr);
     assertMatch(failed.stderr, /^fleetprov: The PKCS#11 library is missing/m);
     assert(!everything(failed).includes(PIN), "an error prints the PIN");
 
@@ -192,6 +193,6 @@ Deno.test("the PIN stays out of check output and of errors", () =>
       ],
       { home },
     );
-    assertEquals(checkedFailing.code, 2);
+    assertEquals(checkedFailing.code, ExitCode.Config);
     assert(!everything(checkedFailing).includes(PIN), "check with errors prints the PIN");
   }));

@@ -4,6 +4,7 @@
  * OpenSSL's pkcs11 engine. Runs the x64 release binary (Node.js), because
  * Deno's TLS has no engine support.
  */
+import { ExitCode } from "../src/errors.ts";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
@@ -156,7 +157,7 @@ Deno.test({
       };
 
       const wrongPin = await run(deviceHome(), ["--secure-element-pin", "000000"]);
-      assertEquals(wrongPin.code, 2, wrongPin.stderr);
+      assertEquals(wrongPin.code, ExitCode.Config, wrongPin.stderr);
       assertMatch(
         wrongPin.stderr,
         /^fleetprov: The secure element did not give the private key labelled "devkey"/m,
@@ -167,11 +168,11 @@ Deno.test({
       );
 
       const noLabel = await run(deviceHome(), ["--secure-element-key-label", "nokey"]);
-      assertEquals(noLabel.code, 2, noLabel.stderr);
+      assertEquals(noLabel.code, ExitCode.Config, noLabel.stderr);
       assertMatch(noLabel.stderr, /labelled "nokey"/);
 
       const noLibrary = await run(deviceHome(), ["--pkcs11-lib", join(secrets, "missing.so")]);
-      assertEquals(noLibrary.code, 2, noLibrary.stderr);
+      assertEquals(noLibrary.code, ExitCode.Config, noLibrary.stderr);
       assertMatch(noLibrary.stderr, /missing\.so/);
       assertEquals(
         emulator.counters.connect.requests,

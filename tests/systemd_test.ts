@@ -8,7 +8,7 @@
 import { assert, assertEquals } from "./support/assert.ts";
 import { join } from "node:path";
 import { build } from "../build/mod.ts";
-import { ExitCode } from "../src/errors.ts";
+import { ExitCode, NO_RESTART_EXIT_CODES } from "../src/errors.ts";
 import { findTool, ROOT, tempDir } from "./support/mod.ts";
 
 const UNIT_PATH = join(ROOT, "build", "systemd", "fleetprov.service");
@@ -98,12 +98,19 @@ Deno.test("systemd unit: oneshot after network and time sync, restarts only what
   assertEquals(unit.get("Install.WantedBy"), "multi-user.target");
   assertEquals(unit.get("Unit.StartLimitIntervalSec"), "0");
 
-  // Retrying cannot fix a rejection, a bad config or a bad file mode; it can
-  // fix the network, a held lock or a transient internal failure.
+  // Retrying cannot fix a rejection, a bad config, a bad file mode, a read-only
+  // file system or a failing disk; it can fix what time heals and a bug's accident.
   const prevented = (unit.get("Service.RestartPreventExitStatus") ?? "").split(" ")
     .map(Number).sort((a, b) => a - b);
-  assertEquals<number[]>(prevented, [ExitCode.Rejected, ExitCode.Config, ExitCode.Permission]);
-  for (const retried of [ExitCode.Network, ExitCode.Locked, ExitCode.Internal]) {
+  assertEquals<number[]>(prevented, [...NO_RESTART_EXIT_CODES].sort((a, b) => a - b));
+  assertEquals<number[]>(prevented, [
+    ExitCode.Rejected,
+    ExitCode.CantCreate,
+    ExitCode.IoError,
+    ExitCode.NoPermission,
+    ExitCode.Config,
+  ]);
+  for (const retried of [ExitCode.TempFail, ExitCode.Software]) {
     assert(!prevented.includes(retried), `exit ${retried} must be retried`);
   }
 

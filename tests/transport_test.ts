@@ -2,6 +2,7 @@
  * Payload formats and ports: CBOR end to end; port 443 with TLS ALPN
  * x-amzn-mqtt-ca, which the emulator can require.
  */
+import { ExitCode } from "../src/errors.ts";
 import process from "node:process";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
@@ -56,7 +57,7 @@ Deno.test("ALPN required on a port where fleetprov offers none: refused, and the
     );
     const event = await refused;
     assertMatch(event.reason ?? "", /ALPN x-amzn-mqtt-ca/);
-    assertEquals(result.code, 4, result.stderr);
+    assertEquals(result.code, ExitCode.TempFail, result.stderr);
     assertMatch(result.stderr, /^fleetprov: Provisioning did not finish within the 1 s deadline/m);
     assert(!result.stderr.includes("    at "), "no stack trace");
   }));

@@ -7,19 +7,23 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { defaultSettingsJson } from "../config/default_settings.ts";
 import { FLAGS, type FlagSpec } from "../config/flags.ts";
-import { ExitCode, FleetprovError } from "../errors.ts";
+import { ExitCode, FleetprovError, NO_RESTART_EXIT_CODES } from "../errors.ts";
 import { writeFileAtomic } from "../secure_files/mod.ts";
 import { VERSION } from "../version.ts";
 
-/** Exit codes, as `--help` and the README document them. */
+/** Exit codes, as `--help`, the README and the systemd unit document them. */
 export const EXIT_CODES: readonly [number, string][] = [
-  [ExitCode.Ok, "provisioned, or already provisioned (or nothing to do)"],
+  [ExitCode.Ok, "provisioned, already provisioned, or nothing to do"],
   [ExitCode.Rejected, "rejected by AWS IoT with a final error: fix the template, policy or claim"],
-  [ExitCode.Config, "configuration, flags or input files are wrong: retrying cannot help"],
-  [ExitCode.Permission, "a file or directory has the wrong mode or owner: retrying cannot help"],
-  [ExitCode.Network, "network failure, timeout or throttling past the deadline: retrying can help"],
-  [ExitCode.Locked, "another fleetprov instance is running"],
-  [ExitCode.Internal, "internal error (a bug in fleetprov: please report it)"],
+  [ExitCode.Software, "internal error (a bug in fleetprov: please report it); restarted"],
+  [ExitCode.CantCreate, "cannot write: read-only file system or path not writable"],
+  [ExitCode.IoError, "I/O error on the storage (EIO)"],
+  [
+    ExitCode.TempFail,
+    "temporary: network, timeout, throttling or 5xx past the deadline, clock not yet set, disk full, lock held, stopped by SIGTERM; retry later",
+  ],
+  [ExitCode.NoPermission, "a file or directory has the wrong mode or owner (or EACCES)"],
+  [ExitCode.Config, "configuration, flags or input files are wrong"],
 ];
 
 const HELP_WIDTH = 100;
@@ -57,9 +61,15 @@ export function helpText(): string {
   lines.push(
     "",
     "Exit codes:",
-    ...EXIT_CODES.map(([code, text]) => `  ${String(code).padEnd(4)}${text}`),
+    ...EXIT_CODES.flatMap(([code, text]) =>
+      wrap(text, HELP_WIDTH - 6).map((line, i) =>
+        `  ${i === 0 ? String(code).padEnd(4) : "    "}${line}`
+      )
+    ),
     "",
-    "Use RestartPreventExitStatus=1 2 3 in a systemd unit: those codes need a person, not a retry.",
+    `Use RestartPreventExitStatus=${
+      NO_RESTART_EXIT_CODES.join(" ")
+    } in a systemd unit: those codes need a person, not a retry.`,
     "",
   );
   return lines.join("\n");

@@ -7,9 +7,10 @@ import process from "node:process";
 import { ignoredNotice, loadSettings } from "../config/mod.ts";
 import { createLogger } from "../log.ts";
 import { acquireLock, lockPath } from "../lock/mod.ts";
-import { provision } from "../provisioning/mod.ts";
-import { clearJournal } from "../provisioning/journal.ts";
+import { proofPending, provision } from "../provisioning/mod.ts";
+import { clearJournal, readJournal } from "../provisioning/journal.ts";
 import { ExitCode } from "../errors.ts";
+import { untrusted } from "../text.ts";
 
 /** Options of {@linkcode runProvisionCommand}. */
 export interface ProvisionCommandOptions {
@@ -35,23 +36,37 @@ export async function runProvisionCommand(
     );
     return ExitCode.Ok;
   }
-  if (settings.runtime.status === "provisioned") {
+  const pending = proofPending(settings);
+  if (pending) {
+    logger.info(
+      `The runtime config names the new certificate, but it has not connected yet (journal ${settings.configDir}/fleetprov-journal.json); retrying the proof only.`,
+    );
+  } else if (settings.runtime.status === "provisioned") {
     clearJournal(settings.configDir);
     logger.info(
       `Already provisioned as thing ${settings.runtime.thingName} (completed-fp is true in ${settings.runtimeConfigPath}); nothing to do.`,
     );
     return ExitCode.Ok;
   }
-  if (settings.runtime.status === "not-provisioned") {
+  if (!pending && settings.runtime.status === "not-provisioned") {
     logger.info(`Provisioning: ${settings.runtime.reason}`);
   }
   const lock = acquireLock(lockPath(env));
+  const stop = onSigterm(() => {
+    // Journal writes are synchronous: a signal handled here never cuts one.
+    const step = readJournal(settings.configDir)?.step ?? "start";
+    lock.release();
+    logger.warn(
+      `Stopped by SIGTERM at step ${step}; the journal keeps the progress and the next start resumes (exit ${ExitCode.TempFail}).`,
+    );
+    process.exit(ExitCode.TempFail);
+  });
   try {
     const result = await provision(settings, { logger });
     logger.info(
-      `Provisioned thing ${result.thingName} with certificate ${result.certificateId} in ${
-        Math.round(result.verifiedAt)
-      } ms (runtime config written at ${
+      `Provisioned thing ${untrusted(result.thingName)} with certificate ${
+        untrusted(result.certificateId)
+      } in ${Math.round(result.verifiedAt)} ms (runtime config written at ${
         Math.round(result.runtimeConfigWrittenAt)
       } ms, ${result.retries} retries).`,
     );
@@ -60,6 +75,13 @@ export async function runProvisionCommand(
     logger.info(`Runtime config: ${settings.runtimeConfigPath}`);
     return ExitCode.Ok;
   } finally {
+    stop();
     lock.release();
   }
+}
+
+/** Runs `handler` on SIGTERM until the returned function is called. */
+function onSigterm(handler: () => void): () => void {
+  process.on("SIGTERM", handler);
+  return () => process.off("SIGTERM", handler);
 }

@@ -76,7 +76,7 @@ export interface LoadSettingsOptions {
 
 /**
  * The failure of {@linkcode loadSettings}: every problem, one line each, in
- * `message`; exit code 3 when all are permission problems, else 2. Carries
+ * `message`; exit code 77 when all are permission problems, else 78. Carries
  * the warnings and ignored keys found on the way, for the caller to print.
  */
 export class SettingsError extends FleetprovError {
@@ -90,7 +90,7 @@ export class SettingsError extends FleetprovError {
   /** Creates the error from its lines. */
   constructor(
     problems: string[],
-    exitCode: typeof ExitCode.Config | typeof ExitCode.Permission,
+    exitCode: typeof ExitCode.Config | typeof ExitCode.NoPermission,
     details: { warnings: string[]; ignored: string[] },
   ) {
     super(problems.join("\n"), exitCode);
@@ -252,7 +252,7 @@ function throwIfProblems(problems: Problems, ignored: string[]): void {
   const onlyPermission = problems.errors.every((e) => e.kind === "permission");
   throw new SettingsError(
     problems.errors.map((e) => e.message),
-    onlyPermission ? ExitCode.Permission : ExitCode.Config,
+    onlyPermission ? ExitCode.NoPermission : ExitCode.Config,
     { warnings: problems.warnings, ignored },
   );
 }

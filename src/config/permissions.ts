@@ -23,7 +23,7 @@ export interface PermissionRule {
   mode: number;
   /** Exact mode of the directory holding it, if the rule has one. */
   dirMode?: number;
-  /** Fatal rules stop the run (exit 3); warnings are printed. */
+  /** Fatal rules stop the run (exit 77); warnings are printed. */
   severity: Severity;
 }
 
@@ -41,7 +41,7 @@ export const RULES = {
 
 /** One problem found on a file. */
 export interface Finding {
-  /** "permission": mode or owner (exit 3 when fatal); "config": missing file or wrong type (exit 2). */
+  /** "permission": mode or owner (exit 77 when fatal); "config": missing file or wrong type (exit 78). */
   kind: "permission" | "config";
   severity: Severity;
   message: string;

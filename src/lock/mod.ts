@@ -8,7 +8,7 @@
 import { closeSync, constants, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
-import { ExitCode, FleetprovError } from "../errors.ts";
+import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 
 /** Lock file name, shared with the Device Client so the two never run together. */
 export const LOCK_FILE_NAME = "devicecl.lock";
@@ -27,7 +27,7 @@ export function lockPath(env: Record<string, string | undefined>): string {
 }
 
 /**
- * Takes the lock or throws (exit code 5) when a live process holds it. A lock
+ * Takes the lock or throws (exit code 75, TempFail) when a live process holds it. A lock
  * left by a dead process is taken over.
  */
 export function acquireLock(path: string): Lock {
@@ -42,7 +42,7 @@ export function acquireLock(path: string): Lock {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== "EEXIST") {
-        throw new FleetprovError(
+        throw osFailure(error, { path }) ?? new FleetprovError(
           `Cannot create the lock file ${path} (${code}); set LOCK_FILE_PATH to a writable directory.`,
           ExitCode.Config,
         );
@@ -51,7 +51,7 @@ export function acquireLock(path: string): Lock {
       if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
         throw new FleetprovError(
           `Another fleetprov or Device Client (PID ${owner}) is running; it holds ${path}.`,
-          ExitCode.Locked,
+          ExitCode.TempFail,
         );
       }
       rmSync(path, { force: true });
@@ -68,7 +68,7 @@ export function acquireLock(path: string): Lock {
   }
   throw new FleetprovError(
     `Cannot take the lock ${path}: other processes keep taking it.`,
-    ExitCode.Locked,
+    ExitCode.TempFail,
   );
 }
 

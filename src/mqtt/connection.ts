@@ -12,6 +12,12 @@ import mqttPacket from "mqtt-packet";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import type { OperationTopics } from "../protocol/mod.ts";
+import { untrusted } from "../text.ts";
+import { closeError } from "./closes.ts";
+import { FrameGuard, FramingError, guardedStream } from "./framing.ts";
+import { SessionError } from "./session_error.ts";
+
+export { type CloseDetail, SessionError, type SessionFailureKind } from "./session_error.ts";
 
 /** How to reach and authenticate to the broker. */
 export interface SessionOptions {
@@ -37,33 +43,6 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   /** MQTT keepalive, seconds. */
   keepaliveSeconds?: number;
-}
-
-/** Why a session failed: decides whether a retry can help. */
-export type SessionFailureKind =
-  /** Refused, reset, unreachable, timed out: retry can help. */
-  | "network"
-  /** The broker closed the connection after CONNACK without an error. */
-  | "closed"
-  /** CONNACK refused the client (not authorized, bad client id, ...). */
-  | "refused"
-  /** The server certificate failed verification: configuration or attack. */
-  | "tls";
-
-/** A session failure with its kind. */
-export class SessionError extends Error {
-  /** What kind of failure this is. */
-  readonly kind: SessionFailureKind;
-  /** Underlying error code (ECONNREFUSED, CONNACK return code, ...), if any. */
-  readonly code?: string;
-
-  /** Creates a session error. */
-  constructor(message: string, kind: SessionFailureKind, code?: string) {
-    super(message);
-    this.name = "SessionError";
-    this.kind = kind;
-    this.code = code;
-  }
 }
 
 /** An answer on one of an operation's response topics. */
@@ -159,6 +138,8 @@ type AnswerHandler = (accepted: boolean, payload: Uint8Array) => void;
 class MqttSession implements Session {
   readonly connected: Promise<void>;
   readonly #socket: tls.TLSSocket;
+  /** The guarded socket MQTT.js reads and writes; our own packets go through it too, in order. */
+  readonly #stream: Duplex;
   readonly #client: MqttClient;
   #failure: SessionError | undefined;
   readonly #waiters = new Set<(error: SessionError) => void>();
@@ -172,15 +153,23 @@ class MqttSession implements Session {
    * reported as "closed before CONNACK" and never count as the broker closing.
    */
   #connackSeen = false;
+  /** Packet boundaries of what the broker sends; refuses oversized packets. */
+  readonly #guard = new FrameGuard();
+  /** PUBLISH headers seen when the pending request was written (undefined: none pending). */
+  #publishesAtRequest: number | undefined;
 
   constructor(options: SessionOptions) {
     this.#socket = tls.connect(tlsOptions(options));
     this.#socket.setNoDelay(true);
-    this.#socket.on(
-      "error",
-      (error: NodeJS.ErrnoException) => this.#fail(classifySocketError(error)),
-    );
-    this.#client = new MqttClient(() => this.#socket, {
+    this.#socket.on("error", (error: NodeJS.ErrnoException) =>
+      this.#fail(
+        error instanceof FramingError
+          ? new SessionError(error.message, "malformed", "EMSGSIZE")
+          : classifySocketError(error),
+      ));
+    const stream = guardedStream(this.#socket, this.#guard);
+    this.#stream = stream;
+    this.#client = new MqttClient(() => stream, {
       clientId: options.clientId,
       protocolVersion: 4,
       clean: true,
@@ -195,7 +184,7 @@ class MqttSession implements Session {
       this.#fail(
         typeof error.code === "number"
           ? new SessionError(
-            `The broker refused the connection: ${error.message}.`,
+            `The broker refused the connection: ${untrusted(error.message)}.`,
             "refused",
             String(error.code),
           )
@@ -230,6 +219,7 @@ class MqttSession implements Session {
       if (this.#failure) return reject(this.#failure);
       const finish = (settle: () => void) => {
         clearTimeout(timer);
+        this.#publishesAtRequest = undefined;
         this.#waiters.delete(onFailure);
         this.#answers.delete(topics.accepted);
         this.#answers.delete(topics.rejected);
@@ -247,7 +237,8 @@ class MqttSession implements Session {
       this.#answers.set(topics.rejected, onAnswer);
       const subscribe = this.#nextMessageId++;
       const publish = this.#nextMessageId++;
-      this.#socket.write(pipelinedRequest(topics, payload, { subscribe, publish }));
+      this.#publishesAtRequest = this.#guard.publishesStarted;
+      this.#stream.write(pipelinedRequest(topics, payload, { subscribe, publish }));
     });
   }
 
@@ -275,9 +266,13 @@ class MqttSession implements Session {
   }
 
   #closedError(): SessionError {
-    return this.#connackSeen
-      ? new SessionError("The broker closed the connection.", "closed")
-      : new SessionError("The connection closed before CONNACK.", "network", "ECONNRESET");
+    const pending = this.#publishesAtRequest;
+    return closeError({
+      connackSeen: this.#connackSeen,
+      requestPending: pending !== undefined,
+      noAnswerBytes: pending === this.#guard.publishesStarted,
+      midPacket: this.#guard.midPacket,
+    });
   }
 }
 
@@ -293,13 +288,13 @@ function classifySocketError(error: NodeJS.ErrnoException): SessionError {
   const code = error.code ?? "";
   if (TLS_CERT_ERRORS.has(code)) {
     return new SessionError(
-      `The server certificate was not accepted (${code}): ${error.message}.`,
+      `The server certificate was not accepted (${code}): ${untrusted(error.message)}.`,
       "tls",
       code,
     );
   }
   return new SessionError(
-    `${error.message}${code && !error.message.includes(code) ? ` (${code})` : ""}.`,
+    `${untrusted(error.message)}${code && !error.message.includes(code) ? ` (${code})` : ""}.`,
     "network",
     code || undefined,
   );

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { untrusted } from "../text.ts";
 import { decodePayload } from "./codec.ts";
 import { MAX_ANSWER_BYTES, MAX_THING_NAME_BYTES, THING_NAME_PATTERN } from "./limits.ts";
 import type {
@@ -35,9 +36,11 @@ export class RejectionError extends Error {
   /** Creates the error from a validated rejection. */
   constructor(operation: Operation, rejection: Rejection) {
     super(
-      `${operation} was rejected: statusCode=${rejection.statusCode} errorCode=${rejection.errorCode} errorMessage=${
-        JSON.stringify(rejection.errorMessage)
-      }. ${rejectionHint(operation, rejection)}`,
+      `${operation} was rejected: statusCode=${rejection.statusCode} errorCode=${
+        untrusted(rejection.errorCode, { maxChars: 64 })
+      } errorMessage="${untrusted(rejection.errorMessage)}". ${
+        rejectionHint(operation, rejection)
+      }`,
     );
     this.name = "RejectionError";
     this.rejection = rejection;
@@ -141,9 +144,9 @@ export function parseAnswer(
         !THING_NAME_PATTERN.test(thingName)
       ) {
         throw new MalformedAnswerError(
-          `The RegisterThing answer has an invalid thingName ${
-            JSON.stringify(thingName.slice(0, 140))
-          }.`,
+          `The RegisterThing answer has an invalid thingName "${
+            untrusted(thingName, { maxChars: 140 })
+          }".`,
         );
       }
       const raw = body.deviceConfiguration ?? {};
@@ -156,7 +159,9 @@ export function parseAnswer(
       for (const [key, value] of Object.entries(raw)) {
         if (typeof value !== "string") {
           throw new MalformedAnswerError(
-            `The RegisterThing answer's deviceConfiguration.${key} is not a string.`,
+            `The RegisterThing answer's deviceConfiguration.${
+              untrusted(key, { maxChars: 64 })
+            } is not a string.`,
           );
         }
         deviceConfiguration[key] = value;

@@ -21,7 +21,7 @@ import type { Registered } from "./journal.ts";
 export async function verifyCredentials(
   settings: Settings,
   claim: ClaimCredentials,
-  entry: Registered,
+  entry: Omit<Registered, "step">,
   logger: Logger,
 ): Promise<void> {
   const { keyPath } = credentialPaths(settings, entry);

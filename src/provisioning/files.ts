@@ -92,7 +92,7 @@ export function readText(path: string, key: string): string {
 /** Where the new certificate and its key are (the key path is empty for a secure element). */
 export function credentialPaths(
   settings: Settings,
-  entry: Registered,
+  entry: Omit<Registered, "step">,
 ): { certPath: string; keyPath: string } {
   const keyPath = {
     "device-key": entry.deviceKeyPath!,

@@ -44,8 +44,17 @@ export interface Registered extends Omit<CertificateCreated, "step"> {
   deviceConfiguration: Record<string, string>;
 }
 
+/**
+ * State after the credentials and the runtime config were written, until the
+ * new certificate has connected: the proof is pending, and the next start
+ * retries it (no new certificate) instead of reporting "already provisioned".
+ */
+export interface Committed extends Omit<Registered, "step"> {
+  step: "committed";
+}
+
 /** A journal entry. */
-export type JournalEntry = CertificateCreated | Registered;
+export type JournalEntry = CertificateCreated | Registered | Committed;
 
 /** Path of the journal in a config dir. */
 export function journalPath(configDir: string): string {
@@ -63,7 +72,8 @@ export function readJournal(configDir: string): JournalEntry | undefined {
   try {
     const entry = JSON.parse(text) as JournalEntry;
     if (
-      (entry.step === "certificate-created" || entry.step === "registered") &&
+      (entry.step === "certificate-created" || entry.step === "registered" ||
+        entry.step === "committed") &&
       typeof entry.certificateId === "string" && typeof entry.certificatePem === "string" &&
       typeof entry.ownershipToken === "string" && typeof entry.issuedAt === "number"
     ) {

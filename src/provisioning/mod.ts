@@ -5,19 +5,26 @@
  *         ─write files + runtime config─▶ committed ─connect with new cert─▶ done
  *
  * Each completed step is journaled, so a run killed anywhere resumes where it
- * stopped (reusing a still-valid ownership token). Transient failures are
- * retried with backoff within the deadline; final ones end the run at once.
+ * stopped (reusing a still-valid ownership token); the journal is removed only
+ * once the new certificate has connected, so a refused proof is retried by
+ * the next start instead of being taken for "provisioned". Before connecting,
+ * the clock is checked against the claim certificate and root CA. Transient
+ * failures are retried with backoff within the deadline (a monotonic clock);
+ * final ones end the run at once; a run mints at most
+ * {@linkcode MAX_CERTIFICATES_PER_RUN} certificates.
  *
  * @module
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Settings } from "../config/settings.ts";
-import { ExitCode, FleetprovError } from "../errors.ts";
+import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 import { crashPoint } from "../failpoints.ts";
 import type { Logger } from "../log.ts";
 import { type Session, SessionError } from "../mqtt/connection.ts";
-import { MalformedAnswerError, RejectionError } from "../protocol/mod.ts";
+import { RejectionError } from "../protocol/mod.ts";
 import { ensureDirectory } from "../secure_files/mod.ts";
+import { untrusted } from "../text.ts";
+import { clockProblem, type ValidityWindow, validityWindow } from "./clock.ts";
 import { connect, verifyCredentials } from "./connect.ts";
 import {
   checkOutputPaths,
@@ -28,17 +35,31 @@ import {
 } from "./files.ts";
 import {
   clearJournal,
+  type Committed,
   type JournalEntry,
   readJournal,
-  type Registered,
   tokenStillValid,
   writeJournal,
 } from "./journal.ts";
-import { createCertificate, registerThing } from "./requests.ts";
+import {
+  certificateCap,
+  finalError,
+  journalNote,
+  MAX_CERTIFICATES_PER_RUN,
+  pastDeadline,
+  POLICY_CLOSES,
+  policyClose,
+} from "./outcome.ts";
+import { createCertificate, type CsrPlan, csrPlan, registerThing } from "./requests.ts";
 import { backoffDelay, delay, isTransient } from "./retry.ts";
+
+export { MAX_CERTIFICATES_PER_RUN } from "./outcome.ts";
 
 /** Mode of a config dir fleetprov creates: what the Device Client checks for. */
 const CONFIG_DIR_MODE = 0o745;
+
+/** How often a run waiting for the clock looks at it again. */
+const CLOCK_POLL_MS = 500;
 
 /** What a completed provisioning produced. */
 export interface ProvisionResult {
@@ -58,14 +79,11 @@ export interface ProvisionResult {
 /** Options of {@linkcode provision}. */
 export interface ProvisionOptions {
   logger: Logger;
-  /** Clock, for tests. */
+  /** Wall clock, for tests (token ages, the clock check). The deadline runs on a monotonic clock. */
   now?: () => number;
 }
 
-type State = { step: "start" } | JournalEntry | { step: "committed"; entry: Registered } | {
-  step: "done";
-  entry: Registered;
-};
+type State = { step: "start" } | JournalEntry | { step: "done"; entry: Committed };
 
 /** Provisions the device described by `settings`; throws {@linkcode FleetprovError} on failure. */
 export async function provision(
@@ -75,26 +93,49 @@ export async function provision(
   return await new Provisioning(settings, options).run();
 }
 
+/**
+ * True when the runtime config says "provisioned" but fleetprov's journal
+ * holds the same certificate at a step before the proof: the new
+ * certificate has not connected yet, so the run is not over.
+ */
+export function proofPending(settings: Settings): boolean {
+  const entry = readJournal(settings.configDir);
+  if (!entry || entry.step === "certificate-created" || settings.runtime.status !== "provisioned") {
+    return false;
+  }
+  try {
+    return readFileSync(settings.runtime.cert, "utf8") === entry.certificatePem;
+  } catch {
+    return false;
+  }
+}
+
 /** One provisioning run: its state, its claim session, and its retry bookkeeping. */
 class Provisioning {
   readonly #settings: Settings;
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #claim: ClaimCredentials;
+  /** performance.now() at which the run gives up: immune to the wall clock jumping. */
   readonly #deadline: number;
+  readonly #window: ValidityWindow | undefined;
   #state: State;
   #session: Session | undefined;
+  #plan: { value: CsrPlan | undefined } | undefined;
   #attempt = 0;
   #retries = 0;
-  #closedInARow = 0;
+  #minted = 0;
+  #policyCloses = 0;
+  #clockLogged = false;
   #runtimeConfigWrittenAt = 0;
 
   constructor(settings: Settings, options: ProvisionOptions) {
     this.#settings = settings;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
+    this.#deadline = performance.now() + settings.retry.deadlineMs;
     this.#claim = readClaimCredentials(settings);
-    this.#deadline = this.#now() + settings.retry.deadlineMs;
+    this.#window = validityWindow(this.#claim.cert, this.#claim.ca);
     checkOutputPaths(settings);
     if (!existsSync(settings.configDir)) ensureDirectory(settings.configDir, CONFIG_DIR_MODE);
     ensureDirectory(settings.keysDir, 0o700);
@@ -103,11 +144,13 @@ class Provisioning {
 
   /** Steps until done; a failure is retried, or ends the run, by {@linkcode recover}. */
   async run(): Promise<ProvisionResult> {
+    await this.#awaitPlausibleClock();
     while (this.#state.step !== "done") {
       this.#attempt++;
+      const step = this.#state.step;
       try {
         await this.#step();
-        this.#closedInARow = 0;
+        if (this.#state.step !== step) this.#policyCloses = 0;
       } catch (error) {
         await this.#recover(error);
       }
@@ -129,17 +172,21 @@ class Provisioning {
     const { configDir, runtimeConfigPath } = this.#settings;
     const state = this.#state;
     switch (state.step) {
-      case "start":
-        this.#state = await createCertificate(
-          await this.#claimSession(),
-          this.#settings,
-          this.#now,
-          this.#logger,
-        );
+      case "start": {
+        // The key is made before the claim connection opens (once per run).
+        this.#plan ??= { value: await csrPlan(this.#settings, this.#logger) };
+        const session = await this.#claimSession();
+        this.#minted++;
+        this.#state = await createCertificate(session, this.#settings, {
+          plan: this.#plan.value,
+          now: this.#now,
+          logger: this.#logger,
+        });
         crashPoint("after-create-answer");
         writeJournal(configDir, this.#state);
         crashPoint("after-journal-created");
         break;
+      }
       case "certificate-created":
         this.#state = await registerThing(
           await this.#claimSession(),
@@ -154,55 +201,111 @@ class Provisioning {
         break;
       case "registered":
         await this.#dropSession();
-        this.#state = { step: "committed", entry: commitFiles(this.#settings, state) };
+        commitFiles(this.#settings, state);
         this.#runtimeConfigWrittenAt = performance.now();
         crashPoint("after-runtime-config");
-        clearJournal(configDir);
-        crashPoint("after-journal-clear");
+        this.#state = { ...state, step: "committed" };
+        writeJournal(configDir, this.#state);
+        crashPoint("after-journal-committed");
         this.#logger.info(`Wrote the runtime config ${runtimeConfigPath}.`);
         break;
       case "committed":
-        await verifyCredentials(this.#settings, this.#claim, state.entry, this.#logger);
+        await verifyCredentials(this.#settings, this.#claim, state, this.#logger);
         crashPoint("after-verify");
-        this.#state = { step: "done", entry: state.entry };
+        clearJournal(configDir);
+        crashPoint("after-journal-clear");
+        this.#state = { step: "done", entry: state };
         break;
     }
   }
 
   /**
-   * After a failed step: start over when a journaled token was refused,
-   * give up on a final failure, a broker closing twice or the deadline, else
-   * wait (backoff with jitter) and retry.
+   * After a failed step: an OS condition or a final failure ends the run;
+   * a refused journaled token starts over (within the cap on certificates);
+   * everything else waits (backoff with jitter) and retries, until the deadline.
    */
   async #recover(error: unknown): Promise<void> {
     await this.#dropSession();
     const state = this.#state;
-    if (
-      error instanceof RejectionError &&
-      error.rejection.errorCode === "InvalidCertificateOwnershipToken" &&
-      state.step === "certificate-created"
-    ) {
+    const journal = state.step === "start" || state.step === "done" ? undefined : state;
+    const os = osFailure(error, { note: journalNote(journal) });
+    if (os) throw os;
+    if (error instanceof SessionError && error.kind === "tls" && this.#clockIsWrong()) {
+      // A certificate "not yet valid" or "expired" here is the board's clock.
+      return await this.#awaitPlausibleClock();
+    }
+    if (isRefusedToken(error, state)) {
+      if (this.#minted >= MAX_CERTIFICATES_PER_RUN) throw certificateCap(error);
       this.#logger.warn(
-        `The saved ownership token for certificate ${state.certificateId} was refused; starting over with a new certificate.`,
+        `The ownership token for certificate ${
+          untrusted(state.certificateId)
+        } was refused; starting over with a new certificate.`,
       );
       clearJournal(this.#settings.configDir);
       this.#state = { step: "start" };
-      return;
+    } else {
+      this.#countPolicyClose(error);
+      if (!this.#retryable(error)) throw finalError(error, state.step, journal);
     }
-    this.#closedInARow = error instanceof SessionError && error.kind === "closed"
-      ? this.#closedInARow + 1
-      : 0;
-    if (this.#closedInARow >= 2) throw closedTwice(state.step, this.#settings);
-    if (!isTransient(error)) throw finalError(error, state.step);
+    await this.#backoff(error, state.step);
+  }
+
+  #retryable(error: unknown): boolean {
+    // AWS attaches the new certificate's policy with a lag: a refused proof may pass later.
+    return isTransient(error) ||
+      (this.#state.step === "committed" && error instanceof SessionError &&
+        error.kind === "refused");
+  }
+
+  #countPolicyClose(error: unknown): void {
+    const silent = error instanceof SessionError && error.closeDetail === "after-request";
+    this.#policyCloses = silent ? this.#policyCloses + 1 : 0;
+    if (this.#policyCloses >= POLICY_CLOSES) throw policyClose(this.#state.step, this.#settings);
+  }
+
+  /** Waits before the next attempt, or ends the run when the wait would pass the deadline. */
+  async #backoff(error: unknown, failedStep: State["step"]): Promise<void> {
     const wait = backoffDelay(this.#attempt, this.#settings.retry);
-    if (this.#now() + wait >= this.#deadline) throw pastDeadline(error, state, this.#settings);
+    if (performance.now() + wait >= this.#deadline) {
+      throw pastDeadline(error, this.#state.step, this.#settings);
+    }
     this.#retries++;
     this.#logger.warn(
-      `Attempt ${this.#attempt} failed at step ${state.step}: ${
+      `Attempt ${this.#attempt} failed at step ${failedStep}: ${
         (error as Error).message
       } Retrying in ${wait} ms.`,
     );
     await delay(wait);
+  }
+
+  #clockIsWrong(): string | undefined {
+    return this.#window && clockProblem(this.#window, new Date(this.#now()));
+  }
+
+  /** Logs once and polls while the clock is outside the credentials' validity; 75 at the deadline. */
+  async #awaitPlausibleClock(): Promise<void> {
+    for (let problem = this.#clockIsWrong(); problem; problem = this.#clockIsWrong()) {
+      const left = this.#deadline - performance.now();
+      if (left <= CLOCK_POLL_MS) {
+        throw new FleetprovError(
+          `${problem} Gave up at the ${
+            this.#settings.retry.deadlineMs / 1000
+          } s deadline; systemd retries (exit 75).`,
+          ExitCode.TempFail,
+        );
+      }
+      if (!this.#clockLogged) {
+        this.#clockLogged = true;
+        this.#logger.warn(`${problem} Waiting up to ${Math.round(left / 1000)} s for it.`);
+      }
+      await delay(CLOCK_POLL_MS);
+    }
+    if (this.#clockLogged) {
+      this.#clockLogged = false;
+      this.#logger.info(
+        `The system clock is now plausible (${new Date(this.#now()).toISOString()}).`,
+      );
+    }
   }
 
   async #claimSession(): Promise<Session> {
@@ -220,6 +323,14 @@ class Provisioning {
     if (!this.#settings.httpProxy?.enabled) this.#claim.address ??= current?.remoteAddress();
     await current?.close();
   }
+}
+
+function isRefusedToken(error: unknown, state: State): state is JournalEntry & {
+  step: "certificate-created";
+} {
+  return error instanceof RejectionError &&
+    error.rejection.errorCode === "InvalidCertificateOwnershipToken" &&
+    state.step === "certificate-created";
 }
 
 function resumeFromJournal(settings: Settings, now: number, logger: Logger): State {
@@ -242,53 +353,4 @@ function resumeFromJournal(settings: Settings, now: number, logger: Logger): Sta
     `Resuming provisioning at step ${entry.step} with certificate ${entry.certificateId}.`,
   );
   return entry;
-}
-
-/** The broker closed the connection twice at the same step: the claim policy, most likely. */
-function closedTwice(step: string, settings: Settings): FleetprovError {
-  return new FleetprovError(
-    `The broker closed the connection twice at step ${step}; the claim certificate's policy most likely forbids these topics (check iot:Publish/iot:Subscribe/iot:Receive on $aws/certificates/create* and $aws/provisioning-templates/${settings.fleetProvisioning.templateName}/provision/*).`,
-    ExitCode.Rejected,
-  );
-}
-
-/** The deadline passed at `state`; after the commit, the device is provisioned all the same. */
-function pastDeadline(error: unknown, state: State, settings: Settings): FleetprovError {
-  const reason = (error as Error).message;
-  const seconds = settings.retry.deadlineMs / 1000;
-  return new FleetprovError(
-    state.step === "committed"
-      ? `Provisioned as thing ${state.entry.thingName} (runtime config written), but the new certificate could not connect within the ${seconds} s deadline: ${reason} The next start uses the stored credentials.`
-      : `Provisioning did not finish within the ${seconds} s deadline; last failure at step ${state.step}: ${reason}`,
-    error instanceof RejectionError || error instanceof MalformedAnswerError
-      ? ExitCode.Rejected
-      : ExitCode.Network,
-  );
-}
-
-function finalError(error: unknown, step: string): FleetprovError {
-  if (error instanceof FleetprovError) return error;
-  if (error instanceof RejectionError) return new FleetprovError(error.message, ExitCode.Rejected);
-  if (error instanceof SessionError) {
-    if (error.kind === "tls") {
-      return new FleetprovError(
-        `${error.message} Check root-ca and that endpoint names the server in its certificate.`,
-        ExitCode.Config,
-      );
-    }
-    if (error.kind === "refused") {
-      return new FleetprovError(
-        `${error.message} Check that the ${
-          step === "committed" ? "new" : "claim"
-        } certificate is registered and ACTIVE and that its policy allows iot:Connect for this client id.`,
-        ExitCode.Rejected,
-      );
-    }
-    return new FleetprovError(error.message, ExitCode.Network);
-  }
-  if (error instanceof MalformedAnswerError) {
-    return new FleetprovError(error.message, ExitCode.Rejected);
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new FleetprovError(`Unexpected failure at step ${step}: ${message}`, ExitCode.Internal);
 }

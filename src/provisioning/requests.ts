@@ -17,11 +17,12 @@ import {
   operationTopics,
   parseAnswer,
 } from "../protocol/mod.ts";
+import { untrusted } from "../text.ts";
 import { readText } from "./files.ts";
 import type { CertificateCreated, KeySource, Registered } from "./journal.ts";
 
 /** A CreateCertificateFromCsr request: the CSR and where its private key lives. */
-interface CsrPlan {
+export interface CsrPlan {
   csr: string;
   /** The CSR's public key (SPKI DER): the issued certificate must carry it. */
   spki: Uint8Array;
@@ -30,8 +31,12 @@ interface CsrPlan {
   deviceKeyPath?: string;
 }
 
-/** The CSR to send, or undefined for CreateKeysAndCertificate. */
-async function csrPlan(settings: Settings, logger: Logger): Promise<CsrPlan | undefined> {
+/**
+ * The CSR to send, or undefined for CreateKeysAndCertificate. Made before the
+ * claim connection opens: generating a key on a slow board must not eat the
+ * connection's timeout.
+ */
+export async function csrPlan(settings: Settings, logger: Logger): Promise<CsrPlan | undefined> {
   const fp = settings.fleetProvisioning;
   if (fp.generateKey) {
     // The X.509 library is loaded only on the paths that need it (it costs ~8 MB of RSS).
@@ -78,9 +83,9 @@ async function csrPlan(settings: Settings, logger: Logger): Promise<CsrPlan | un
 export async function createCertificate(
   session: Session,
   settings: Settings,
-  now: () => number,
-  logger: Logger,
+  options: { plan: CsrPlan | undefined; now: () => number; logger: Logger },
 ): Promise<CertificateCreated> {
+  const { plan, now, logger } = options;
   const format = settings.payloadFormat;
   const timeout = { timeoutMs: settings.retry.stepTimeoutMs };
   const base = {
@@ -88,7 +93,6 @@ export async function createCertificate(
     endpoint: settings.endpoint,
     templateName: settings.fleetProvisioning.templateName,
   };
-  const plan = await csrPlan(settings, logger);
   if (plan) {
     logger.info(`Requesting CreateCertificateFromCsr (key: ${plan.keySource}).`);
     const answer = await session.request(
@@ -98,7 +102,7 @@ export async function createCertificate(
     );
     const accepted = parseAnswer("CreateCertificateFromCsr", answer, format);
     assertSameKey(accepted.certificatePem, plan.spki);
-    logger.info(`Certificate ${accepted.certificateId} created from the CSR.`);
+    logger.info(`Certificate ${untrusted(accepted.certificateId)} created from the CSR.`);
     return {
       ...base,
       certificateId: accepted.certificateId,
@@ -124,7 +128,7 @@ export async function createCertificate(
     throw new MalformedAnswerError((error as Error).message);
   }
   assertSameKey(accepted.certificatePem, spki);
-  logger.info(`Certificate ${accepted.certificateId} and its private key created.`);
+  logger.info(`Certificate ${untrusted(accepted.certificateId)} and its private key created.`);
   return {
     ...base,
     certificateId: accepted.certificateId,
@@ -157,7 +161,7 @@ export async function registerThing(
     timeoutMs: settings.retry.stepTimeoutMs,
   });
   const accepted = parseAnswer("RegisterThing", answer, format);
-  logger.info(`Registered thing ${accepted.thingName}.`);
+  logger.info(`Registered thing ${untrusted(accepted.thingName)}.`);
   return {
     ...created,
     step: "registered",

@@ -60,7 +60,7 @@ export function writeFileAtomic(
   } catch (error) {
     closeSync(fd);
     rmSync(tmp, { force: true });
-    throw error;
+    throw withPath(error, path);
   }
   closeSync(fd);
   try {
@@ -90,6 +90,13 @@ export function fsyncDirectory(path: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** Names the file in an fd-based error (write, fsync), which carries no path of its own. */
+function withPath(error: unknown, path: string): unknown {
+  const errno = error as NodeJS.ErrnoException;
+  if (errno && typeof errno === "object" && errno.code && !errno.path) errno.path = path;
+  return error;
 }
 
 function lstatOrUndefined(path: string): ReturnType<typeof lstatSync> | undefined {

@@ -1,0 +1,46 @@
+/**
+ * What a broker's close means. A close right after our request, before any
+ * byte of an answer, is what AWS IoT does when the claim policy forbids the
+ * topics: repeated at the same step it is a policy problem. A close that cuts
+ * a packet in half, or comes at another point, is a flaky link and stays
+ * retryable.
+ *
+ * @module
+ */
+import { SessionError } from "./session_error.ts";
+
+/** Where the connection stood when the broker closed it. */
+export interface CloseFacts {
+  /** An accepting CONNACK had arrived. */
+  connackSeen: boolean;
+  /** A request was written and its answer had not arrived. */
+  requestPending: boolean;
+  /** No byte of a PUBLISH arrived since the request was written. */
+  noAnswerBytes: boolean;
+  /** The close cut a packet (some of its bytes had arrived). */
+  midPacket: boolean;
+}
+
+/** The session error for a close: its kind and, for a close after CONNACK, its detail. */
+export function closeError(facts: CloseFacts): SessionError {
+  if (!facts.connackSeen) {
+    return new SessionError("The connection closed before CONNACK.", "network", "ECONNRESET");
+  }
+  if (facts.midPacket) {
+    return new SessionError(
+      "The broker closed the connection in the middle of a packet (a flaky link).",
+      "closed",
+      undefined,
+      "mid-packet",
+    );
+  }
+  if (facts.requestPending && facts.noAnswerBytes) {
+    return new SessionError(
+      "The broker closed the connection right after the request, before any answer.",
+      "closed",
+      undefined,
+      "after-request",
+    );
+  }
+  return new SessionError("The broker closed the connection.", "closed", undefined, "other");
+}

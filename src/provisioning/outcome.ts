@@ -1,0 +1,101 @@
+/**
+ * How a provisioning run ends when it fails, by one rule: could time (or a
+ * fix in the cloud) heal the last failure? Then exit 75 and systemd retries;
+ * a final rejection is 1; what needs a person on the board is 73, 74, 77 or
+ * 78; 70 is left for fleetprov's own bugs.
+ *
+ * @module
+ */
+import type { Settings } from "../config/settings.ts";
+import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
+import { SessionError } from "../mqtt/connection.ts";
+import { MalformedAnswerError, RejectionError } from "../protocol/mod.ts";
+import type { JournalEntry } from "./journal.ts";
+
+/** The certificates one run may mint (each CreateKeysAndCertificate on AWS creates one). */
+export const MAX_CERTIFICATES_PER_RUN = 3;
+
+/** Closes right after the request, in a row at the same step, that mean a policy problem. */
+export const POLICY_CLOSES = 3;
+
+/** A run's state as far as the failure messages need it. */
+export type Step = "start" | JournalEntry["step"] | "done";
+
+/** What the journal kept, for a message: the next run resumes from it. */
+export function journalNote(entry: JournalEntry | undefined): string {
+  return entry
+    ? `The journal keeps step ${entry.step} with certificate ${entry.certificateId}; the next run resumes there without a new certificate.`
+    : "No certificate was requested yet.";
+}
+
+/** The failure of a step that no retry can fix (or an OS condition), as the run's end. */
+export function finalError(
+  error: unknown,
+  step: Step,
+  journal: JournalEntry | undefined,
+): FleetprovError {
+  const os = osFailure(error, { note: journalNote(journal) });
+  if (os) return os;
+  if (error instanceof FleetprovError) return error;
+  if (error instanceof RejectionError) return new FleetprovError(error.message, ExitCode.Rejected);
+  if (error instanceof SessionError) {
+    if (error.kind === "tls") {
+      return new FleetprovError(
+        `${error.message} The clock is plausible; check root-ca and that endpoint names the server in its certificate.`,
+        ExitCode.Config,
+      );
+    }
+    if (error.kind === "refused") {
+      return new FleetprovError(
+        `${error.message} Check that the claim certificate is registered and ACTIVE and that its policy allows iot:Connect for this client id.`,
+        ExitCode.Rejected,
+      );
+    }
+    return new FleetprovError(error.message, ExitCode.TempFail);
+  }
+  if (error instanceof MalformedAnswerError) {
+    return new FleetprovError(error.message, ExitCode.Rejected);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new FleetprovError(`Unexpected failure at step ${step}: ${message}`, ExitCode.Software);
+}
+
+/**
+ * The deadline passed at `step`. A malformed answer (bad body, oversized
+ * packet) is the service's final word: 1. Everything else that was retried
+ * (network, throttling, 5xx, closes, clock, a refused proof) is 75.
+ */
+export function pastDeadline(error: unknown, step: Step, settings: Settings): FleetprovError {
+  const reason = (error as Error).message;
+  const seconds = settings.retry.deadlineMs / 1000;
+  const malformed = error instanceof MalformedAnswerError ||
+    (error instanceof SessionError && error.kind === "malformed");
+  if (step === "committed") {
+    return new FleetprovError(
+      `The runtime config is written, but the new certificate could not connect within the ${seconds} s deadline: ${reason} The next start retries this proof only (no new certificate); if AWS refuses the certificate, check the template's policy (iot:Connect for the thing name).`,
+      ExitCode.TempFail,
+    );
+  }
+  return new FleetprovError(
+    `Provisioning did not finish within the ${seconds} s deadline; last failure at step ${step}: ${reason}`,
+    malformed ? ExitCode.Rejected : ExitCode.TempFail,
+  );
+}
+
+/** The broker closed the connection right after the same request, several times in a row. */
+export function policyClose(step: Step, settings: Settings): FleetprovError {
+  return new FleetprovError(
+    `The broker closed the connection right after the request, before any answer, ${POLICY_CLOSES} times in a row at step ${step}; the claim certificate's policy most likely forbids these topics (check iot:Publish/iot:Subscribe/iot:Receive on $aws/certificates/create* and $aws/provisioning-templates/${settings.fleetProvisioning.templateName}/provision/*).`,
+    ExitCode.Rejected,
+  );
+}
+
+/** The run already minted its share of certificates. */
+export function certificateCap(last: unknown): FleetprovError {
+  return new FleetprovError(
+    `Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run (the cap; each CreateKeysAndCertificate creates one in AWS IoT); the last one was refused: ${
+      (last as Error)?.message ?? "unknown"
+    } Check the provisioning template and its pre-provisioning hook.`,
+    ExitCode.Rejected,
+  );
+}
