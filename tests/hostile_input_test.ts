@@ -12,8 +12,6 @@
  * file it points to is left untouched.
  */
 import { ExitCode } from "../src/errors.ts";
-import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import {
   copyFileSync,
   existsSync,
@@ -23,10 +21,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import type { AddressInfo } from "node:net";
-import { dirname, join } from "node:path";
-import tls from "node:tls";
-import mqttPacket from "mqtt-packet";
+import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { loadSettings, SettingsError } from "../src/config/mod.ts";
 import {
@@ -38,11 +33,12 @@ import {
   deviceArgs,
   deviceHome,
   GIVE_UP_FAST,
+  hostileBroker,
+  hostileCertificate,
   listFiles,
   oneLineError,
   runFleetprov,
   runtimeConfigPathOf,
-  selfSignedCertificate,
   tempDir,
   TEMPLATE_NAME,
   withEmulator,
@@ -50,7 +46,6 @@ import {
 } from "./support/mod.ts";
 import type { Emulator } from "../src/emulator/mod.ts";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
-import { type Operation, routeOf } from "../src/protocol/mod.ts";
 
 /** What a case may use to build its arguments. */
 interface Ctx {
@@ -903,92 +898,6 @@ Deno.test("a symlinked input is followed: claim certificate and key reached thro
     assert(emulator.registry.thing("board-SN-LINKED-INPUT"));
   }));
 
-/**
- * A tiny MQTT responder (no aedes) over the emulator's server certificate: it
- * accepts any CONNECT and SUBSCRIBE and answers each request with whatever
- * `reply` returns, so a test can send answers no real service would.
- */
-async function hostileResponder(
-  emulator: Emulator,
-  reply: (operation: Operation) => { accepted: boolean; payload: Uint8Array },
-): Promise<{ port: number; requests: Operation[]; close(): Promise<void> }> {
-  const caDir = join(dirname(emulator.configPath), "ca");
-  const requests: Operation[] = [];
-  const sockets = new Set<tls.TLSSocket>();
-  const server = tls.createServer({
-    cert: readFileSync(join(caDir, "server-cert.pem")),
-    key: readFileSync(join(caDir, "server-key.pem")),
-    requestCert: true,
-    rejectUnauthorized: false,
-  });
-  server.on("secureConnection", (socket: tls.TLSSocket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
-    const send = (packet: Record<string, unknown>) =>
-      socket.write(mqttPacket.generate(packet as unknown as mqttPacket.Packet));
-    parser.on("packet", (packet: mqttPacket.Packet) => {
-      switch (packet.cmd) {
-        case "connect":
-          send({ cmd: "connack", returnCode: 0, sessionPresent: false });
-          break;
-        case "subscribe":
-          send({
-            cmd: "suback",
-            messageId: packet.messageId,
-            granted: packet.subscriptions.map(() => 1),
-          });
-          break;
-        case "publish": {
-          if (packet.qos > 0) send({ cmd: "puback", messageId: packet.messageId });
-          const route = routeOf(packet.topic);
-          if (!route || route.answer) break;
-          requests.push(route.operation);
-          const answer = reply(route.operation);
-          send({
-            cmd: "publish",
-            topic: `${packet.topic}/${answer.accepted ? "accepted" : "rejected"}`,
-            payload: Buffer.from(answer.payload),
-            qos: 0,
-            retain: false,
-            dup: false,
-          });
-          break;
-        }
-        case "pingreq":
-          send({ cmd: "pingresp" });
-          break;
-        case "disconnect":
-          socket.end();
-          break;
-      }
-    });
-    socket.on("data", (data: Buffer) => parser.parse(data));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** A certificate and its key, as CreateKeysAndCertificate would return them. */
-async function keysAndCertificate(): Promise<Record<string, string>> {
-  const { certificate: cert, privateKeyPem } = await selfSignedCertificate("hostile");
-  return {
-    certificateId: createHash("sha256").update(new Uint8Array(cert.rawData)).digest("hex"),
-    certificatePem: cert.toString("pem"),
-    privateKey: privateKeyPem!,
-    certificateOwnershipToken: "hostile-token",
-  };
-}
-
 interface BrokerCase {
   name: string;
   /** The bad answer; the other operation gets a valid one. */
@@ -1126,13 +1035,18 @@ Deno.test({
         BROKER_CASES.map((c) => ({
           name: c.name,
           fn: async () => {
-            const valid = await keysAndCertificate();
-            const responder = await hostileResponder(emulator, (operation) => {
-              if (operation === c.operation) {
-                const body = c.answer(valid);
-                return { accepted: c.accepted ?? true, payload: json(body) };
-              }
-              return { accepted: true, payload: json(valid) };
+            const valid = await hostileCertificate();
+            const responder = await hostileBroker(emulator, {
+              onRequest: ({ operation }) => {
+                if (operation === c.operation) {
+                  const body = c.answer(valid);
+                  return {
+                    answer: c.accepted === false ? "rejected" : "accepted",
+                    body: json(body),
+                  };
+                }
+                return { answer: "accepted", body: json(valid) };
+              },
             });
             try {
               const home = deviceHome();

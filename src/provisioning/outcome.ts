@@ -51,7 +51,10 @@ export function finalError(
         ExitCode.Rejected,
       );
     }
-    return new FleetprovError(error.message, ExitCode.TempFail);
+    return new FleetprovError(
+      error.message,
+      error.kind === "malformed" ? ExitCode.Rejected : ExitCode.TempFail,
+    );
   }
   if (error instanceof MalformedAnswerError) {
     return new FleetprovError(error.message, ExitCode.Rejected);

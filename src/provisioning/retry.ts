@@ -22,13 +22,13 @@ const CONNACK_SERVER_UNAVAILABLE = "3";
 
 /**
  * True when a retry can help: network failures and timeouts, a broker closing
- * the connection once, a CONNACK saying the server is unavailable, throttling
- * and 5xx rejections, malformed answers.
+ * the connection, a CONNACK saying the server is unavailable, throttling and
+ * 5xx rejections, malformed answers (an oversized packet too).
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof RejectionError) return error.retryable;
   if (error instanceof SessionError) {
-    return error.kind === "network" || error.kind === "closed" ||
+    return error.kind === "network" || error.kind === "closed" || error.kind === "malformed" ||
       (error.kind === "refused" && error.code === CONNACK_SERVER_UNAVAILABLE);
   }
   return error instanceof MalformedAnswerError;

@@ -176,3 +176,37 @@ export function oneLineError(result: { stdout: string; stderr: string }, logLine
   assertEquals(errors.length, 1, `one error line expected:\n${result.stderr}`);
   return errors[0];
 }
+
+/** GNU time (Debian package `time`), which reports a child's peak RSS from wait4(2). */
+const GNU_TIME = "/usr/bin/time";
+
+/**
+ * Runs the CLI to its end under GNU time and returns its result with the
+ * child's peak resident set size (ru_maxrss, KiB). Undefined when GNU time
+ * is missing (see {@linkcode findTool}).
+ */
+export async function runWithPeakRss(
+  args: string[],
+  options: RunOptions,
+): Promise<RunResult & { peakRssKiB: number }> {
+  const { command, args: fullArgs } = fleetprovCommand(args, options);
+  const report = join(Deno.makeTempDirSync({ prefix: "fleetprov-rss-" }), "time.txt");
+  const output = await new Deno.Command(GNU_TIME, {
+    args: ["-f", "%M", "-o", report, command, ...fullArgs],
+    env: fleetprovEnv(options.home, options.env),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = Deno.readTextFileSync(report);
+  const peak = Number.parseInt(text.trim().split("\n").at(-1) ?? "", 10);
+  assert(Number.isInteger(peak) && peak > 0, `GNU time reported no peak RSS: ${text}`);
+  // GNU time exits with the child's status (or 128+signal when it was killed).
+  return {
+    code: output.code,
+    signal: output.signal,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+    peakRssKiB: peak,
+  };
+}

@@ -2,7 +2,8 @@
  * The test helpers every suite uses, one module per concern: temporary files
  * and tools (`fs.ts`), a device's home and what a run left there
  * (`device.ts`), running the real CLI to its end or to a crash point
- * (`cli.ts`), the emulator and its templates (`emulator.ts`), MQTT clients
+ * (`cli.ts`, with peak RSS under GNU time), the emulator and its templates
+ * (`emulator.ts`), the hostile broker (`hostile_broker.ts`), MQTT clients
  * (`mqtt.ts`), config layouts (`layout.ts`), concurrent steps (`steps.ts`).
  * Assertions: `./assert.ts`.
  *
@@ -16,3 +17,4 @@ export * from "./mqtt.ts";
 export * from "./layout.ts";
 export * from "./steps.ts";
 export * from "./pki.ts";
+export * from "./hostile_broker.ts";
