@@ -210,3 +210,58 @@ export async function runWithPeakRss(
     peakRssKiB: peak,
   };
 }
+
+/** A CLI child whose output can be awaited line by line while it runs. */
+export interface WatchedRun {
+  child: Deno.ChildProcess;
+  /** Resolves when stdout or stderr so far matches `pattern` (rejects if the run ends first). */
+  until(pattern: RegExp): Promise<void>;
+  /** The finished run. */
+  result: Promise<RunResult>;
+}
+
+/** Starts the CLI and reads its output as it comes, so a test can act on a log line. */
+export function watchFleetprov(args: string[], options: RunOptions): WatchedRun {
+  const { command, args: fullArgs } = fleetprovCommand(args, options);
+  const child = new Deno.Command(command, {
+    args: fullArgs,
+    env: fleetprovEnv(options.home, options.env),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const text = { stdout: "", stderr: "" };
+  const waiters = new Set<{ pattern: RegExp; resolve: () => void }>();
+  const check = () => {
+    for (const waiter of waiters) {
+      if (waiter.pattern.test(text.stdout + text.stderr)) {
+        waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  };
+  const read = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      text[key] += chunk;
+      check();
+    }
+  };
+  const done = Promise.all([read(child.stdout, "stdout"), read(child.stderr, "stderr")]);
+  const result = Promise.all([child.status, done]).then(([status]) => ({
+    code: status.code,
+    signal: status.signal,
+    ...text,
+  }));
+  return {
+    child,
+    result,
+    until: (pattern) =>
+      new Promise<void>((resolve, reject) => {
+        waiters.add({ pattern, resolve });
+        check();
+        result.then((r) =>
+          reject(new Error(`the run ended before ${pattern}:\n${r.stdout}${r.stderr}`))
+        );
+      }),
+  };
+}
