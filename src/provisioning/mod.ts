@@ -227,7 +227,8 @@ class Provisioning {
   async #recover(error: unknown): Promise<void> {
     await this.#dropSession();
     const state = this.#state;
-    const journal = state.step === "start" || state.step === "done" ? undefined : state;
+    // What the disk holds, which may be a step behind the state when its write failed.
+    const journal = readJournal(this.#settings.configDir);
     const os = osFailure(error, { note: journalNote(journal) });
     if (os) throw os;
     if (error instanceof SessionError && error.kind === "tls" && this.#clockIsWrong()) {

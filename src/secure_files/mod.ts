@@ -78,8 +78,27 @@ export function ensureDirectory(path: string, mode: number): void {
   if (existing && !existing.isDirectory()) {
     throw new Error(`${path} exists but is not a directory; remove it or choose another path.`);
   }
-  if (!existing) mkdirSync(path, { recursive: true, mode });
+  if (!existing) makeDirectories(path, mode);
   chmodSync(path, mode);
+}
+
+/**
+ * `mkdir -p`. Node's recursive mkdir reports ENOENT where the file system is
+ * read-only (seen with the Node.js 24 runtime); then the missing levels are
+ * made one by one, which fails with the real error (EROFS, EACCES).
+ */
+function makeDirectories(path: string, mode: number): void {
+  try {
+    mkdirSync(path, { recursive: true, mode });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    const missing: string[] = [];
+    for (let dir = path; !lstatOrUndefined(dir) && dir !== dirname(dir); dir = dirname(dir)) {
+      missing.unshift(dir);
+    }
+    for (const dir of missing) mkdirSync(dir, { mode });
+    throw error; // not reached unless the levels appeared meanwhile
+  }
 }
 
 /** Flushes a directory's entries (renames, creations) to disk. */

@@ -66,3 +66,62 @@ export function findTool(candidates: string[], debianPackage: string): string | 
   console.error(`\n*** SKIPPING tests that need ${candidates[0]}: ${message} ***\n`);
   return undefined;
 }
+
+/** A tmpfs mounted for a test: real ENOSPC when full, real EROFS when read-only. */
+export interface Tmpfs {
+  path: string;
+  /** Remounts it read-only (true) or read-write (false). */
+  setReadOnly(readOnly: boolean): void;
+  unmount(): void;
+}
+
+/**
+ * True when this process may mount file systems (root). Not root, the tests
+ * that need it are skipped with a loud reason, unless FLEETPROV_REQUIRE_TOOLS=1
+ * (set by .ci/run, which runs as root) makes that a failure.
+ */
+export function canMount(): boolean {
+  if (Deno.uid() === 0) return true;
+  const message = "tmpfs mounts need root (CI runs as root).";
+  if (Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1") throw new Error(message);
+  console.error(`\n*** SKIPPING tests that mount tmpfs: ${message} ***\n`);
+  return false;
+}
+
+/** Mounts a tmpfs of `sizeKiB` on a fresh directory. */
+export function mountTmpfs(sizeKiB: number): Tmpfs {
+  const path = tempDir("fleetprov-tmpfs-");
+  const mount = (args: string[]) => {
+    const out = new Deno.Command("mount", { args, stdout: "piped", stderr: "piped" }).outputSync();
+    if (!out.success) {
+      throw new Error(`mount ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  };
+  mount(["-t", "tmpfs", "-o", `size=${sizeKiB}k,mode=0700`, "tmpfs", path]);
+  return {
+    path,
+    setReadOnly: (readOnly) => mount(["-o", `remount,${readOnly ? "ro" : "rw"}`, path]),
+    unmount: () => {
+      new Deno.Command("umount", { args: ["-l", path] }).outputSync();
+    },
+  };
+}
+
+/** Fills the file system holding `dir` to the last byte with a file `dir/filler`; returns its path. */
+export function fillDisk(dir: string): string {
+  const filler = join(dir, "filler");
+  const fd = Deno.openSync(filler, { write: true, create: true });
+  const block = new Uint8Array(64 * 1024);
+  try {
+    for (let size = block.length; size >= 1;) {
+      try {
+        fd.writeSync(block.subarray(0, size));
+      } catch {
+        size = Math.floor(size / 2);
+      }
+    }
+  } finally {
+    fd.close();
+  }
+  return filler;
+}
