@@ -105,6 +105,8 @@ export interface OsFailureOptions {
   path?: string;
   /** A sentence appended to the message (e.g. what the journal kept). */
   note?: string;
+  /** What fleetprov was doing (default: from the failed system call, else "write"). */
+  action?: "read" | "write";
 }
 
 /**
@@ -121,9 +123,10 @@ export function osFailure(
   const condition = typeof errno?.code === "string" ? OS_CONDITIONS[errno.code] : undefined;
   if (!condition) return undefined;
   const path = errno.path ?? options.path ?? "a file of fleetprov's";
-  const verb = errno.syscall === "read" || errno.syscall === "stat" || errno.syscall === "lstat"
-    ? "read"
-    : "write";
+  const verb = options.action ??
+    (errno.syscall === "read" || errno.syscall === "stat" || errno.syscall === "lstat"
+      ? "read"
+      : "write");
   return new FleetprovError(
     `Cannot ${verb} ${path}: ${condition.what} (${errno.code}); ${condition.advice}.${
       options.note ? ` ${options.note}` : ""

@@ -74,7 +74,11 @@ function openLogFile(path: string): number {
       ExitCode.Config,
     );
   }
-  fchmodSync(fd, 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+  } catch (error) {
+    throw osFailure(error, { path }) ?? error;
+  }
   return fd;
 }
 

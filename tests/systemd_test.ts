@@ -1,7 +1,8 @@
 /**
  * The systemd unit in build/systemd: `systemd-analyze verify` accepts it in a
- * root holding the real x64 binary at /usr/bin/fleetprov, and its restart
- * policy matches the exit codes in src/errors.ts.
+ * root holding the real x64 binary at /usr/bin/fleetprov, its restart policy
+ * matches the exit codes in src/errors.ts, and every exit code, reached by a
+ * real run, gets a restart exactly when time can heal it.
  *
  * @module
  */
@@ -9,7 +10,22 @@ import { assert, assertEquals } from "./support/assert.ts";
 import { join } from "node:path";
 import { build } from "../build/mod.ts";
 import { ExitCode, NO_RESTART_EXIT_CODES } from "../src/errors.ts";
-import { findTool, ROOT, tempDir } from "./support/mod.ts";
+import { chmodSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import {
+  boardEmulator,
+  canMount,
+  configDirOf,
+  deviceArgs,
+  deviceHome,
+  findTool,
+  GIVE_UP_FAST,
+  mountTmpfs,
+  ROOT,
+  runFleetprov,
+  runtimeConfigPathOf,
+  tempDir,
+  writeWithMode,
+} from "./support/mod.ts";
 
 const UNIT_PATH = join(ROOT, "build", "systemd", "fleetprov.service");
 const systemdAnalyze = findTool(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"], "systemd");
@@ -118,4 +134,131 @@ Deno.test("systemd unit: oneshot after network and time sync, restarts only what
   assertEquals(binary, "/usr/bin/fleetprov");
   assertEquals(args, ["--config-file", "/etc/fleetprov/fleetprov.conf"]);
   assertEquals(unit.get("Unit.ConditionPathExists"), "/etc/fleetprov/fleetprov.conf");
+});
+
+/** What systemd does with an exit code under the unit: Restart=on-failure minus RestartPreventExitStatus. */
+function restartsOn(unit: Map<string, string>, code: number): boolean {
+  assertEquals(unit.get("Service.Restart"), "on-failure");
+  const prevented = (unit.get("Service.RestartPreventExitStatus") ?? "").split(" ").map(Number);
+  return code !== 0 && !prevented.includes(code);
+}
+
+/** The rule: systemd restarts what time (or a fix in the cloud) can heal, and our own bugs. */
+const HEALS_WITH_TIME: Record<number, boolean> = {
+  [ExitCode.Ok]: false,
+  [ExitCode.Rejected]: false,
+  [ExitCode.Software]: true,
+  [ExitCode.CantCreate]: false,
+  [ExitCode.IoError]: false,
+  [ExitCode.TempFail]: true,
+  [ExitCode.NoPermission]: false,
+  [ExitCode.Config]: false,
+};
+
+Deno.test({
+  name:
+    "exit codes: each one reached by a real run, and the unit restarts exactly those time can heal",
+  ignore: !canMount(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const unit = parseUnit(await Deno.readTextFile(UNIT_PATH));
+    const emulator = await boardEmulator();
+    const disk = mountTmpfs(512);
+    const scratch = tempDir("fleetprov-codes-");
+    const looseKey = join(scratch, "claim-0644.key");
+    writeWithMode(looseKey, readFileSync(emulator.claim.keyPath, "utf8"), 0o644);
+    const deep = join(scratch, "etc");
+    mkdirSync(deep, { mode: 0o745 });
+    chmodSync(deep, 0o745);
+    writeWithMode(
+      join(deep, "deep.conf"),
+      `{"x": ${"[".repeat(20000)}${"]".repeat(20000)}}`,
+      0o640,
+    );
+    const eioHome = deviceHome();
+    mkdirSync(configDirOf(eioHome), { mode: 0o745 });
+    // A read the kernel fails with EIO, as a failing flash would.
+    symlinkSync("/proc/self/mem", runtimeConfigPathOf(eioHome));
+    const roHome = join(disk.path, "home");
+    mkdirSync(roHome, { mode: 0o700 });
+    disk.setReadOnly(true);
+    const cases: {
+      code: number;
+      why: string;
+      args: string[];
+      home?: string;
+      env?: Record<string, string>;
+    }[] = [
+      { code: ExitCode.Ok, why: "provisioned", args: deviceArgs(emulator, { serial: "SN-0" }) },
+      {
+        code: ExitCode.Rejected,
+        why: "a required template parameter missing",
+        args: deviceArgs(emulator),
+      },
+      {
+        // The only real path to 70 is a bug: today the JSONC parser's stack overflow on a
+        // config nested 20000 levels deep (the KNOWN BUG test in hostile_input_test.ts).
+        code: ExitCode.Software,
+        why: "a bug (deep nesting)",
+        args: ["--config-file", join(deep, "deep.conf")],
+      },
+      {
+        code: ExitCode.CantCreate,
+        why: "a read-only home",
+        args: deviceArgs(emulator, { serial: "SN-73" }),
+        home: roHome,
+        env: { LOCK_FILE_PATH: tempDir("fleetprov-lock-") },
+      },
+      {
+        code: ExitCode.IoError,
+        why: "EIO reading the runtime config",
+        args: deviceArgs(emulator, { serial: "SN-74" }),
+        home: eioHome,
+      },
+      {
+        code: ExitCode.TempFail,
+        why: "no broker on the port until the deadline",
+        args: deviceArgs(emulator, {
+          serial: "SN-75",
+          retry: GIVE_UP_FAST,
+          extra: ["--port", "1"],
+        }),
+      },
+      {
+        code: ExitCode.NoPermission,
+        why: "a claim key readable by all",
+        args: deviceArgs(emulator, { serial: "SN-77", extra: ["--key", looseKey] }),
+      },
+      {
+        code: ExitCode.Config,
+        why: "a missing claim certificate",
+        args: deviceArgs(emulator, {
+          serial: "SN-78",
+          extra: ["--cert", join(scratch, "none.crt")],
+        }),
+      },
+    ];
+    try {
+      assertEquals(
+        cases.map((c) => c.code).sort((a, b) => a - b),
+        Object.values(ExitCode).sort((a, b) => a - b),
+        "every exit code is walked",
+      );
+      for (const c of cases) {
+        await t.step(`${c.code}: ${c.why}`, async () => {
+          const result = await runFleetprov(c.args, { home: c.home ?? deviceHome(), env: c.env });
+          assertEquals(result.code, c.code, `${c.why}\n${result.stdout}${result.stderr}`);
+          assertEquals(
+            restartsOn(unit, c.code),
+            HEALS_WITH_TIME[c.code],
+            `exit ${c.code} (${c.why}): the unit's restart policy disagrees with the rule`,
+          );
+        });
+      }
+    } finally {
+      await emulator.close();
+      disk.unmount();
+    }
+  },
 });

@@ -7,6 +7,7 @@
  */
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { osFailure } from "../errors.ts";
 import { fsyncDirectory, writeFileAtomic } from "../secure_files/mod.ts";
 
 /** File name of the journal inside the config dir. */
@@ -61,12 +62,19 @@ export function journalPath(configDir: string): string {
   return join(configDir, JOURNAL_FILE);
 }
 
-/** Reads the journal; returns undefined when absent or unreadable. */
+/**
+ * Reads the journal; returns undefined when absent or damaged. An OS
+ * condition (EIO, EACCES) is thrown: ignoring the journal then would mint
+ * another certificate.
+ */
 export function readJournal(configDir: string): JournalEntry | undefined {
   let text: string;
+  const path = journalPath(configDir);
   try {
-    text = readFileSync(journalPath(configDir), "utf8");
-  } catch {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const os = osFailure(error, { path, action: "read" });
+    if (os) throw os;
     return undefined;
   }
   try {

@@ -6,6 +6,7 @@
  * @module
  */
 import { readFileSync } from "node:fs";
+import { osFailure } from "../errors.ts";
 import { writeFileAtomic } from "../secure_files/mod.ts";
 
 /** Mode of the runtime config file (spec §3). */
@@ -41,6 +42,9 @@ export function readRuntimeConfig(
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return { status: "absent" };
+    // EIO, EACCES and the like are the board's condition, with their own exit code.
+    const os = osFailure(error, { path, action: "read" });
+    if (os) throw os;
     return { status: "not-provisioned", reason: `${path} cannot be read (${code}).` };
   }
   let parsed: unknown;
