@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { proofPending } from "../provisioning/mod.ts";
 import process from "node:process";
 import {
   ignoredNotice,
@@ -141,6 +142,9 @@ export function describePlan(settings: Settings): string {
   const fp = settings.fleetProvisioning;
   if (!fp.enabled) {
     return "nothing: fleet provisioning is disabled (fleet-provisioning.enabled / --enable-fleet-provisioning); exit 0.";
+  }
+  if (settings.runtime.status === "provisioned" && proofPending(settings)) {
+    return `connect with the new certificate as thing ${settings.runtime.thingName} to prove it (the runtime config is written, the journal says the proof is pending); no new certificate.`;
   }
   if (settings.runtime.status === "provisioned") {
     return `nothing: already provisioned as thing ${settings.runtime.thingName} (completed-fp is true in ${settings.runtimeConfigPath}); exit 0.`;
