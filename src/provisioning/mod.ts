@@ -65,6 +65,8 @@ export interface ProvisionResult {
 /** Options of {@linkcode provision}. */
 export interface ProvisionOptions {
   logger: Logger;
+  /** Called before each retry (the `--output json` line counts them). */
+  onRetry?: () => void;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -181,6 +183,7 @@ export async function provision(
         );
       }
       retries++;
+      options.onRetry?.();
       logger.warn(
         `Attempt ${attempt} failed at step ${state.step}: ${
           (error as Error).message
