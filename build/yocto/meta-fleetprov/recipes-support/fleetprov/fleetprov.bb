@@ -56,10 +56,10 @@ inherit systemd ptest
 SYSTEMD_SERVICE:${PN} = "fleetprov.service"
 SYSTEMD_AUTO_ENABLE = "enable"
 
-# The official Node.js runtime inside needs glibc >= 2.28 and these libraries
-# (its ELF NEEDED entries); armv7 builds also link libatomic.
-RDEPENDS:${PN} = "glibc libstdc++ libgcc"
-RDEPENDS:${PN}:append:arm = " libatomic"
+# The official Node.js runtimes inside need glibc >= 2.28 and these libraries
+# (their ELF NEEDED entries; Node.js 26 on x64/arm64 and 20 on armv7 all link
+# libatomic).
+RDEPENDS:${PN} = "glibc libstdc++ libgcc libatomic"
 RDEPENDS:${PN}-ptest += "${PN}"
 
 # A prebuilt, already stripped single executable: the SEA blob lives in an ELF
