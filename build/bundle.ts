@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Bundles the CLI entry point into one CommonJS file for a Node.js single
  * executable application: every npm package inlined, only `node:` built-ins

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Debian packages `fleetprov_<version>_{amd64,arm64,armhf}.deb`, built with
  * `dpkg-deb` from a staged tree: /usr/bin/fleetprov, the systemd unit

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `deno task build`: bundles main.ts with esbuild and turns it into one Node.js
  * single executable per board (dist/fleetprov-linux-{x64,arm64,armv7}), plus
@@ -16,7 +17,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { bundle } from "./bundle.ts";
 import { buildDeb, DEB_ARCH } from "./deb.ts";
@@ -449,7 +450,11 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
   const noticesPath = join(outDir, "THIRD_PARTY_NOTICES");
   await Deno.writeTextFile(
     noticesPath,
-    noticesText([...allPackages.values()], { version: VERSION, runtimes: [...runtimes.values()] }),
+    noticesText([...allPackages.values()], {
+      version: VERSION,
+      runtimes: [...runtimes.values()],
+      withTargets: true,
+    }),
   );
   const sumsPath = join(outDir, "SHA256SUMS");
   const sums = built.map((t) => `${t.sha256}  fleetprov-linux-${t.id}\n`).join("");
@@ -469,6 +474,12 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
       return { packages: bundles.get(key)!.packages, runtime: runtimes.get(key)! };
     },
   });
+  // The packages' checksums join the binaries' in SHA256SUMS.
+  for (const path of Object.values(debs)) {
+    await Deno.writeTextFile(sumsPath, `${await sha256File(path)}  ${basename(path)}\n`, {
+      append: true,
+    });
+  }
   return { targets: built, sumsPath, layerPath, noticesPath, debs };
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Third-party notices: which npm packages esbuild put into the bundle (from
  * its metafile), checked against deno.lock, each with its version, licence
@@ -158,17 +159,23 @@ export async function runtimeLicenseText(runtimePath: string): Promise<string | 
 const RULE = "=".repeat(78);
 const THIN = "-".repeat(78);
 
-/** The THIRD_PARTY_NOTICES text for `packages` and `runtimes`. */
+/**
+ * The THIRD_PARTY_NOTICES text for `packages` and `runtimes`. With
+ * `withTargets` it names the targets of each runtime (dist/'s file); the
+ * notices embedded into a bundle do not, so a bundle is the same whichever
+ * targets one build makes.
+ */
 export function noticesText(
   packages: readonly BundledPackage[],
-  options: { version: string; runtimes: readonly RuntimeLicense[] },
+  options: { version: string; runtimes: readonly RuntimeLicense[]; withTargets?: boolean },
 ): string {
-  const targets = options.runtimes.flatMap((r) => r.targets);
+  const targetsOf = (r: RuntimeLicense) => options.withTargets ? r.targets : [];
+  const targets = options.runtimes.flatMap(targetsOf);
   const width = Math.max(...packages.map((p) => `${p.name} ${p.version}`.length), 20) + 2;
   const lines = [
     "THIRD-PARTY SOFTWARE NOTICES",
     "",
-    `fleetprov ${options.version} (${targets.join(", ")})`,
+    `fleetprov ${options.version}${targets.length > 0 ? ` (${targets.join(", ")})` : ""}`,
     "",
     "fleetprov is licensed under the Apache License, Version 2.0 (the LICENSE file).",
     "Each fleetprov binary is a Node.js runtime with fleetprov's program bundled into it;",
@@ -176,7 +183,8 @@ export function noticesText(
     "",
     "Node.js runtime:",
     ...options.runtimes.map((r) =>
-      `  ${`Node.js ${r.version}`.padEnd(width)}MIT and others (below)   ${r.targets.join(", ")}`
+      `  ${`Node.js ${r.version}`.padEnd(width)}MIT and others (below)   ${targetsOf(r).join(", ")}`
+        .trimEnd()
     ),
     "",
     `npm packages bundled into the program (${packages.length}, pinned in deno.lock):`,
@@ -186,7 +194,9 @@ export function noticesText(
   for (const runtime of options.runtimes) {
     lines.push(
       RULE,
-      `Node.js ${runtime.version} (${runtime.targets.join(", ")})`,
+      `Node.js ${runtime.version}${
+        targetsOf(runtime).length > 0 ? ` (${targetsOf(runtime).join(", ")})` : ""
+      }`,
       "https://nodejs.org/",
       THIN,
       runtime.text?.trimEnd() ??

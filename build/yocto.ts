@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Assembles the ready-to-use Yocto layer dist/meta-fleetprov: the checked-in
  * layer from build/yocto, the systemd unit from build/systemd, LICENSE and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Command dispatch: `fleetprov [flags]` provisions, `fleetprov check` (or
  * `--dry-run`) validates, `fleetprov emulator` runs the local AWS IoT
@@ -113,8 +114,20 @@ function reportFailure(error: unknown): number {
   return ExitCode.Internal;
 }
 
+/**
+ * A reader that closes stdout early (`fleetprov --third-party-notices | head`)
+ * must not crash a run with an unhandled EPIPE: what it no longer reads is dropped.
+ */
+function dropOutputToClosedPipe(): void {
+  if (process.stdout.listenerCount("error") > 0) return;
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
+}
+
 /** Runs fleetprov with `args` (argv without the program) and returns the exit code. */
 export async function runCli(args: string[]): Promise<number> {
+  dropOutputToClosedPipe();
   let format: OutputFormat = "text";
   const report = newRunReport();
   let failure: unknown;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The logger: Device Client levels, STDOUT or a log file created 0600.
  * Secrets never reach it: callers pass ids and paths, never keys, tokens or PINs.

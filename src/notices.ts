@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `--third-party-notices`: the licences of the npm packages and the Node.js
  * runtime inside a release binary. `deno task build` writes them

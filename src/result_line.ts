@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `--output json`: the one JSON object a run prints on stdout when it ends,
  * for provisioning stations and fleet scripts. Logs then go to stderr.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The fleetprov version and the runtime facts `--version` prints: the target,
  * and the Node.js and OpenSSL versions inside the binary.
@@ -42,7 +43,7 @@ export function runtimeFacts(): RuntimeFacts {
 
 /**
  * The `--version` line, e.g.
- * `fleetprov 0.1.0 (linux-arm64; Node.js 24.22.3, OpenSSL 3.5.4)`; from source,
+ * `fleetprov 0.1.0 (linux-arm64; Node.js 26.12.1, OpenSSL 3.5.9)`; from source,
  * `fleetprov 0.1.0 (linux-x64; Deno 2.9.6, from source)`. It always starts with
  * `fleetprov <version>`.
  */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * End-to-end tests of the release artifacts: each single binary in dist/
  * (built here when stale) runs its own emulator (`fleetprov emulator`) and
@@ -219,7 +220,7 @@ for (const id of TARGET_IDS) {
         const result = await run(id, binary, ["--version"], { home: tempDir() });
         assertEquals(result.code, 0);
         assertEquals(result.stderr, "");
-        // fleetprov 0.1.0 (linux-arm64; Node.js 24.21.0, OpenSSL 3.5.8)
+        // fleetprov 0.1.0 (linux-arm64; Node.js 26.12.1, OpenSSL 3.5.9)
         const target = (await binaries()).targets.find((t) => t.id === id)!;
         assertMatch(result.stdout, versionPattern(id, target.nodeVersion));
         assert(result.stdout.startsWith(`fleetprov ${VERSION} `), result.stdout);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Shared helpers of the emulator tests: temporary state directories, mqtt.js
  * connections with real certificates, request/answer round trips.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Helpers of the failure-handling tests (crash, faults, hostile input,
  * secrets, storm): running the CLI as a child that may be killed, fast retry

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `--output json`: one JSON object on stdout at the end of every provisioning
  * run (provisioned, already provisioned, config error, rejection, network

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { operationTopics } from "../src/provisioning/topics.ts";
 import { filterMatches, routeOf } from "../src/emulator/broker.ts";

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The command-line flags: every Device Client flag (those of other DC
  * features are accepted and ignored), fleetprov's extensions, and a strict

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Topic names and payload shapes of the AWS IoT fleet provisioning MQTT API.
  *

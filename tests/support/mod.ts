@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Test helpers: temporary homes, the emulator, and running the real CLI
  * (`deno run main.ts`, or the binary named by FLEETPROV_BIN) as a child process.
