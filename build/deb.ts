@@ -239,13 +239,14 @@ fi
 const LINTIAN_OVERRIDES =
   `# fleetprov is one Node.js single executable: the official Node.js runtime
 # (which links OpenSSL, zlib, brotli, nghttp2, libuv, ICU, ... statically, as
-# every official Node.js build does) with the fleetprov program injected. It
+# every official Node.js build does; lintian also names mbedtls for some
+# strings) with the fleetprov program injected. It
 # cannot use Debian's shared copies of those libraries; their licences are in
 # /usr/share/doc/fleetprov/THIRD_PARTY_NOTICES.gz and the copyright file.
 fleetprov: embedded-library *
 # Node.js's official builds are compiled by the Node.js project, not with
-# Debian's hardening flags (the x64 and arm64 runtimes are not PIE); the binary
-# is theirs, stripped, plus the blob, and identical to the release download.
+# Debian's hardening flags (and not as PIE); the binary is theirs, stripped,
+# plus the blob, and identical to the release download.
 fleetprov: hardening-no-fortify-functions [usr/bin/fleetprov]
 fleetprov: hardening-no-pie [usr/bin/fleetprov]
 # fleetprov refuses claim credentials outside a 0700 directory, as the AWS IoT
