@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import { startEmulator } from "../src/emulator/mod.ts";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
-import { operationTopics } from "../src/provisioning/topics.ts";
+import { operationTopics } from "../src/protocol/mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

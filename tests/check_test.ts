@@ -11,8 +11,16 @@ import { FLAGS } from "../src/config/flags.ts";
 import { ExitCode } from "../src/errors.ts";
 import { writeRuntimeConfig } from "../src/runtime_config/mod.ts";
 import { ensureDirectory } from "../src/secure_files/mod.ts";
-import { type Layout, loadOptions, makeLayout, settingsError } from "./config_fixtures.ts";
-import { deviceHome, runFleetprov, SERIAL_TEMPLATE, testEmulator } from "./support/mod.ts";
+import {
+  BOARD,
+  deviceHome,
+  type Layout,
+  loadOptions,
+  makeLayout,
+  runFleetprov,
+  settingsError,
+  withEmulator,
+} from "./support/mod.ts";
 
 /** Runs `check` in-process and captures what it prints. */
 async function check(layout: Layout, args: string[]) {
@@ -247,9 +255,8 @@ async function waitFor(condition: () => boolean): Promise<void> {
   }
 }
 
-Deno.test("after a real provisioning, check passes with no warnings and reports the thing", async () => {
-  const emulator = await testEmulator({ templateName: "BoardTemplate", template: SERIAL_TEMPLATE });
-  try {
+Deno.test("after a real provisioning, check passes with no warnings and reports the thing", () =>
+  withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     const args = [
       "--config-file",
@@ -266,10 +273,7 @@ Deno.test("after a real provisioning, check passes with no warnings and reports 
       /has mode|is owned by/.test(l) && !l.includes(dirname(emulator.configPath))
     );
     assertEquals(permissionWarnings, [], "fleetprov's own files trip its own checks");
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
 Deno.test("help: usage, subcommands, every flag with its default, exit codes", () => {
   const text = helpText();

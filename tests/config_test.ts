@@ -21,9 +21,11 @@ import {
   type Layout,
   loadOptions,
   makeLayout,
+  secureElementFlags,
   settingsError,
   writeConfig,
-} from "./config_fixtures.ts";
+  writeProvisioned,
+} from "./support/mod.ts";
 
 function load(layout: Layout, args: string[], env: Record<string, string> = {}) {
   return loadSettings(args, loadOptions(layout, env));
@@ -1085,18 +1087,7 @@ Deno.test("machine client id: stable, different per machine, never a shared cons
 
 Deno.test("runtime config: a valid one overrides cert, key and thing-name", async () => {
   const layout = await makeLayout();
-  ensureDirectory(layout.configDir, 0o745);
-  const keys = join(layout.configDir, "keys");
-  ensureDirectory(keys, 0o700);
-  const cert = join(keys, "active-certificate.pem.crt");
-  const key = join(keys, "active-private.pem.key");
-  writeFileSync(cert, readFileSync(layout.claimCert), { mode: 0o644 });
-  writeFileSync(key, readFileSync(layout.claimKey), { mode: 0o600 });
-  await Deno.chmod(cert, 0o644);
-  await Deno.chmod(key, 0o600);
-  writeRuntimeConfig(join(layout.configDir, "aws-iot-device-client-runtime.conf"), {
-    cert,
-    key,
+  const { cert, key } = writeProvisioned(layout, {
     thingName: "FPTemplateName-abc",
     deviceConfig: { Foo: "Bar" },
   });
@@ -1200,12 +1191,7 @@ Deno.test("secure element: provisioning needs a CSR from the token (exit 2); typ
   const error = await settingsError(() =>
     load(layout, [
       ...layout.args,
-      "--enable-secure-element",
-      "true",
-      "--pkcs11-lib",
-      lib,
-      "--secure-element-pin",
-      "98765",
+      ...secureElementFlags({ lib, pin: "98765" }),
       "--secure-element-slot-id",
       "x1",
     ])

@@ -16,31 +16,34 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { deviceHome, modeOf, SERIAL_TEMPLATE, testEmulator } from "./support/mod.ts";
-import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
-import { CRASH_POINTS } from "../src/failpoints.ts";
-import { writeFileAtomic } from "../src/secure_files/mod.ts";
 import {
   assertNoTempFiles,
   assertProvisioned,
+  boardEmulator,
   certificateStatuses,
   type ChildResult,
   concurrentSteps,
   configDirOf,
   deviceArgs,
+  deviceHome,
   listFiles,
-  runChild,
+  modeOf,
+  runFleetprov,
   runtimeConfigIfAny,
+  runToCrashPoint,
+  SERIAL_TEMPLATE,
   spawnFleetprov,
   TEMPLATE_NAME,
-} from "./failure_helpers.ts";
+  testEmulator,
+} from "./support/mod.ts";
+import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
+import { CRASH_POINTS, type CrashPoint } from "../src/failpoints.ts";
+import { writeFileAtomic } from "../src/secure_files/mod.ts";
 
 type TemplateKind = "serial" | "dc-sample";
 
 function emulatorFor(kind: TemplateKind, options: { tokenLifetimeMs?: number } = {}) {
-  return kind === "serial"
-    ? testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE, ...options })
-    : testEmulator(options);
+  return kind === "serial" ? boardEmulator(options) : testEmulator(options);
 }
 
 function argsFor(kind: TemplateKind, emulator: Emulator, extra: string[] = []): string[] {
@@ -119,18 +122,15 @@ const IN_FLIGHT: InFlight[] = [
   { name: "new-certificate CONNECT held", operation: "connect", point: "before", pending: 0 },
 ];
 
-async function crashAt(kind: TemplateKind, point: string): Promise<void> {
+async function crashAt(kind: TemplateKind, point: CrashPoint): Promise<void> {
   const emulator = await emulatorFor(kind);
   try {
     const home = deviceHome();
-    const first = await runChild(argsFor(kind, emulator), {
-      home,
-      env: { FLEETPROV_CRASH_AT: point },
-    });
+    const first = await runToCrashPoint(argsFor(kind, emulator), { home, point });
     assertEquals(first.signal, "SIGKILL", `${point}: killed\n${first.stderr}`);
     assertCleanAfterKill(home, point);
     assert(existsSync(join(home, "lock", "devicecl.lock")), "the killed run left its lock");
-    const second = await runChild(argsFor(kind, emulator), { home });
+    const second = await runFleetprov(argsFor(kind, emulator), { home });
     assertEquals(second.code, 0, `${point}: rerun\n${second.stdout}${second.stderr}`);
     if (/Provisioned thing/.test(second.stdout)) {
       // The rerun took the dead run's lock over and freed it. (A rerun that finds the
@@ -192,7 +192,7 @@ async function killInFlight(kind: TemplateKind, c: InFlight): Promise<void> {
     }
     assertEquals(outcome.signal, "SIGKILL", c.name);
     assertCleanAfterKill(home, c.name);
-    const second = await runChild(argsFor(kind, emulator), { home });
+    const second = await runFleetprov(argsFor(kind, emulator), { home });
     assertEquals(second.code, 0, `${c.name}: rerun\n${second.stdout}${second.stderr}`);
     assertOneThing(emulator, home, kind, c.name, c.pending);
   } finally {
@@ -218,9 +218,9 @@ Deno.test("a journaled token past its reuse window is not used: the run starts o
   const emulator = await emulatorFor("serial");
   try {
     const home = deviceHome();
-    const first = await runChild(argsFor("serial", emulator), {
+    const first = await runToCrashPoint(argsFor("serial", emulator), {
       home,
-      env: { FLEETPROV_CRASH_AT: "after-journal-created" },
+      point: "after-journal-created",
     });
     assertEquals(first.signal, "SIGKILL");
     const journalPath = join(configDirOf(home), "fleetprov-journal.json");
@@ -231,7 +231,7 @@ Deno.test("a journaled token past its reuse window is not used: the run starts o
 
     const requests: string[] = [];
     emulator.events.on("request", (e) => requests.push(e.operation));
-    const second = await runChild(argsFor("serial", emulator), { home });
+    const second = await runFleetprov(argsFor("serial", emulator), { home });
     assertEquals(second.code, 0, second.stderr);
     assertMatch(second.stderr, /expired ownership token; starting over with a new certificate/);
     assertEquals(requests, ["CreateKeysAndCertificate", "RegisterThing"]);
@@ -250,9 +250,9 @@ for (const kind of ["serial", "dc-sample"] as const) {
     const stateDir = dirname(shortLived.configPath);
     const home = deviceHome();
     try {
-      const first = await runChild(argsFor(kind, shortLived), {
+      const first = await runToCrashPoint(argsFor(kind, shortLived), {
         home,
-        env: { FLEETPROV_CRASH_AT: "after-journal-created" },
+        point: "after-journal-created",
       });
       assertEquals(first.signal, "SIGKILL");
     } finally {
@@ -265,7 +265,7 @@ for (const kind of ["serial", "dc-sample"] as const) {
       ...(kind === "serial" ? { templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE } : {}),
     });
     try {
-      const second = await runChild(argsFor(kind, emulator), { home });
+      const second = await runFleetprov(argsFor(kind, emulator), { home });
       assertEquals(second.code, 0, second.stderr);
       assertMatch(second.stderr, /ownership token .* was refused; starting over/);
       assertOneThing(emulator, home, kind, "expired token", 0);

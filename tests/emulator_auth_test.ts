@@ -2,35 +2,26 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { readFileSync } from "node:fs";
 import type { MqttClient } from "mqtt";
-import { operationTopics } from "../src/provisioning/topics.ts";
+import { operationTopics } from "../src/protocol/mod.ts";
 import {
   claimCredentials,
   closed,
   connect,
+  provisioningTemplate,
   request,
-  startTestEmulator,
-} from "./emulator_helpers.ts";
+  testEmulator,
+  withEmulator,
+} from "./support/mod.ts";
 
-const INACTIVE_TEMPLATE = {
-  Parameters: { "AWS::IoT::Certificate::Id": { Type: "String" } },
-  Resources: {
-    certificate: {
-      Type: "AWS::IoT::Certificate",
-      Properties: { CertificateId: { Ref: "AWS::IoT::Certificate::Id" }, Status: "Inactive" },
-    },
-    policy: { Type: "AWS::IoT::Policy", Properties: { PolicyName: "FPCertPolicy" } },
-    thing: {
-      Type: "AWS::IoT::Thing",
-      Properties: {
-        ThingName: { "Fn::Join": ["-", ["off", { Ref: "AWS::IoT::Certificate::Id" }]] },
-      },
-    },
-  },
-};
+const INACTIVE_TEMPLATE = provisioningTemplate({
+  parameters: { "AWS::IoT::Certificate::Id": { Type: "String" } },
+  status: "Inactive",
+  thingName: { "Fn::Join": ["-", ["off", { Ref: "AWS::IoT::Certificate::Id" }]] },
+});
 
 Deno.test("connect: claim accepted; foreign, missing, PENDING_ACTIVATION and INACTIVE certificates refused", async () => {
-  const emulator = await startTestEmulator({ template: INACTIVE_TEMPLATE });
-  const other = await startTestEmulator();
+  const emulator = await testEmulator({ template: INACTIVE_TEMPLATE });
+  const other = await testEmulator();
   try {
     const claim = await connect(emulator, claimCredentials(emulator), "claim-1");
     assertEquals(emulator.registry.certificate(emulator.claim.certificateId)?.status, "ACTIVE");
@@ -73,9 +64,8 @@ Deno.test("connect: claim accepted; foreign, missing, PENDING_ACTIVATION and INA
   }
 });
 
-Deno.test("subscribe before publish: without a subscription the answer is dropped and logged", async () => {
-  const emulator = await startTestEmulator();
-  try {
+Deno.test("subscribe before publish: without a subscription the answer is dropped and logged", () =>
+  withEmulator({}, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator), "no-sub");
     const dropped = emulator.events.waitFor("dropped");
     await claim.publishAsync("$aws/certificates/create/json", "{}", { qos: 1 });
@@ -94,14 +84,10 @@ Deno.test("subscribe before publish: without a subscription the answer is droppe
     await claim.publishAsync(register.request, JSON.stringify({ certificateOwnershipToken: "" }));
     assertEquals((await droppedRejection).topic, register.rejected);
     await claim.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("answers go only to the asking connection; requests are not forwarded", async () => {
-  const emulator = await startTestEmulator();
-  try {
+Deno.test("answers go only to the asking connection; requests are not forwarded", () =>
+  withEmulator({}, async (emulator) => {
     const a = await connect(emulator, claimCredentials(emulator), "asker-a");
     const b = await connect(emulator, claimCredentials(emulator), "bystander-b");
     const seenByB: string[] = [];
@@ -118,14 +104,10 @@ Deno.test("answers go only to the asking connection; requests are not forwarded"
     assert(!seenByB[0].includes(answerA.body.certificateId as string));
     await a.endAsync();
     await b.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("claim policy: publishing or subscribing outside the provisioning topics disconnects", async () => {
-  const emulator = await startTestEmulator();
-  try {
+Deno.test("claim policy: publishing or subscribing outside the provisioning topics disconnects", () =>
+  withEmulator({}, async (emulator) => {
     for (
       const act of [
         (c: MqttClient) => c.publish("devices/telemetry", "x", { qos: 1 }),
@@ -145,13 +127,10 @@ Deno.test("claim policy: publishing or subscribing outside the provisioning topi
       claim.end(true);
     }
     assert(emulator.lines.some((l) => l.includes("may not iot:Publish devices/telemetry")));
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
 Deno.test("ownership tokens: empty, unknown and expired tokens are rejected; expired certificates deleted", async () => {
-  const emulator = await startTestEmulator({ tokenLifetimeMs: 0 });
+  const emulator = await testEmulator({ tokenLifetimeMs: 0 });
   let certificateId = "";
   let certificateOwnershipToken = "";
   try {
@@ -182,22 +161,14 @@ Deno.test("ownership tokens: empty, unknown and expired tokens are rejected; exp
   assert(!file.includes(certificateOwnershipToken));
 });
 
-Deno.test("RegisterThing: a missing template parameter is a clear InvalidParameters rejection", async () => {
-  const emulator = await startTestEmulator({
-    template: {
-      Parameters: { SerialNumber: { Type: "String" } },
-      Resources: {
-        certificate: {
-          Type: "AWS::IoT::Certificate",
-          Properties: { CertificateId: { Ref: "AWS::IoT::Certificate::Id" } },
-        },
-        thing: { Type: "AWS::IoT::Thing", Properties: { ThingName: { Ref: "SerialNumber" } } },
-        policy: { Type: "AWS::IoT::Policy", Properties: { PolicyName: "FPCertPolicy" } },
-      },
-      DeviceConfiguration: { Fleet: { "Fn::Sub": "fleet-${SerialNumber}" } },
-    },
-  });
-  try {
+Deno.test("RegisterThing: a missing template parameter is a clear InvalidParameters rejection", () =>
+  withEmulator({
+    template: provisioningTemplate({
+      parameters: { SerialNumber: { Type: "String" } },
+      thingName: { Ref: "SerialNumber" },
+      deviceConfiguration: { Fleet: { "Fn::Sub": "fleet-${SerialNumber}" } },
+    }),
+  }, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator));
     const created = await request(claim, "CreateKeysAndCertificate", {});
     const token = created.body.certificateOwnershipToken;
@@ -211,13 +182,10 @@ Deno.test("RegisterThing: a missing template parameter is a clear InvalidParamet
     });
     assertEquals(ok.body, { thingName: "SN-9", deviceConfiguration: { Fleet: "fleet-SN-9" } });
     await claim.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
 Deno.test("state persists across restarts: same CA, claim, registry; devices reconnect", async () => {
-  const first = await startTestEmulator();
+  const first = await testEmulator();
   const stateDir = first.configPath.replace(/\/device-client\.conf$/, "");
   let thingName: string;
   let device: { cert: string; key: string };
@@ -234,7 +202,7 @@ Deno.test("state persists across restarts: same CA, claim, registry; devices rec
   } finally {
     await first.close();
   }
-  const second = await startTestEmulator({ stateDir });
+  const second = await testEmulator({ stateDir });
   try {
     assertEquals(second.caCertPem, first.caCertPem);
     assertEquals(second.claim.certificateId, first.claim.certificateId);

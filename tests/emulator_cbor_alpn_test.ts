@@ -9,9 +9,15 @@ import {
 import mqtt from "mqtt";
 import { encode } from "cborg";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
-import { decodePayload, definiteStrings, encodePayload } from "../src/provisioning/payload.ts";
+import { decodePayload, definiteStrings, encodePayload } from "../src/protocol/mod.ts";
 import type { Emulator } from "../src/emulator/mod.ts";
-import { claimCredentials, connect, request, startTestEmulator } from "./emulator_helpers.ts";
+import {
+  claimCredentials,
+  connect,
+  provisioningTemplate,
+  request,
+  withEmulator,
+} from "./support/mod.ts";
 
 /** CBOR text string of indefinite length, in chunks. */
 function indefiniteText(...chunks: string[]): number[] {
@@ -91,21 +97,14 @@ Deno.test("payload: malformed CBOR and JSON fail with a sentence", () => {
   assertThrows(() => decodePayload(new TextEncoder().encode("{nope"), "json"));
 });
 
-Deno.test("emulator: the whole API over CBOR topics, answered in CBOR", async () => {
-  const emulator = await startTestEmulator({
-    template: {
-      Parameters: { SerialNumber: { Type: "String" } },
-      Resources: {
-        certificate: {
-          Type: "AWS::IoT::Certificate",
-          Properties: { CertificateId: { Ref: "AWS::IoT::Certificate::Id" }, Status: "ACTIVE" },
-        },
-        policy: { Type: "AWS::IoT::Policy", Properties: { PolicyName: "FPCertPolicy" } },
-        thing: { Type: "AWS::IoT::Thing", Properties: { ThingName: { Ref: "SerialNumber" } } },
-      },
-    },
-  });
-  try {
+Deno.test("emulator: the whole API over CBOR topics, answered in CBOR", () =>
+  withEmulator({
+    template: provisioningTemplate({
+      parameters: { SerialNumber: { Type: "String" } },
+      status: "ACTIVE",
+      thingName: { Ref: "SerialNumber" },
+    }),
+  }, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator));
     const keys = await request(claim, "CreateKeysAndCertificate", {}, { format: "cbor" });
     assert(keys.accepted);
@@ -143,10 +142,7 @@ Deno.test("emulator: the whole API over CBOR topics, answered in CBOR", async ()
     });
     assertEquals(garbage.body.errorCode, "InvalidPayload");
     await claim.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
 function connectAlpn(emulator: Emulator, protocols?: string[]): Promise<mqtt.MqttClient> {
   const { cert, key } = claimCredentials(emulator);
@@ -171,29 +167,21 @@ function connectAlpn(emulator: Emulator, protocols?: string[]): Promise<mqtt.Mqt
   });
 }
 
-Deno.test("ALPN required: x-amzn-mqtt-ca connects, a connection without it is refused", async () => {
-  const emulator = await startTestEmulator({ alpn: "require" });
-  try {
+Deno.test("ALPN required: x-amzn-mqtt-ca connects, a connection without it is refused", () =>
+  withEmulator({ alpn: "require" }, async (emulator) => {
     const ok = await connectAlpn(emulator, ["x-amzn-mqtt-ca"]);
     await ok.endAsync();
     const refused = emulator.events.waitFor("connect", (e) => !e.accepted);
     await assertRejects(connectAlpn(emulator));
     assertMatch((await refused).reason!, /did not negotiate ALPN x-amzn-mqtt-ca/);
     assert(emulator.lines.some((l) => l.includes("did not negotiate ALPN")));
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("ALPN optional (default off 443): connections with and without ALPN are accepted", async () => {
-  const emulator = await startTestEmulator();
-  try {
+Deno.test("ALPN optional (default off 443): connections with and without ALPN are accepted", () =>
+  withEmulator({}, async (emulator) => {
     const withAlpn = await connectAlpn(emulator, ["x-amzn-mqtt-ca"]);
     await withAlpn.endAsync();
     const without = await connectAlpn(emulator);
     await without.endAsync();
     assertEquals(emulator.counters.connect.accepted, 2);
-  } finally {
-    await emulator.close();
-  }
-});
+  }));

@@ -1,17 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { claimCredentials, connect } from "./emulator_helpers.ts";
+import { claimCredentials, connect, fleetprovCommand } from "./support/mod.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-
+/** Starts `fleetprov emulator` with `args` (its own HOME: the emulator's files are in --state-dir). */
 function fleetprov(args: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "emulator", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const { command, args: fullArgs } = fleetprovCommand(["emulator", ...args]);
+  return new Deno.Command(command, { args: fullArgs, stdout: "piped", stderr: "piped" }).spawn();
 }
 
 const BAD_FAULTS = `${Deno.makeTempDirSync()}/bad-faults.json`;

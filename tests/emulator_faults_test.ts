@@ -7,15 +7,10 @@ import {
   assertThrows,
 } from "./support/assert.ts";
 import type { MqttClient } from "mqtt";
-import { operationTopics } from "../src/provisioning/topics.ts";
+import type { Emulator } from "../src/emulator/mod.ts";
+import { operationTopics } from "../src/protocol/mod.ts";
 import { parseFaultFlag, parseFaults } from "../src/emulator/mod.ts";
-import {
-  claimCredentials,
-  closed,
-  connect,
-  request,
-  startTestEmulator,
-} from "./emulator_helpers.ts";
+import { claimCredentials, closed, connect, request, withEmulator } from "./support/mod.ts";
 
 const CREATE = operationTopics("CreateKeysAndCertificate");
 
@@ -40,15 +35,14 @@ function deviceCertificates(emulator: { registry: { certificates(): { claim?: bo
   return emulator.registry.certificates().filter((c) => !c.claim).length;
 }
 
-Deno.test("faults: reject N times with the given status, code and message, then answer normally", async () => {
-  const emulator = await startTestEmulator({
+Deno.test("faults: reject N times with the given status, code and message, then answer normally", () =>
+  withEmulator({
     faults: [{
       operation: "RegisterThing",
       times: 2,
       reject: { statusCode: 503, errorCode: "ServiceUnavailable", errorMessage: "try later" },
     }],
-  });
-  try {
+  }, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator));
     const created = await request(claim, "CreateKeysAndCertificate", {});
     const token = created.body.certificateOwnershipToken;
@@ -71,16 +65,12 @@ Deno.test("faults: reject N times with the given status, code and message, then 
     });
     assertEquals(emulator.faults.rules()[0].fired, 2);
     await claim.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("faults: skip lets the first requests through; delay holds the answer", async () => {
-  const emulator = await startTestEmulator({
+Deno.test("faults: skip lets the first requests through; delay holds the answer", () =>
+  withEmulator({
     faults: [{ operation: "CreateKeysAndCertificate", skip: 1, times: 1, delayMs: 300 }],
-  });
-  try {
+  }, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator));
     const fault = emulator.events.waitFor("fault");
     await request(claim, "CreateKeysAndCertificate", {});
@@ -91,59 +81,44 @@ Deno.test("faults: skip lets the first requests through; delay holds the answer"
     assert(elapsed >= 290, `answered after ${elapsed} ms`);
     assertEquals((await fault).faults, ["delay 300 ms"]);
     await claim.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("faults: drop on request (nothing done), before the answer (work done) and after it", async () => {
-  const emulator = await startTestEmulator();
-  try {
+/** A create request on a new claim connection with a drop fault; resolves once the connection closed. */
+async function createWithDrop(emulator: Emulator, drop: "request" | "before" | "after") {
+  emulator.faults.clear();
+  emulator.faults.add({ operation: "CreateKeysAndCertificate", times: 1, drop });
+  const claim = await connect(emulator, claimCredentials(emulator));
+  const c = await collector(claim);
+  const gone = closed(claim);
+  await claim.publishAsync(CREATE.request, "{}", { qos: 0 });
+  await gone;
+  claim.end(true);
+  return c;
+}
+
+Deno.test("faults: drop on request (nothing done), before the answer (work done) and after it", () =>
+  withEmulator({}, async (emulator) => {
     // drop=request: the connection closes and no certificate exists.
-    emulator.faults.add({ operation: "CreateKeysAndCertificate", times: 1, drop: "request" });
-    let claim = await connect(emulator, claimCredentials(emulator));
-    let c = await collector(claim);
-    let gone = closed(claim);
-    await claim.publishAsync(CREATE.request, "{}", { qos: 0 });
-    await gone;
+    let c = await createWithDrop(emulator, "request");
     assertEquals(deviceCertificates(emulator), 0);
     assertEquals(c.messages.length, 0);
-    claim.end(true);
 
     // drop=before: the certificate is created, the answer lost.
-    emulator.faults.clear();
-    emulator.faults.add({ operation: "CreateKeysAndCertificate", times: 1, drop: "before" });
-    claim = await connect(emulator, claimCredentials(emulator));
-    c = await collector(claim);
-    gone = closed(claim);
     const dropped = emulator.events.waitFor("dropped");
-    await claim.publishAsync(CREATE.request, "{}", { qos: 0 });
-    await gone;
+    c = await createWithDrop(emulator, "before");
     assertMatch((await dropped).reason, /dropped before the answer/);
     assertEquals(deviceCertificates(emulator), 1);
     assertEquals(c.messages.length, 0);
-    claim.end(true);
 
     // drop=after: the answer arrives, then the connection closes.
-    emulator.faults.clear();
-    emulator.faults.add({ operation: "CreateKeysAndCertificate", times: 1, drop: "after" });
-    claim = await connect(emulator, claimCredentials(emulator));
-    c = await collector(claim);
-    gone = closed(claim);
-    await claim.publishAsync(CREATE.request, "{}", { qos: 0 });
-    await gone;
+    c = await createWithDrop(emulator, "after");
     assertEquals(c.messages.length, 1);
     assertEquals(c.messages[0].topic, CREATE.accepted);
     assertEquals(deviceCertificates(emulator), 2);
-    claim.end(true);
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("faults: malformed, truncated and duplicated answers", async () => {
-  const emulator = await startTestEmulator();
-  try {
+Deno.test("faults: malformed, truncated and duplicated answers", () =>
+  withEmulator({}, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator));
     const c = await collector(claim);
     const text = (i: number) => new TextDecoder().decode(c.messages[i].payload);
@@ -165,16 +140,12 @@ Deno.test("faults: malformed, truncated and duplicated answers", async () => {
     assertEquals(text(2), text(3));
     assertEquals(JSON.parse(text(2)).certificateId.length, 64);
     await claim.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("faults: throttle is a token bucket answering 429 ThrottlingException past the rate", async () => {
-  const emulator = await startTestEmulator({
+Deno.test("faults: throttle is a token bucket answering 429 ThrottlingException past the rate", () =>
+  withEmulator({
     faults: [{ operation: "CreateKeysAndCertificate", throttle: { ratePerSecond: 0.1, burst: 2 } }],
-  });
-  try {
+  }, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator));
     const answers = [];
     for (let i = 0; i < 3; i++) answers.push(await request(claim, "CreateKeysAndCertificate", {}));
@@ -183,14 +154,10 @@ Deno.test("faults: throttle is a token bucket answering 429 ThrottlingException 
     assertEquals(answers[2].body.errorCode, "ThrottlingException");
     assertEquals(deviceCertificates(emulator), 2);
     await claim.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("faults: pause before and after the work, release to answer", async () => {
-  const emulator = await startTestEmulator();
-  try {
+Deno.test("faults: pause before and after the work, release to answer", () =>
+  withEmulator({}, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator), "paused-client");
     const c = await collector(claim);
 
@@ -214,20 +181,16 @@ Deno.test("faults: pause before and after the work, release to answer", async ()
     await answered;
     await c.count(2);
     await claim.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("faults: connect refusals, drops, pauses and counters", async () => {
-  const emulator = await startTestEmulator({
+Deno.test("faults: connect refusals, drops, pauses and counters", () =>
+  withEmulator({
     faults: [{
       operation: "connect",
       times: 1,
       reject: { statusCode: 503, errorCode: "ServerUnavailable" },
     }],
-  });
-  try {
+  }, async (emulator) => {
     await assertRejects(connect(emulator, claimCredentials(emulator)), /Server unavailable/);
     (await connect(emulator, claimCredentials(emulator))).end(true);
 
@@ -241,10 +204,7 @@ Deno.test("faults: connect refusals, drops, pauses and counters", async () => {
     pause.release();
     (await pending).end(true);
     assertEquals(emulator.counters.connect, { requests: 4, accepted: 2, rejected: 2, dropped: 1 });
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
 Deno.test("faults: rules from files and flags are validated with the culprit named", () => {
   assertEquals(parseFaultFlag("RegisterThing:reject=503:ServiceUnavailable,times=2"), {

@@ -2,11 +2,10 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { statSync } from "node:fs";
 import { certificateId, createCsr, generateKeyPair } from "../src/pki/mod.ts";
-import { claimCredentials, connect, request, startTestEmulator } from "./emulator_helpers.ts";
+import { claimCredentials, connect, request, withEmulator } from "./support/mod.ts";
 
-Deno.test("keys path: CreateKeysAndCertificate, RegisterThing, registry, reconnect as the thing", async () => {
-  const emulator = await startTestEmulator();
-  try {
+Deno.test("keys path: CreateKeysAndCertificate, RegisterThing, registry, reconnect as the thing", () =>
+  withEmulator({}, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator));
     const created = await request(claim, "CreateKeysAndCertificate", {});
     assert(created.accepted, JSON.stringify(created.body));
@@ -43,14 +42,10 @@ Deno.test("keys path: CreateKeysAndCertificate, RegisterThing, registry, reconne
       /Not authorized/,
     );
     assert(emulator.lines.some((l) => l.includes("may connect only with that client id")));
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("CSR path: EC and RSA CSRs are signed with their own keys", async () => {
-  const emulator = await startTestEmulator();
-  try {
+Deno.test("CSR path: EC and RSA CSRs are signed with their own keys", () =>
+  withEmulator({}, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator));
     for (const algorithm of ["ec-p256", "rsa-2048"] as const) {
       const pair = await generateKeyPair(algorithm);
@@ -79,14 +74,10 @@ Deno.test("CSR path: EC and RSA CSRs are signed with their own keys", async () =
     assertEquals(bad.accepted, false);
     assertEquals(bad.body.statusCode, 400);
     await claim.endAsync();
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("claim files and config have the Device Client's modes", async () => {
-  const emulator = await startTestEmulator();
-  try {
+Deno.test("claim files and config have the Device Client's modes", () =>
+  withEmulator({}, (emulator) => {
     const mode = (p: string) => statSync(p).mode & 0o777;
     assertEquals(mode(emulator.claim.certPath), 0o644);
     assertEquals(mode(emulator.claim.keyPath), 0o600);
@@ -99,7 +90,4 @@ Deno.test("claim files and config have the Device Client's modes", async () => {
       "template-name": "FleetprovTemplate",
     });
     assertEquals(config["thing-name"], undefined);
-  } finally {
-    await emulator.close();
-  }
-});
+  }));

@@ -9,32 +9,24 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
+  assertProvisioned,
+  boardEmulator,
+  type ChildResult,
+  concurrentSteps,
+  deviceArgs,
   deviceHome,
-  SERIAL_TEMPLATE,
+  oneLineError,
+  retryLines,
+  runFleetprov,
+  runtimeConfigPathOf,
+  selfSignedCertificate,
   tempDir,
-  testEmulator,
   writeWithMode,
 } from "./support/mod.ts";
 import type { Emulator, FaultRule } from "../src/emulator/mod.ts";
 import type { Registry } from "../src/emulator/registry.ts";
-import { generateKeyPair, signingAlgorithm, x509 } from "../src/pki/mod.ts";
-import {
-  assertProvisioned,
-  type ChildResult,
-  concurrentSteps,
-  deviceArgs,
-  oneLineError,
-  retryLines,
-  runChild,
-  runtimeConfigPathOf,
-  TEMPLATE_NAME,
-} from "./failure_helpers.ts";
 
 const RETRY_LINE = /Attempt (\d+) failed at step (\S+): (.+) Retrying in (\d+) ms\.$/;
-
-function serialEmulator(faults: FaultRule[] = []): Promise<Emulator> {
-  return testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE, faults });
-}
 
 /** Asserts each retry line names the attempt, the step, the reason and the wait. */
 function assertRetryLines(result: ChildResult, count: number, reason: RegExp): string[] {
@@ -186,10 +178,10 @@ const TRANSIENT: TransientCase[] = [
 ];
 
 async function transient(c: TransientCase): Promise<void> {
-  const emulator = await serialEmulator(c.faults);
+  const emulator = await boardEmulator({ faults: c.faults });
   try {
     const home = deviceHome();
-    const result = await runChild(
+    const result = await runFleetprov(
       deviceArgs(emulator, { serial: "SN-FAULT", extra: c.extra }),
       { home },
     );
@@ -226,17 +218,19 @@ Deno.test({
 Deno.test("throttling (token bucket, 429 past it): every rejection is one retry, then provisioned", async () => {
   // The first RegisterThing takes the only token and gets a 503; retries come
   // faster than the bucket refills (max wait 200 ms, one token per 500 ms).
-  const emulator = await serialEmulator([
-    { operation: "RegisterThing", throttle: { ratePerSecond: 2, burst: 1 } },
-    {
-      operation: "RegisterThing",
-      times: 1,
-      reject: { statusCode: 503, errorCode: "ServiceUnavailable" },
-    },
-  ]);
+  const emulator = await boardEmulator({
+    faults: [
+      { operation: "RegisterThing", throttle: { ratePerSecond: 2, burst: 1 } },
+      {
+        operation: "RegisterThing",
+        times: 1,
+        reject: { statusCode: 503, errorCode: "ServiceUnavailable" },
+      },
+    ],
+  });
   try {
     const home = deviceHome();
-    const result = await runChild(deviceArgs(emulator, { serial: "SN-THROTTLE" }), { home });
+    const result = await runFleetprov(deviceArgs(emulator, { serial: "SN-THROTTLE" }), { home });
     assertEquals(result.code, 0, result.stderr);
     const rejected = emulator.counters.RegisterThing.rejected;
     assert(emulator.faults.rules()[0].fired >= 1, "the bucket ran dry at least once");
@@ -267,15 +261,7 @@ interface FinalCase {
 
 /** A self-signed CA that did not issue the emulator's server certificate. */
 async function foreignRootCa(): Promise<string> {
-  const { keys } = await generateKeyPair("ec-p256");
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: "CN=Some Other Root CA",
-    keys,
-    signingAlgorithm: signingAlgorithm("ec-p256"),
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
-  });
+  const { certificate: cert } = await selfSignedCertificate("Some Other Root CA", { ca: true });
   const dir = join(tempDir("fleetprov-ca-"), "ca");
   mkdirSync(dir, { mode: 0o700 });
   const path = join(dir, "other-root-ca.pem");
@@ -395,11 +381,13 @@ const FINAL: FinalCase[] = [
 ];
 
 async function final(c: FinalCase): Promise<void> {
-  const emulator = await serialEmulator(c.faults);
+  const emulator = await boardEmulator({ faults: c.faults });
   try {
     const home = deviceHome();
     const extra = [...(c.extra ?? []), ...(await c.prepare?.(emulator, home) ?? [])];
-    const result = await runChild(deviceArgs(emulator, { serial: "SN-FINAL", extra }), { home });
+    const result = await runFleetprov(deviceArgs(emulator, { serial: "SN-FINAL", extra }), {
+      home,
+    });
     assertEquals(result.code, c.code, `${c.name}\n${result.stdout}${result.stderr}`);
     const line = oneLineError(result, true);
     assertMatch(line, c.message);

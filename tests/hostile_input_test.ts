@@ -30,26 +30,27 @@ import mqttPacket from "mqtt-packet";
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { loadSettings, SettingsError } from "../src/config/mod.ts";
 import {
+  assertNoTempFiles,
+  BOARD,
+  boardEmulator,
+  concurrentSteps,
+  configDirOf,
+  deviceArgs,
   deviceHome,
-  SERIAL_TEMPLATE,
+  GIVE_UP_FAST,
+  listFiles,
+  oneLineError,
+  runFleetprov,
+  runtimeConfigPathOf,
+  selfSignedCertificate,
   tempDir,
-  testEmulator,
+  TEMPLATE_NAME,
+  withEmulator,
   writeWithMode,
 } from "./support/mod.ts";
 import type { Emulator } from "../src/emulator/mod.ts";
-import { routeOf } from "../src/emulator/broker.ts";
-import { createCsr, generateKeyPair, signingAlgorithm, x509 } from "../src/pki/mod.ts";
-import type { Operation } from "../src/provisioning/topics.ts";
-import {
-  assertNoTempFiles,
-  concurrentSteps,
-  configDirOf,
-  listFiles,
-  oneLineError,
-  runChild,
-  runtimeConfigPathOf,
-  TEMPLATE_NAME,
-} from "./failure_helpers.ts";
+import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
+import { type Operation, routeOf } from "../src/protocol/mod.ts";
 
 /** What a case may use to build its arguments. */
 interface Ctx {
@@ -706,7 +707,7 @@ async function runHostile(emulator: Emulator, c: Hostile): Promise<void> {
     assertNoPartialFiles(ctx.home, c.name);
     return;
   }
-  const result = await runChild(args, { home: ctx.home });
+  const result = await runFleetprov(args, { home: ctx.home });
   assertEquals(result.code, c.code, `${c.name}\n${result.stdout}${result.stderr}`);
   if (c.parseErrors) {
     const lines = result.stderr.trim().split("\n");
@@ -733,7 +734,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
+    const emulator = await boardEmulator();
     try {
       const cases = [
         ...CONFIG_CASES,
@@ -754,9 +755,8 @@ Deno.test({
   },
 });
 
-Deno.test("a wrong type for every config key: one problem naming the key, exit 2 (loadSettings)", async () => {
-  const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
-  try {
+Deno.test("a wrong type for every config key: one problem naming the key, exit 2 (loadSettings)", () =>
+  withEmulator(BOARD, async (emulator) => {
     const ctx = context(emulator);
     for (const [key, value] of WRONG_TYPES) {
       const path = ctx.conf(withKey(ctx.config, key, value));
@@ -772,17 +772,14 @@ Deno.test("a wrong type for every config key: one problem naming the key, exit 2
       );
       assert(!error.message.includes("123456"), "a PIN of the wrong type is not shown");
     }
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
 Deno.test({
   name:
     "KNOWN BUG (src/config owner): a config file nested 20000 levels deep overflows the JSONC parser's stack (exit 70)",
   ignore: true,
   async fn() {
-    const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
+    const emulator = await boardEmulator();
     try {
       await runHostile(emulator, {
         name: "deep nesting",
@@ -822,7 +819,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
+    const emulator = await boardEmulator();
     try {
       await concurrentSteps(
         t,
@@ -843,7 +840,7 @@ Deno.test({
             symlinkSync(c.directory ? victimDir : victim, linkPath);
             const extra = c.path === "log" ? ["--log-type", "FILE", "--log-file", linkPath] : [];
             const before = emulator.counters.connect.requests;
-            const result = await runChild([
+            const result = await runFleetprov([
               "--config-file",
               emulator.configPath,
               "--fleet-provisioning-template-parameters",
@@ -874,9 +871,8 @@ Deno.test({
   },
 });
 
-Deno.test("a symlinked input is followed: claim certificate and key reached through links provision", async () => {
-  const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
-  try {
+Deno.test("a symlinked input is followed: claim certificate and key reached through links provision", () =>
+  withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     // The real files live elsewhere, with the modes the rules want; the links sit in a 0700 dir.
     const real = join(tempDir("fleetprov-real-"), "claim");
@@ -889,7 +885,7 @@ Deno.test("a symlinked input is followed: claim certificate and key reached thro
     mkdirSync(links, { mode: 0o700 });
     symlinkSync(join(real, "claim.crt"), join(links, "cert.pem"));
     symlinkSync(join(real, "claim.key"), join(links, "key.pem"));
-    const result = await runChild([
+    const result = await runFleetprov([
       "--config-file",
       emulator.configPath,
       "--cert",
@@ -901,10 +897,7 @@ Deno.test("a symlinked input is followed: claim certificate and key reached thro
     ], { home });
     assertEquals(result.code, 0, result.stderr);
     assert(emulator.registry.thing("board-SN-LINKED-INPUT"));
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
 /**
  * A tiny MQTT responder (no aedes) over the emulator's server certificate: it
@@ -983,18 +976,11 @@ async function hostileResponder(
 
 /** A certificate and its key, as CreateKeysAndCertificate would return them. */
 async function keysAndCertificate(): Promise<Record<string, string>> {
-  const { keys, privateKeyPem } = await generateKeyPair("ec-p256");
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    name: "CN=hostile",
-    keys,
-    signingAlgorithm: signingAlgorithm("ec-p256"),
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-  });
+  const { certificate: cert, privateKeyPem } = await selfSignedCertificate("hostile");
   return {
     certificateId: createHash("sha256").update(new Uint8Array(cert.rawData)).digest("hex"),
     certificatePem: cert.toString("pem"),
-    privateKey: privateKeyPem,
+    privateKey: privateKeyPem!,
     certificateOwnershipToken: "hostile-token",
   };
 }
@@ -1129,7 +1115,7 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     OTHER_KEY = (await generateKeyPair("ec-p256")).privateKeyPem;
-    const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
+    const emulator = await boardEmulator();
     try {
       await concurrentSteps(
         t,
@@ -1147,26 +1133,21 @@ Deno.test({
             try {
               const home = deviceHome();
               const log = join(tempDir("fleetprov-log-"), "fleetprov.log");
-              const result = await runChild([
-                "--config-file",
-                emulator.configPath,
-                "--port",
-                String(responder.port),
-                "--fleet-provisioning-template-parameters",
-                '{"SerialNumber": "SN-BROKER"}',
-                "--deadline",
-                "1",
-                "--step-timeout",
-                "1",
-                "--retry-base-delay",
-                "0.05",
-                "--retry-max-delay",
-                "0.2",
-                "--log-type",
-                "FILE",
-                "--log-file",
-                log,
-              ], { home });
+              const result = await runFleetprov(
+                deviceArgs(emulator, {
+                  serial: "SN-BROKER",
+                  retry: GIVE_UP_FAST,
+                  extra: [
+                    "--port",
+                    String(responder.port),
+                    "--log-type",
+                    "FILE",
+                    "--log-file",
+                    log,
+                  ],
+                }),
+                { home },
+              );
               assertEquals(result.code, 1, `${c.name}\n${result.stdout}${result.stderr}`);
               const line = oneLineError(result);
               assertMatch(line, /did not finish within the 1 s deadline; last failure at step /);

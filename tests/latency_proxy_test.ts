@@ -76,6 +76,14 @@ class Client {
   }
 }
 
+/** Ends the client's side (sending `last` first, if given), then waits for the server's end and the proxy's count. */
+async function finish(client: Client, proxy: LatencyProxy, last?: Uint8Array): Promise<void> {
+  if (last === undefined) client.socket.end();
+  else client.socket.end(last);
+  await client.ended();
+  await proxy.settled();
+}
+
 async function withProxy(
   options: {
     delayMs: number;
@@ -164,9 +172,7 @@ Deno.test("round trips: one for TCP, one per ping-pong, one for pipelined reques
       client.socket.write(text.encode("x"));
       await client.receivedBytes(i);
     }
-    client.socket.end();
-    await client.ended();
-    await proxy.settled();
+    await finish(client, proxy);
     assertEquals(proxy.roundTrips(), 1 + 5);
 
     // Five pipelined requests on a second connection: answered in one round trip.
@@ -174,9 +180,7 @@ Deno.test("round trips: one for TCP, one per ping-pong, one for pipelined reques
     await pipelined.connected;
     for (let i = 0; i < 5; i++) pipelined.socket.write(text.encode("y"));
     await pipelined.receivedBytes(5);
-    pipelined.socket.end();
-    await pipelined.ended();
-    await proxy.settled();
+    await finish(pipelined, proxy);
     const stats = proxy.stats();
     assertEquals(stats.connections, 2);
     assertEquals(stats.perConnection.map((c) => c.roundTrips), [6, 2]);
@@ -191,9 +195,7 @@ Deno.test("round trips: an answer in two bursts apart, with no client send betwe
     await client.connected;
     client.socket.write(text.encode("connect+subscribe+publish"));
     await client.receivedBytes(50);
-    client.socket.end();
-    await client.ended();
-    await proxy.settled();
+    await finish(client, proxy);
     assertEquals(proxy.roundTrips(), 1 + 1);
   });
 });
@@ -207,9 +209,7 @@ Deno.test("round trips: a request, then waiting for its acknowledgement before t
     await client.receivedBytes(3);
     client.socket.write(text.encode("pub"));
     await client.receivedBytes(6);
-    client.socket.end();
-    await client.ended();
-    await proxy.settled();
+    await finish(client, proxy);
     assertEquals(proxy.roundTrips(), 1 + 2);
   });
 });
@@ -221,9 +221,7 @@ Deno.test("round trips: what the server sends after the client's FIN is not wait
     await client.connected;
     client.socket.write(text.encode("hello"));
     await client.receivedBytes(5);
-    client.socket.end(text.encode("disconnect"));
-    await client.ended();
-    await proxy.settled();
+    await finish(client, proxy, text.encode("disconnect"));
     assertEquals(new TextDecoder().decode(client.received), "hellodisconnectbye");
     assertEquals(proxy.roundTrips(), 1 + 1);
   });

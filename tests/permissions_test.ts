@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /** Permission and ownership rules of spec §3: each fatal and each warning case, files and directories. */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadSettings } from "../src/config/mod.ts";
 import {
@@ -13,15 +13,17 @@ import {
 } from "../src/config/permissions.ts";
 import { ExitCode } from "../src/errors.ts";
 import { writeRuntimeConfig } from "../src/runtime_config/mod.ts";
-import { ensureDirectory, writeFileAtomic } from "../src/secure_files/mod.ts";
+import { ensureDirectory } from "../src/secure_files/mod.ts";
 import {
   type Layout,
   loadOptions,
   makeLayout,
+  ROOT,
+  secureElementFlags,
   settingsError,
   writeConfig,
-} from "./config_fixtures.ts";
-import { ROOT } from "./support/mod.ts";
+  writeProvisioned,
+} from "./support/mod.ts";
 
 const ME = { uid: 0, user: "root" };
 
@@ -210,15 +212,7 @@ Deno.test("PKCS#11 library: 640 in a 700 directory", async () => {
   );
   // Through loadSettings (enabling the secure element is itself refused for now: exit 2).
   const error = await settingsError(() =>
-    load(layout, [
-      ...layout.args,
-      "--enable-secure-element",
-      "true",
-      "--pkcs11-lib",
-      lib,
-      "--secure-element-pin",
-      "1",
-    ])
+    load(layout, [...layout.args, ...secureElementFlags({ lib, pin: "1" })])
   );
   assertEquals(error.problems.length, 2, error.message);
   assertMatch(error.problems[0], /^PKCS#11 library .* has mode 755; it must be 640/);
@@ -448,19 +442,7 @@ Deno.test("what fleetprov writes passes its own checks on the next start", async
   const layout = await makeLayout();
   // As the provisioner writes: config dir 0745 (as DC creates it), keys dir 0700,
   // certificate 0644, key 0600 (atomic writes), runtime config 0640.
-  ensureDirectory(layout.configDir, 0o745);
-  const keysDir = join(layout.configDir, "keys");
-  ensureDirectory(keysDir, 0o700);
-  const cert = join(keysDir, "active-certificate.pem.crt");
-  const key = join(keysDir, "active-private.pem.key");
-  writeFileAtomic(cert, readFileSync(layout.claimCert), { mode: 0o644 });
-  writeFileAtomic(key, readFileSync(layout.claimKey), { mode: 0o600 });
-  writeRuntimeConfig(join(layout.configDir, "aws-iot-device-client-runtime.conf"), {
-    cert,
-    key,
-    thingName: "thing-1",
-    deviceConfig: {},
-  });
+  const { cert } = writeProvisioned(layout, { thingName: "thing-1" });
   const settings = await load(layout, layout.args);
   assertEquals(settings.runtime.status, "provisioned");
   assertEquals(settings.cert, cert);

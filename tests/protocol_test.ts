@@ -5,12 +5,12 @@ import {
   isRetryableRejection,
   MalformedAnswerError,
   MAX_ANSWER_BYTES,
+  type Operation,
   parseAnswer,
   RejectionError,
-} from "../src/provisioning/protocol.ts";
+} from "../src/protocol/mod.ts";
 import { backoffDelay, isTransient } from "../src/provisioning/retry.ts";
 import { SessionError } from "../src/mqtt/connection.ts";
-import type { Operation } from "../src/provisioning/topics.ts";
 
 const encode = (value: unknown) =>
   new TextEncoder().encode(typeof value === "string" ? value : JSON.stringify(value));

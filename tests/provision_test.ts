@@ -5,43 +5,27 @@
  */
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
+import { join } from "node:path";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
 import type { Emulator } from "../src/emulator/mod.ts";
 import {
+  BOARD,
+  deviceArgs,
   deviceHome,
+  leakedTokens,
   modeOf,
   runFleetprov,
   type RunResult,
-  SERIAL_TEMPLATE,
+  runtimeConfigOf,
   tempDir,
-  testEmulator,
+  withEmulator,
   writeWithMode,
 } from "./support/mod.ts";
 
-const TEMPLATE_NAME = "BoardTemplate";
-
-function serialEmulator(): Promise<Emulator> {
-  return testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
-}
-
+/** Provisioning arguments with the given serial and no retry settings of the test's own. */
 function provisionArgs(emulator: Emulator, serial: string, extra: string[] = []): string[] {
-  return [
-    "--config-file",
-    emulator.configPath,
-    "--fleet-provisioning-template-parameters",
-    JSON.stringify({ SerialNumber: serial }),
-    ...extra,
-  ];
-}
-
-function runtimeConfig(home: string): Record<string, unknown> {
-  const text = readFileSync(
-    join(home, ".aws-iot-device-client", "aws-iot-device-client-runtime.conf"),
-    "utf8",
-  );
-  return JSON.parse(text)["runtime-config"];
+  return deviceArgs(emulator, { serial, extra, retry: [] });
 }
 
 function assertNoSecrets(result: RunResult, secrets: string[]): void {
@@ -50,31 +34,13 @@ function assertNoSecrets(result: RunResult, secrets: string[]): void {
   for (const secret of secrets) assert(!all.includes(secret.trim()), "output contains a secret");
 }
 
-/**
- * Every word of the output whose SHA-256 matches an ownership token the
- * emulator issued (read from registry.json: close the emulator first).
- */
-function leakedTokens(result: RunResult, emulator: Emulator): string[] {
-  const registryPath = join(dirname(emulator.configPath), "registry.json");
-  const hashes = new Set(
-    Object.values(JSON.parse(readFileSync(registryPath, "utf8")).tokens ?? {}).map((t) =>
-      (t as { tokenSha256: string }).tokenSha256
-    ),
-  );
-  assert(hashes.size > 0, "the emulator recorded the tokens it issued");
-  return (result.stdout + result.stderr).split(/[^A-Za-z0-9+/=_.-]+/).filter((word) =>
-    word.length > 8 && hashes.has(createHash("sha256").update(word).digest("hex"))
-  );
-}
-
-Deno.test("keys path: provisions, writes DC's files with strict modes, then skips", async () => {
-  const emulator = await serialEmulator();
-  try {
+Deno.test("keys path: provisions, writes DC's files with strict modes, then skips", () =>
+  withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     const first = await runFleetprov(provisionArgs(emulator, "SN-0001"), { home });
     assertEquals(first.code, 0, first.stderr);
 
-    const rc = runtimeConfig(home);
+    const rc = runtimeConfigOf(home);
     const configDir = join(home, ".aws-iot-device-client");
     const keysDir = join(configDir, "keys");
     assertEquals(rc["completed-fp"], true);
@@ -118,15 +84,11 @@ Deno.test("keys path: provisions, writes DC's files with strict modes, then skip
     assertEquals(emulator.registry.things().length, 1);
     assertEquals(emulator.registry.certificates().filter((c) => !c.claim).length, 1);
     await emulator.close(); // writes registry.json, where the token hashes are
-    assertEquals(leakedTokens(first, emulator), []);
-  } finally {
-    await emulator.close();
-  }
-});
+    assertEquals(leakedTokens(first.stdout + first.stderr, emulator), []);
+  }));
 
-Deno.test("CSR path: the key never leaves the board and stays where it is", async () => {
-  const emulator = await serialEmulator();
-  try {
+Deno.test("CSR path: the key never leaves the board and stays where it is", () =>
+  withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     const secrets = join(tempDir("fleetprov-keys-"), "secrets");
     Deno.mkdirSync(secrets, { mode: 0o700 });
@@ -141,7 +103,7 @@ Deno.test("CSR path: the key never leaves the board and stays where it is", asyn
       { home },
     );
     assertEquals(result.code, 0, result.stderr);
-    const rc = runtimeConfig(home);
+    const rc = runtimeConfigOf(home);
     assertEquals(rc.key, keyPath);
     assertEquals(rc["thing-name"], "board-SN-CSR");
     const keysDir = join(home, ".aws-iot-device-client", "keys");
@@ -152,14 +114,10 @@ Deno.test("CSR path: the key never leaves the board and stays where it is", asyn
     assertEquals(readFileSync(keyPath, "utf8"), privateKeyPem);
     assertMatch(result.stdout, /CreateCertificateFromCsr/);
     assertNoSecrets(result, [privateKeyPem]);
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("a CSR without a device key falls back to CreateKeysAndCertificate, as DC does", async () => {
-  const emulator = await serialEmulator();
-  try {
+Deno.test("a CSR without a device key falls back to CreateKeysAndCertificate, as DC does", () =>
+  withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     const secrets = join(tempDir("fleetprov-keys-"), "secrets");
     Deno.mkdirSync(secrets, { mode: 0o700 });
@@ -173,17 +131,13 @@ Deno.test("a CSR without a device key falls back to CreateKeysAndCertificate, as
     assertEquals(result.code, 0, result.stderr);
     assertMatch(result.stdout + result.stderr, /without fleet-provisioning.device-key/);
     assertEquals(
-      runtimeConfig(home).key,
+      runtimeConfigOf(home).key,
       join(home, ".aws-iot-device-client", "keys", "active-private.pem.key"),
     );
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("a missing template parameter is a rejection: exit 1 and one line with the reason", async () => {
-  const emulator = await serialEmulator();
-  try {
+Deno.test("a missing template parameter is a rejection: exit 1 and one line with the reason", () =>
+  withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     const result = await runFleetprov(["--config-file", emulator.configPath], { home });
     assertEquals(result.code, 1, result.stderr);
@@ -196,14 +150,10 @@ Deno.test("a missing template parameter is a rejection: exit 1 and one line with
     assertMatch(lines[0], /Hint:/);
     assert(!existsSync(join(home, ".aws-iot-device-client", "aws-iot-device-client-runtime.conf")));
     assertEquals(emulator.registry.things().length, 0);
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("completed-fp false re-provisions with a new certificate", async () => {
-  const emulator = await serialEmulator();
-  try {
+Deno.test("completed-fp false re-provisions with a new certificate", () =>
+  withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     assertEquals((await runFleetprov(provisionArgs(emulator, "SN-RE"), { home })).code, 0);
     const path = join(home, ".aws-iot-device-client", "aws-iot-device-client-runtime.conf");
@@ -214,24 +164,20 @@ Deno.test("completed-fp false re-provisions with a new certificate", async () =>
     const again = await runFleetprov(provisionArgs(emulator, "SN-RE"), { home });
     assertEquals(again.code, 0, again.stderr);
     assertMatch(again.stdout, /Provisioning: .*completed-fp/);
-    const after = runtimeConfig(home);
+    const after = runtimeConfigOf(home);
     assertEquals(after["completed-fp"], true);
     const principals = emulator.registry.thing("board-SN-RE")!.principals;
     assertEquals(principals.length, 2, "the thing now has the second certificate too");
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("two devices provisioning at the same time each get their own certificate", async () => {
-  const emulator = await serialEmulator();
-  try {
+Deno.test("two devices provisioning at the same time each get their own certificate", () =>
+  withEmulator(BOARD, async (emulator) => {
     const homes = [deviceHome(), deviceHome()];
     const results = await Promise.all(
       homes.map((home, i) => runFleetprov(provisionArgs(emulator, `SN-PAR-${i}`), { home })),
     );
     for (const result of results) assertEquals(result.code, 0, result.stderr);
-    const configs = homes.map(runtimeConfig);
+    const configs = homes.map(runtimeConfigOf);
     assertEquals(configs.map((c) => c["thing-name"]), ["board-SN-PAR-0", "board-SN-PAR-1"]);
     const certs = homes.map((home) =>
       readFileSync(
@@ -250,27 +196,19 @@ Deno.test("two devices provisioning at the same time each get their own certific
         existsSync(join(home, ".aws-iot-device-client", "keys", `${principal}-private.pem.key`)),
       );
     }
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("the sample template of the Device Client docs provisions with its defaults", async () => {
-  const emulator = await testEmulator();
-  try {
+Deno.test("the sample template of the Device Client docs provisions with its defaults", () =>
+  withEmulator({}, async (emulator) => {
     const home = deviceHome();
     const result = await runFleetprov(["--config-file", emulator.configPath], { home });
     assertEquals(result.code, 0, result.stderr);
-    const rc = runtimeConfig(home);
+    const rc = runtimeConfigOf(home);
     assertMatch(String(rc["thing-name"]), /^FPTemplateName-[0-9a-f]{64}$/);
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("on-device key: fleetprov generates the key and CSR; only the CSR crosses the network", async () => {
-  const emulator = await serialEmulator();
-  try {
+Deno.test("on-device key: fleetprov generates the key and CSR; only the CSR crosses the network", () =>
+  withEmulator(BOARD, async (emulator) => {
     for (const algorithm of ["ec-p256", "ec-p384", "rsa-2048"]) {
       const home = deviceHome();
       const operations: string[] = [];
@@ -288,7 +226,7 @@ Deno.test("on-device key: fleetprov generates the key and CSR; only the CSR cros
       assertEquals(result.code, 0, result.stderr);
       assertEquals(operations, ["CreateCertificateFromCsr", "RegisterThing"]);
       const keysDir = join(home, ".aws-iot-device-client", "keys");
-      const rc = runtimeConfig(home);
+      const rc = runtimeConfigOf(home);
       assertEquals(rc.key, join(keysDir, "active-private.pem.key"));
       assertEquals(modeOf(rc.key as string), "600");
       const key = createPrivateKey(readFileSync(rc.key as string, "utf8"));
@@ -301,7 +239,4 @@ Deno.test("on-device key: fleetprov generates the key and CSR; only the CSR cros
       assertMatch(cert.subject, new RegExp(`CN=dev-${algorithm}`));
       assertNoSecrets(result, [readFileSync(rc.key as string, "utf8")]);
     }
-  } finally {
-    await emulator.close();
-  }
-});
+  }));

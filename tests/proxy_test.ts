@@ -7,11 +7,14 @@
 import { connect } from "node:net";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Emulator } from "../src/emulator/mod.ts";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
+  deviceArgs,
   deviceHome,
   findTool,
   runFleetprov,
+  type RunResult,
   tempDir,
   testEmulator,
   writeWithMode,
@@ -93,6 +96,16 @@ function proxyConfig(home: string, port: number, password: string): string {
   return path;
 }
 
+/** Provisions a device (a new one unless `home` is given) through the proxy with `password`. */
+function runThroughProxy(
+  emulator: Emulator,
+  proxy: { port: number; password: string; home?: string },
+): Promise<RunResult> {
+  const home = proxy.home ?? deviceHome();
+  const args = ["--http-proxy-config", proxyConfig(home, proxy.port, proxy.password)];
+  return runFleetprov(deviceArgs(emulator, { retry: [], extra: args }), { home });
+}
+
 Deno.test({
   name:
     "HTTP proxy: provisions through a CONNECT tunnel with Basic auth; a wrong password is a clear error",
@@ -103,16 +116,7 @@ Deno.test({
     let connections = 0;
     const off = emulator.events.on("connect", () => connections++);
     try {
-      const bad = deviceHome();
-      const refused = await runFleetprov(
-        [
-          "--config-file",
-          emulator.configPath,
-          "--http-proxy-config",
-          proxyConfig(bad, proxy.port, "wrong"),
-        ],
-        { home: bad },
-      );
+      const refused = await runThroughProxy(emulator, { port: proxy.port, password: "wrong" });
       assertEquals(refused.code, 2, refused.stderr);
       assertMatch(
         refused.stderr,
@@ -122,15 +126,11 @@ Deno.test({
       assertEquals(connections, 0, "nothing reached the broker");
 
       const home = deviceHome();
-      const result = await runFleetprov(
-        [
-          "--config-file",
-          emulator.configPath,
-          "--http-proxy-config",
-          proxyConfig(home, proxy.port, "s3cret-proxy"),
-        ],
-        { home },
-      );
+      const result = await runThroughProxy(emulator, {
+        port: proxy.port,
+        password: "s3cret-proxy",
+        home,
+      });
       assertEquals(result.code, 0, result.stderr);
       assert(
         !(result.stdout + result.stderr).includes("s3cret-proxy"),

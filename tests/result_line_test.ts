@@ -17,13 +17,14 @@ import { causeOf, type ResultLine } from "../src/result_line.ts";
 import { VERSION } from "../src/version.ts";
 import {
   deviceHome,
+  FAST_RETRY,
   runFleetprov,
   type RunResult,
   SERIAL_TEMPLATE,
   tempDir,
+  TEMPLATE_NAME,
   testEmulator,
 } from "./support/mod.ts";
-import { FAST_RETRY, TEMPLATE_NAME } from "./failure_helpers.ts";
 
 /** The cause the result line must give for an exit code: its ExitCode name, kebab-cased. */
 function expectedCause(code: number): string {

@@ -6,27 +6,24 @@
  * else by hashing every word against the hashes the emulator stores) and the
  * PKCS#11 PIN.
  */
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
-  deviceHome,
-  modeOf,
-  SERIAL_TEMPLATE,
-  tempDir,
-  testEmulator,
-  writeWithMode,
-} from "./support/mod.ts";
-import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
-import type { Emulator } from "../src/emulator/mod.ts";
-import {
+  BOARD,
   type ChildResult,
   configDirOf,
   deviceArgs,
-  runChild,
-  TEMPLATE_NAME,
-} from "./failure_helpers.ts";
+  deviceHome,
+  leakedTokens,
+  modeOf,
+  runFleetprov,
+  runToCrashPoint,
+  tempDir,
+  withEmulator,
+  writeWithMode,
+} from "./support/mod.ts";
+import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
 
 const PIN = "Zq9-PIN-48213";
 
@@ -51,35 +48,20 @@ function assertAbsent(text: string, secrets: Record<string, string[]>): void {
   assert(!/PRIVATE KEY-----/.test(text), "the output contains a PEM private key");
 }
 
-/** Words of the output whose SHA-256 is an ownership token the emulator issued. */
-function leakedTokens(text: string, emulator: Emulator): string[] {
-  const registry = JSON.parse(
-    readFileSync(join(dirname(emulator.configPath), "registry.json"), "utf8"),
-  );
-  const hashes = new Set(
-    Object.values(registry.tokens ?? {}).map((t) => (t as { tokenSha256: string }).tokenSha256),
-  );
-  assert(hashes.size > 0, "the emulator recorded the tokens it issued");
-  return text.split(/[^A-Za-z0-9+/=_.-]+/).filter((word) =>
-    word.length > 8 && hashes.has(createHash("sha256").update(word).digest("hex"))
-  );
-}
-
 function everything(result: ChildResult, logFile?: string): string {
   return result.stdout + result.stderr + (logFile ? readFileSync(logFile, "utf8") : "");
 }
 
-Deno.test("DEBUG to STDOUT and to FILE: no private key, ownership token or PIN in any byte", async () => {
-  const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
-  try {
+Deno.test("DEBUG to STDOUT and to FILE: no private key, ownership token or PIN in any byte", () =>
+  withEmulator(BOARD, async (emulator) => {
     // 1. A run killed after journaling: the journal gives us the exact token and key.
     const home = deviceHome();
-    const crashed = await runChild(
+    const crashed = await runToCrashPoint(
       deviceArgs(emulator, {
         serial: "SN-SECRET",
         extra: ["--log-level", "DEBUG", "--secure-element-pin", PIN],
       }),
-      { home, env: { FLEETPROV_CRASH_AT: "after-journal-created" } },
+      { home, point: "after-journal-created" },
     );
     assertEquals(crashed.signal, "SIGKILL");
     const journal = JSON.parse(
@@ -92,7 +74,7 @@ Deno.test("DEBUG to STDOUT and to FILE: no private key, ownership token or PIN i
 
     // 2. The resumed run, which sends that token, logs at DEBUG to a file.
     const logFile = join(home, "fleetprov.log");
-    const resumed = await runChild(
+    const resumed = await runFleetprov(
       deviceArgs(emulator, {
         serial: "SN-SECRET",
         extra: [
@@ -122,7 +104,7 @@ Deno.test("DEBUG to STDOUT and to FILE: no private key, ownership token or PIN i
 
     // 3. A fresh device at DEBUG on STDOUT; its token is found by hash.
     const other = deviceHome();
-    const fresh = await runChild(
+    const fresh = await runFleetprov(
       deviceArgs(emulator, {
         serial: "SN-SECRET-2",
         extra: ["--log-level", "DEBUG", "--secure-element-pin", PIN],
@@ -142,17 +124,13 @@ Deno.test("DEBUG to STDOUT and to FILE: no private key, ownership token or PIN i
     assertEquals(leakedTokens(all, emulator), []);
     // The hash check can find a token: the journal's token is one the emulator recorded.
     assertEquals(leakedTokens(`x ${token} y`, emulator), [token]);
-  } finally {
-    await emulator.close();
-  }
-});
+  }));
 
-Deno.test("the PIN stays out of check output and of errors", async () => {
-  const emulator = await testEmulator({ templateName: TEMPLATE_NAME, template: SERIAL_TEMPLATE });
-  try {
+Deno.test("the PIN stays out of check output and of errors", () =>
+  withEmulator(BOARD, async (emulator) => {
     const home = deviceHome();
     // check shows the settings: the PIN is redacted.
-    const checked = await runChild(
+    const checked = await runFleetprov(
       [
         "check",
         ...deviceArgs(emulator, { serial: "SN-PIN", extra: ["--secure-element-pin", PIN] }),
@@ -168,7 +146,7 @@ Deno.test("the PIN stays out of check output and of errors", async () => {
     writeWithMode(join(dir, "libfake-pkcs11.so"), "not really a library\n", 0o640);
     const { keys } = await generateKeyPair("ec-p256");
     writeWithMode(join(dir, "device.csr"), await createCsr("board", keys), 0o600);
-    const enabled = await runChild(
+    const enabled = await runFleetprov(
       [
         "check",
         ...deviceArgs(emulator, {
@@ -193,7 +171,7 @@ Deno.test("the PIN stays out of check output and of errors", async () => {
     assert(!everything(enabled).includes(PIN), "check prints the PIN");
 
     // A secure element run that cannot start (no PKCS#11 library, no CSR): errors only.
-    const failed = await runChild(
+    const failed = await runFleetprov(
       deviceArgs(emulator, {
         serial: "SN-PIN",
         extra: ["--enable-secure-element", "true", "--secure-element-pin", PIN],
@@ -205,7 +183,7 @@ Deno.test("the PIN stays out of check output and of errors", async () => {
     assert(!everything(failed).includes(PIN), "an error prints the PIN");
 
     // The same through check.
-    const checkedFailing = await runChild(
+    const checkedFailing = await runFleetprov(
       [
         "check",
         ...deviceArgs(emulator, {
@@ -217,7 +195,4 @@ Deno.test("the PIN stays out of check output and of errors", async () => {
     );
     assertEquals(checkedFailing.code, 2);
     assert(!everything(checkedFailing).includes(PIN), "check with errors prints the PIN");
-  } finally {
-    await emulator.close();
-  }
-});
+  }));

@@ -12,12 +12,18 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals } from "./support/assert.ts";
-import { deviceHome, SERIAL_TEMPLATE, testEmulator } from "./support/mod.ts";
+import {
+  assertProvisioned,
+  certificateStatuses,
+  deviceHome,
+  SERIAL_TEMPLATE,
+  TEMPLATE_NAME,
+  testEmulator,
+} from "./support/mod.ts";
 import { loadSettings } from "../src/config/mod.ts";
 import { provision } from "../src/provisioning/mod.ts";
 import type { Logger } from "../src/log.ts";
 import { certificateId } from "../src/pki/mod.ts";
-import { assertProvisioned, certificateStatuses, TEMPLATE_NAME } from "./failure_helpers.ts";
 
 const DEVICES = 200;
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
-import { operationTopics } from "../src/provisioning/topics.ts";
-import { filterMatches, routeOf } from "../src/emulator/broker.ts";
+import { operationTopics, routeOf } from "../src/protocol/mod.ts";
+import { filterMatches } from "../src/emulator/authorize.ts";
 import { isAllowed } from "../src/emulator/policy.ts";
 import { claimPolicy, fpCertPolicy } from "../src/emulator/defaults.ts";
 

@@ -42,6 +42,6 @@ Deno.test("--version and --third-party-notices from source", async () => {
     `fleetprov ${VERSION} (linux-${arch}; Deno ${Deno.version.deno}, from source)\n`,
   );
   const notices = await runFleetprov(["--third-party-notices"], { home });
-  assertEquals(notices, { code: 0, stdout: FROM_SOURCE_NOTICE, stderr: "" });
+  assertEquals([notices.code, notices.stdout, notices.stderr], [0, FROM_SOURCE_NOTICE, ""]);
   assertMatch(notices.stdout, /dist\/THIRD_PARTY_NOTICES/);
 });

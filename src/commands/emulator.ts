@@ -152,9 +152,16 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
     }
     options.alpn = values.alpn;
   }
+  const faults = faultRules(values["faults-file"], values.fault ?? []);
+  if (faults.length > 0) options.faults = faults;
+  if (values.verbose) options.log = (line) => process.stderr.write(`emulator: ${line}\n`);
+  return options;
+}
+
+/** The fault rules of `--faults-file` and of each `--fault`. */
+function faultRules(file: string | undefined, specs: string[]): FaultRule[] {
   const faults: FaultRule[] = [];
-  if (values["faults-file"] !== undefined) {
-    const file = values["faults-file"];
+  if (file !== undefined) {
     try {
       faults.push(...parseFaults(readJson(file, "--faults-file"), `--faults-file ${file}`));
     } catch (error) {
@@ -162,16 +169,14 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
       throw configError(`emulator: ${(error as Error).message}`);
     }
   }
-  for (const spec of values.fault ?? []) {
+  for (const spec of specs) {
     try {
       faults.push(parseFaultFlag(spec));
     } catch (error) {
       throw configError(`emulator: ${(error as Error).message}`);
     }
   }
-  if (faults.length > 0) options.faults = faults;
-  if (values.verbose) options.log = (line) => process.stderr.write(`emulator: ${line}\n`);
-  return options;
+  return faults;
 }
 
 function integer(flag: string, text: string, min: number, max: number): number {

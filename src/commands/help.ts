@@ -6,7 +6,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { DEFAULTS } from "../config/mod.ts";
+import { defaultSettingsJson } from "../config/default_settings.ts";
 import { FLAGS, type FlagSpec } from "../config/flags.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
 import { writeFileAtomic } from "../secure_files/mod.ts";
@@ -70,41 +70,6 @@ export function helpText(): string {
     "",
   );
   return lines.join("\n");
-}
-
-/**
- * The default settings as a Device Client style config file (JSON), with
- * fleetprov's extension keys. Required values are placeholders to replace.
- */
-export function defaultSettingsJson(): string {
-  const config = {
-    endpoint: "<replace_with_endpoint_value>",
-    port: DEFAULTS.port,
-    cert: "<replace_with_certificate_file_path>",
-    key: "<replace_with_private_key_file_path>",
-    "root-ca": "<replace_with_root_ca_file_path>",
-    "thing-name": "<replace_with_thing_name>",
-    logging: {
-      level: DEFAULTS.logLevel,
-      type: DEFAULTS.logType,
-      file: DEFAULTS.logFile,
-    },
-    "fleet-provisioning": {
-      enabled: false,
-      "template-name": "<replace_with_template_name>",
-      "template-parameters": "{}",
-      "collect-system-information": false,
-      "payload-format": DEFAULTS.payloadFormat,
-      "step-timeout": DEFAULTS.stepTimeoutSeconds,
-      deadline: DEFAULTS.deadlineSeconds,
-      "retry-base-delay": DEFAULTS.retryBaseDelaySeconds,
-      "retry-max-delay": DEFAULTS.retryMaxDelaySeconds,
-    },
-    "secure-element": {
-      enabled: false,
-    },
-  };
-  return JSON.stringify(config, null, 4) + "\n";
 }
 
 /**

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The command-line flags: every Device Client flag (those of other DC
- * features are accepted and ignored), fleetprov's extensions, and a strict
- * parser (unknown flag, flag given twice, flag without value: fatal).
+ * The command-line flags: the commands (help, version, export, dry run) and
+ * the flags of the settings table (every Device Client flag, those of other
+ * DC features accepted and ignored, and fleetprov's extensions), and a
+ * strict parser (unknown flag, flag given twice, flag without value: fatal).
  *
  * @module
  */
+import type { Setting } from "./schema.ts";
+import { SETTINGS } from "./table.ts";
 
 /** One command-line flag. */
 export interface FlagSpec {
@@ -29,8 +32,8 @@ export interface FlagSpec {
   boolean?: boolean;
 }
 
-/** Every flag fleetprov accepts, in `--help` order. */
-export const FLAGS: readonly FlagSpec[] = [
+/** Flags handled before settings are loaded: they are commands, not settings. */
+const META_FLAGS: readonly FlagSpec[] = [
   { flag: "--help", help: "Print this help and exit.", meta: true },
   { flag: "--version", help: "Print the version and exit.", meta: true },
   {
@@ -45,237 +48,29 @@ export const FLAGS: readonly FlagSpec[] = [
     meta: true,
     extension: true,
   },
-  {
-    flag: "--config-file",
-    value: "FILE",
-    help: "Config file (JSON, comments allowed).",
-    default: "~/.aws-iot-device-client/aws-iot-device-client.conf if present",
-  },
-  { flag: "--endpoint", value: "HOST", key: "endpoint", help: "AWS IoT data endpoint (required)." },
-  {
-    flag: "--port",
-    value: "PORT",
-    key: "port",
-    help: "MQTT over TLS port; 443 uses ALPN x-amzn-mqtt-ca.",
-    default: "8883",
-    extension: true,
-  },
-  { flag: "--cert", value: "FILE", key: "cert", help: "Claim certificate, PEM (required)." },
-  {
-    flag: "--key",
-    value: "FILE",
-    key: "key",
-    help: "Claim private key, PEM (required unless a secure element is used).",
-  },
-  {
-    flag: "--root-ca",
-    value: "FILE",
-    key: "root-ca",
-    help: "Root CA of the endpoint; if the file does not exist, the system trust store is used.",
-    default: "system trust store",
-  },
-  {
-    flag: "--thing-name",
-    value: "NAME",
-    key: "thing-name",
-    help: "Client id of the claim connection (optional for fleetprov).",
-  },
-  {
-    flag: "--client-id",
-    value: "ID",
-    key: "client-id",
-    help: "Client id of the claim connection.",
-    default: "thing-name, else fleetprov-<hash of /etc/machine-id>",
-    extension: true,
-  },
-  {
-    flag: "--log-level",
-    value: "LEVEL",
-    key: "logging.level",
-    help: "DEBUG, INFO, WARN or ERROR.",
-    default: "INFO",
-  },
-  {
-    flag: "--log-type",
-    value: "TYPE",
-    key: "logging.type",
-    help: "STDOUT or FILE.",
-    default: "STDOUT",
-  },
-  {
-    flag: "--log-file",
-    value: "FILE",
-    key: "logging.file",
-    help: "Log file when the log type is FILE (created 0600).",
-    default: "/var/log/aws-iot-device-client/aws-iot-device-client.log",
-  },
-  {
-    flag: "--enable-fleet-provisioning",
-    value: "true|false",
-    key: "fleet-provisioning.enabled",
-    help: "Enable Fleet Provisioning.",
-    default: "false",
-    boolean: true,
-  },
-  {
-    flag: "--fleet-provisioning-template-name",
-    value: "NAME",
-    key: "fleet-provisioning.template-name",
-    help: "Provisioning template name (required when enabled).",
-  },
-  {
-    flag: "--fleet-provisioning-template-parameters",
-    value: "JSON",
-    key: "fleet-provisioning.template-parameters",
-    help: `Template parameters, a JSON object of strings, e.g. '{"SerialNumber": "SN-1"}'.`,
-  },
-  {
-    flag: "--csr-file",
-    value: "FILE",
-    key: "fleet-provisioning.csr-file",
-    help: "PEM CSR: use CreateCertificateFromCsr (needs --device-key).",
-  },
-  {
-    flag: "--device-key",
-    value: "FILE",
-    key: "fleet-provisioning.device-key",
-    help: "Private key of the CSR.",
-  },
-  {
-    flag: "--generate-key",
-    value: "ALG",
-    key: "fleet-provisioning.generate-key",
-    help: "Generate the device key and CSR on the board: ec-p256, ec-p384 or rsa-2048.",
-    extension: true,
-  },
-  {
-    flag: "--payload-format",
-    value: "FMT",
-    key: "fleet-provisioning.payload-format",
-    help: "Provisioning API payload format: json or cbor.",
-    default: "json",
-    extension: true,
-  },
-  {
-    flag: "--step-timeout",
-    value: "SECONDS",
-    key: "fleet-provisioning.step-timeout",
-    help: "Timeout of each step (connect, subscribe, each answer).",
-    default: "10",
-    extension: true,
-  },
-  {
-    flag: "--deadline",
-    value: "SECONDS",
-    key: "fleet-provisioning.deadline",
-    help: "Deadline of the whole provisioning, retries included.",
-    default: "300",
-    extension: true,
-  },
-  {
-    flag: "--retry-base-delay",
-    value: "SECONDS",
-    key: "fleet-provisioning.retry-base-delay",
-    help: "First retry delay (exponential backoff with jitter).",
-    default: "1",
-    extension: true,
-  },
-  {
-    flag: "--retry-max-delay",
-    value: "SECONDS",
-    key: "fleet-provisioning.retry-max-delay",
-    help: "Largest retry delay.",
-    default: "30",
-    extension: true,
-  },
-  {
-    flag: "--enable-secure-element",
-    value: "true|false",
-    key: "secure-element.enabled",
-    help:
-      "Use a PKCS#11 secure element: both connections sign with the token's key; provisioning needs --csr-file.",
-    default: "false",
-    boolean: true,
-  },
-  {
-    flag: "--pkcs11-lib",
-    value: "FILE",
-    key: "secure-element.pkcs11-lib",
-    help: "PKCS#11 library.",
-  },
-  {
-    flag: "--secure-element-pin",
-    value: "PIN",
-    key: "secure-element.secure-element-pin",
-    help: "User PIN of the PKCS#11 token (never printed).",
-  },
-  {
-    flag: "--secure-element-key-label",
-    value: "LABEL",
-    key: "secure-element.secure-element-key-label",
-    help: "Label of the private key on the token.",
-  },
-  {
-    flag: "--secure-element-slot-id",
-    value: "N",
-    key: "secure-element.secure-element-slot-id",
-    help: "Slot id of the token.",
-  },
-  {
-    flag: "--secure-element-token-label",
-    value: "LABEL",
-    key: "secure-element.secure-element-token-label",
-    help: "Label of the token.",
-  },
-  {
-    flag: "--openssl-engine",
-    value: "FILE",
-    key: "secure-element.openssl-engine",
-    help: "OpenSSL's pkcs11 engine (libp11).",
-    default: "found in the usual engines-3 / engines-1.1 directories",
-    extension: true,
-  },
-  {
-    flag: "--http-proxy-config",
-    value: "FILE",
-    help: "HTTP proxy config file (Device Client format).",
-    default: "~/.aws-iot-device-client/http-proxy.conf if present",
-  },
-  // Other Device Client features: accepted, ignored, listed once.
-  ...[
-    "--enable-sdk-logging",
-    "--tunneling-disable-notification",
-  ].map((flag): FlagSpec => ({ flag, help: "", foreign: true })),
-  ...[
-    "--sdk-log-level",
-    "--sdk-log-file",
-    "--jobs-handler-dir",
-    "--tunneling-region",
-    "--tunneling-service",
-    "--device-defender-interval",
-    "--publish-topic",
-    "--publish-file",
-    "--subscribe-topic",
-    "--subscribe-file",
-    "--shadow-name",
-    "--shadow-input-file",
-    "--shadow-output-file",
-  ].map((flag): FlagSpec => ({ flag, value: "VALUE", help: "", foreign: true })),
-  ...[
-    "--enable-jobs",
-    "--enable-tunneling",
-    "--enable-device-defender",
-    "--enable-pub-sub",
-    "--enable-sample-shadow",
-    "--enable-config-shadow",
-    "--enable-sensor-publish",
-  ].map((flag): FlagSpec => ({
-    flag,
-    value: "true|false",
-    help: "",
-    foreign: true,
-    boolean: true,
-  })),
+];
+
+/** The flag of a setting, as `--help` and the parser see it. */
+function flagOf(row: Setting & { flag: string }): FlagSpec {
+  const kind = row.type.kind;
+  const shown = row.shownDefault ?? (row.default === undefined ? undefined : String(row.default));
+  return {
+    flag: row.flag,
+    ...(kind === "boolean" ? { value: "true|false", boolean: true } : {}),
+    ...(kind !== "boolean" && kind !== "switch" ? { value: row.value ?? "VALUE" } : {}),
+    ...(row.key !== undefined && !row.ignored ? { key: row.key } : {}),
+    help: row.help,
+    ...(shown !== undefined ? { default: shown } : {}),
+    ...(row.since === "fleetprov" ? { extension: true } : {}),
+    ...(row.ignored ? { foreign: true } : {}),
+  };
+}
+
+/** Every flag fleetprov accepts, in `--help` order: the commands, then the settings' flags. */
+export const FLAGS: readonly FlagSpec[] = [
+  ...META_FLAGS,
+  ...SETTINGS.filter((row): row is Setting & { flag: string } => row.flag !== undefined)
+    .map(flagOf),
 ];
 
 const BY_NAME = new Map(FLAGS.map((spec) => [spec.flag, spec]));

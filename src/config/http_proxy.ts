@@ -22,6 +22,105 @@ const KEYS = [
   "http-proxy-password",
 ];
 
+/** The raw keys of one proxy file, read one by one; problems collect in `errors`. */
+class ProxyFile {
+  readonly errors: string[] = [];
+
+  constructor(readonly path: string, readonly data: Record<string, unknown>) {}
+
+  /** `"key" in FILE`, for messages. */
+  at(key: string): string {
+    return `"${key}" in ${this.path}`;
+  }
+
+  unknownKeys(): void {
+    for (const key of Object.keys(this.data)) {
+      if (!KEYS.includes(key)) {
+        this.errors.push(
+          `${this.at(key)} is not a known HTTP proxy key; expected one of ${KEYS.join(", ")}.`,
+        );
+      }
+    }
+  }
+
+  string(key: string, secret = false): string | undefined {
+    const v = this.data[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") {
+      this.errors.push(
+        `${this.at(key)} is ${secret ? "not a string" : JSON.stringify(v)}; expected a string.`,
+      );
+      return undefined;
+    }
+    return v;
+  }
+
+  enabled(): boolean {
+    const raw = this.data["http-proxy-enabled"];
+    if (raw === undefined) return false;
+    if (typeof raw === "boolean") return raw;
+    this.errors.push(
+      `${this.at("http-proxy-enabled")} is ${JSON.stringify(raw)}; expected true or false.`,
+    );
+    return false;
+  }
+
+  /** The port: a string holding 1-65535 (a number is accepted too); 0 when absent or bad. */
+  port(): number {
+    const raw = this.data["http-proxy-port"];
+    if (raw === undefined) return 0;
+    const text = typeof raw === "number" ? String(raw) : raw;
+    if (typeof text === "string" && /^\d{1,5}$/.test(text) && +text >= 1 && +text <= 65535) {
+      return +text;
+    }
+    this.errors.push(
+      `${this.at("http-proxy-port")} is ${
+        JSON.stringify(raw)
+      }; expected a port number from 1 to 65535, e.g. "3128".`,
+    );
+    return 0;
+  }
+
+  authMethod(): string {
+    const method = this.string("http-proxy-auth-method") ?? "None";
+    if (method !== "UserNameAndPassword" && method !== "None") {
+      this.errors.push(
+        `${this.at("http-proxy-auth-method")} is ${
+          JSON.stringify(method)
+        }; expected "UserNameAndPassword" or "None".`,
+      );
+    }
+    return method;
+  }
+
+  /** What an enabled proxy needs: a host, a port, and credentials for UserNameAndPassword. */
+  required(settings: { host: string; port: number; method: string }): void {
+    const { host, port, method } = settings;
+    if (host === "") {
+      this.missing("http-proxy-host", "when the proxy is enabled");
+    } else if (/[\s/]/.test(host) || host.includes("://")) {
+      this.errors.push(
+        `${this.at("http-proxy-host")} is ${
+          JSON.stringify(host)
+        }; expected a host name or IP address only.`,
+      );
+    }
+    if (port === 0 && this.data["http-proxy-port"] === undefined) {
+      this.missing("http-proxy-port", "when the proxy is enabled");
+    }
+    if (method !== "UserNameAndPassword") return;
+    for (const key of ["http-proxy-username", "http-proxy-password"]) {
+      if (this.data[key] === undefined) {
+        this.missing(key, `with "UserNameAndPassword"`);
+      }
+    }
+  }
+
+  missing(key: string, when: string): void {
+    this.errors.push(`${this.at(key)} is missing; it is required ${when}.`);
+  }
+}
+
 /**
  * Reads and validates a proxy config file: `http-proxy-enabled` (boolean),
  * `http-proxy-host`, `http-proxy-port` (a string holding 1-65535, a number is
@@ -32,87 +131,16 @@ const KEYS = [
 export function readHttpProxyConfig(path: string): ProxyResult {
   const read = readJsoncFile(path, "HTTP proxy config");
   if (!read.ok) return read;
-  const data = read.data;
-  const errors: string[] = [];
-  const at = (key: string) => `"${key}" in ${path}`;
-  for (const key of Object.keys(data)) {
-    if (!KEYS.includes(key)) {
-      errors.push(`${at(key)} is not a known HTTP proxy key; expected one of ${KEYS.join(", ")}.`);
-    }
-  }
-  const str = (key: string, secret = false): string | undefined => {
-    const v = data[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== "string") {
-      errors.push(
-        `${at(key)} is ${secret ? "not a string" : JSON.stringify(v)}; expected a string.`,
-      );
-      return undefined;
-    }
-    return v;
-  };
-  let enabled = false;
-  const rawEnabled = data["http-proxy-enabled"];
-  if (rawEnabled !== undefined) {
-    if (typeof rawEnabled === "boolean") enabled = rawEnabled;
-    else {
-      errors.push(
-        `${at("http-proxy-enabled")} is ${JSON.stringify(rawEnabled)}; expected true or false.`,
-      );
-    }
-  }
-  const host = str("http-proxy-host") ?? "";
-  let port = 0;
-  const rawPort = data["http-proxy-port"];
-  if (rawPort !== undefined) {
-    const text = typeof rawPort === "number" ? String(rawPort) : rawPort;
-    if (typeof text === "string" && /^\d{1,5}$/.test(text) && +text >= 1 && +text <= 65535) {
-      port = +text;
-    } else {
-      errors.push(
-        `${at("http-proxy-port")} is ${
-          JSON.stringify(rawPort)
-        }; expected a port number from 1 to 65535, e.g. "3128".`,
-      );
-    }
-  }
-  const method = str("http-proxy-auth-method") ?? "None";
-  if (method !== "UserNameAndPassword" && method !== "None") {
-    errors.push(
-      `${at("http-proxy-auth-method")} is ${
-        JSON.stringify(method)
-      }; expected "UserNameAndPassword" or "None".`,
-    );
-  }
-  const username = str("http-proxy-username");
-  const password = str("http-proxy-password", true);
-  if (enabled) {
-    if (host === "") {
-      errors.push(`${at("http-proxy-host")} is missing; it is required when the proxy is enabled.`);
-    } else if (/[\s/]/.test(host) || host.includes("://")) {
-      errors.push(
-        `${at("http-proxy-host")} is ${
-          JSON.stringify(host)
-        }; expected a host name or IP address only.`,
-      );
-    }
-    if (port === 0 && rawPort === undefined) {
-      errors.push(`${at("http-proxy-port")} is missing; it is required when the proxy is enabled.`);
-    }
-    if (method === "UserNameAndPassword") {
-      if (!username && data["http-proxy-username"] === undefined) {
-        errors.push(
-          `${at("http-proxy-username")} is missing; it is required with "UserNameAndPassword".`,
-        );
-      }
-      if (!password && data["http-proxy-password"] === undefined) {
-        errors.push(
-          `${at("http-proxy-password")} is missing; it is required with "UserNameAndPassword".`,
-        );
-      }
-    }
-  }
-  if (errors.length > 0) return { ok: false, errors };
+  const file = new ProxyFile(path, read.data);
+  file.unknownKeys();
+  const enabled = file.enabled();
+  const host = file.string("http-proxy-host") ?? "";
+  const port = file.port();
+  const method = file.authMethod();
+  const username = file.string("http-proxy-username");
+  const password = file.string("http-proxy-password", true);
+  if (enabled) file.required({ host, port, method });
+  if (file.errors.length > 0) return { ok: false, errors: file.errors };
   return {
     ok: true,
     settings: {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { KeyAlgorithm } from "../pki/algorithms.ts";
-import type { PayloadFormat } from "../provisioning/topics.ts";
+import type { PayloadFormat } from "../protocol/mod.ts";
 import type { RuntimeConfigState } from "../runtime_config/mod.ts";
 
 /** Log levels, as the Device Client names them. */

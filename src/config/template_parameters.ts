@@ -6,11 +6,7 @@
  * @module
  */
 import { parse, type ParseError, printParseErrorCode } from "jsonc-parser";
-
-/** AWS limits on RegisterThing parameters (spec §1). */
-export const MAX_PARAMETER_KEY_LENGTH = 2048;
-/** AWS limit on a parameter value's length. */
-export const MAX_PARAMETER_VALUE_LENGTH = 4096;
+import { MAX_PARAMETER_KEY_LENGTH, MAX_PARAMETER_VALUE_LENGTH } from "../protocol/mod.ts";
 
 /** Parsed parameters, or one line per problem (without the origin prefix). */
 export type ParsedParameters =

@@ -6,7 +6,7 @@
  * @module
  */
 import { EventEmitter } from "node:events";
-import type { Operation, PayloadFormat } from "../provisioning/topics.ts";
+import type { Operation, PayloadFormat } from "../protocol/mod.ts";
 
 /** Every event and its payload. */
 export interface EmulatorEventMap {

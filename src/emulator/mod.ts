@@ -126,30 +126,16 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   const template = options.template ?? sampleTemplate();
   const log = options.log ?? (() => {});
   const tokenLifetimeMs = options.tokenLifetimeMs ?? 3_600_000;
-  checkTemplate(template);
-  if (options.alpn !== undefined && options.alpn !== "require" && options.alpn !== "optional") {
-    throw new Error(`alpn must be "require" or "optional", not ${JSON.stringify(options.alpn)}.`);
-  }
+  checkOptions(template, options);
   const faults = new FaultController(options.faults ?? []);
-  if (!Number.isFinite(tokenLifetimeMs) || tokenLifetimeMs < 0) {
-    throw new Error(`tokenLifetimeMs must be a number >= 0, not ${tokenLifetimeMs}.`);
-  }
+  checkTokenLifetime(tokenLifetimeMs);
 
   // 0745 is what the Device Client wants for the directory of a config file;
   // the secrets inside stay in 0700 directories and 0600 files.
   ensureDirectory(stateDir, 0o745);
   const ca = await CertificateAuthority.loadOrCreate(join(stateDir, "ca"));
   const server = await serverCertificate(ca, join(stateDir, "ca"));
-  const registry = new Registry(join(stateDir, "registry.json"), {
-    flushDelayMs: REGISTRY_FLUSH_DELAY_MS,
-  });
-  if (registry.policy("FPCertPolicy") === undefined) {
-    registry.putPolicy("FPCertPolicy", fpCertPolicy());
-  }
-  registry.putPolicy(CLAIM_POLICY_NAME, claimPolicy(templateName));
-  for (const [name, document] of Object.entries(options.policies ?? {})) {
-    registry.putPolicy(name, document);
-  }
+  const registry = openRegistry(join(stateDir, "registry.json"), templateName, options.policies);
   const claim = await claimFiles(ca, registry, join(stateDir, "claim"));
   registry.flush();
 
@@ -177,18 +163,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     faults,
     log,
   });
-
-  const configPath = join(stateDir, "device-client.conf");
-  const config = {
-    endpoint: "localhost",
+  const configPath = writeDeviceConfig(join(stateDir, "device-client.conf"), {
     port: broker.port,
-    cert: claim.certPath,
-    key: claim.keyPath,
-    "root-ca": claim.caPath,
-    logging: { level: "INFO", type: "STDOUT" },
-    "fleet-provisioning": { enabled: true, "template-name": templateName },
-  };
-  writeFileAtomic(configPath, JSON.stringify(config, null, 2) + "\n", { mode: 0o640 });
+    claim,
+    templateName,
+  });
   log(`listening on ${host}:${broker.port}; device config ${configPath}`);
 
   let closing: Promise<void> | undefined;
@@ -204,25 +183,92 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     events,
     counters: broker.counters,
     faults,
-    issueClaimCertificate(publicKeyPem) {
-      const spki = createPublicKey(publicKeyPem).export({ type: "spki", format: "der" });
-      const issued = ca.issueClient(new Uint8Array(spki));
-      registry.putCertificate({
-        certificateId: issued.certificateId,
-        certificatePem: issued.certificatePem,
-        status: "ACTIVE",
-        createdAt: new Date().toISOString(),
-        thingNames: [],
-        policyNames: [CLAIM_POLICY_NAME],
-        claim: true,
-      });
-      return issued;
-    },
+    issueClaimCertificate: (publicKeyPem) => issueClaimCertificate(ca, registry, publicKeyPem),
     close() {
       closing ??= broker.close().finally(() => registry.flush());
       return closing;
     },
   };
+}
+
+function checkOptions(template: unknown, options: EmulatorOptions): void {
+  checkTemplate(template);
+  if (options.alpn !== undefined && options.alpn !== "require" && options.alpn !== "optional") {
+    throw new Error(`alpn must be "require" or "optional", not ${JSON.stringify(options.alpn)}.`);
+  }
+}
+
+function checkTokenLifetime(tokenLifetimeMs: number): void {
+  if (!Number.isFinite(tokenLifetimeMs) || tokenLifetimeMs < 0) {
+    throw new Error(`tokenLifetimeMs must be a number >= 0, not ${tokenLifetimeMs}.`);
+  }
+}
+
+/** The registry with the Device Client's sample policy, the claim policy and the extra policies. */
+function openRegistry(
+  path: string,
+  templateName: string,
+  policies: Record<string, unknown> = {},
+): Registry {
+  const registry = new Registry(path, { flushDelayMs: REGISTRY_FLUSH_DELAY_MS });
+  if (registry.policy("FPCertPolicy") === undefined) {
+    registry.putPolicy("FPCertPolicy", fpCertPolicy());
+  }
+  registry.putPolicy(CLAIM_POLICY_NAME, claimPolicy(templateName));
+  for (const [name, document] of Object.entries(policies)) {
+    registry.putPolicy(name, document);
+  }
+  return registry;
+}
+
+/** Writes `<stateDir>/device-client.conf`, a config file fleetprov uses as is; returns its path. */
+function writeDeviceConfig(
+  path: string,
+  device: {
+    port: number;
+    claim: { certPath: string; keyPath: string; caPath: string };
+    templateName: string;
+  },
+): string {
+  const config = {
+    endpoint: "localhost",
+    port: device.port,
+    cert: device.claim.certPath,
+    key: device.claim.keyPath,
+    "root-ca": device.claim.caPath,
+    logging: { level: "INFO", type: "STDOUT" },
+    "fleet-provisioning": { enabled: true, "template-name": device.templateName },
+  };
+  writeFileAtomic(path, JSON.stringify(config, null, 2) + "\n", { mode: 0o640 });
+  return path;
+}
+
+/** Registers another claim certificate (ACTIVE, claim policy) for a public key. */
+function issueClaimCertificate(
+  ca: CertificateAuthority,
+  registry: Registry,
+  publicKeyPem: string,
+): { certificatePem: string; certificateId: string } {
+  const spki = createPublicKey(publicKeyPem).export({ type: "spki", format: "der" });
+  const issued = ca.issueClient(new Uint8Array(spki));
+  registerClaim(registry, issued);
+  return issued;
+}
+
+/** Registers a claim certificate: ACTIVE, with the claim policy. */
+function registerClaim(
+  registry: Registry,
+  issued: { certificateId: string; certificatePem: string },
+): void {
+  registry.putCertificate({
+    certificateId: issued.certificateId,
+    certificatePem: issued.certificatePem,
+    status: "ACTIVE",
+    createdAt: new Date().toISOString(),
+    thingNames: [],
+    policyNames: [CLAIM_POLICY_NAME],
+    claim: true,
+  });
 }
 
 function checkTemplate(template: unknown): void {
@@ -265,15 +311,7 @@ async function claimFiles(ca: CertificateAuthority, registry: Registry, dir: str
     writeFileAtomic(keyPath, issued.privateKeyPem, { mode: 0o600 });
     writeFileAtomic(certPath, issued.certificatePem, { mode: 0o644 });
     certificateId = certificateIdOf(issued.certificatePem);
-    registry.putCertificate({
-      certificateId,
-      certificatePem: issued.certificatePem,
-      status: "ACTIVE",
-      createdAt: new Date().toISOString(),
-      thingNames: [],
-      policyNames: [CLAIM_POLICY_NAME],
-      claim: true,
-    });
+    registerClaim(registry, { certificateId, certificatePem: issued.certificatePem });
   }
   if (!existsSync(caPath) || readFileSync(caPath, "utf8") !== ca.certPem) {
     writeFileAtomic(caPath, ca.certPem, { mode: 0o644 });

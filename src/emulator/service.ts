@@ -8,7 +8,7 @@
  * @module
  */
 import { createHash, randomBytes } from "node:crypto";
-import type { Operation, Rejection } from "../provisioning/topics.ts";
+import type { Operation, Rejection } from "../protocol/mod.ts";
 import { type CertificateAuthority, parseCsr } from "./ca.ts";
 import type { CertificateRecord, Registry, ThingRecord } from "./registry.ts";
 import {

@@ -6,6 +6,23 @@
  *
  * @module
  */
+import {
+  MAX_PARAMETER_KEY_LENGTH,
+  MAX_PARAMETER_VALUE_LENGTH,
+  MAX_THING_NAME_BYTES,
+  THING_NAME_PATTERN,
+} from "../protocol/mod.ts";
+import {
+  type Context,
+  evaluate,
+  fail,
+  isObject,
+  type Json,
+  scalar,
+  TemplateError,
+} from "./template_expressions.ts";
+
+export { TemplateError } from "./template_expressions.ts";
 
 /** What AWS does with a property of a thing that already exists. */
 export type OverrideAction = "DO_NOTHING" | "REPLACE" | "FAIL" | "MERGE";
@@ -47,31 +64,15 @@ export interface TemplateInput {
   pseudoParameters: Record<string, string>;
 }
 
-/** Why a template failed; `errorCode` is the rejection's error code. */
-export class TemplateError extends Error {
-  /** `InvalidParameters` (the request's fault) or `ResourceRegistrationFailure` (the template's). */
-  readonly errorCode: string;
-
-  /** Creates an error with the rejection code it maps to. */
-  constructor(errorCode: string, message: string) {
-    super(message);
-    this.name = "TemplateError";
-    this.errorCode = errorCode;
-  }
-}
-
 /** Limits AWS IoT applies to provisioning requests. */
 export const LIMITS = {
-  parameterKeyLength: 2048,
-  parameterValueLength: 4096,
-  thingNameBytes: 128,
+  parameterKeyLength: MAX_PARAMETER_KEY_LENGTH,
+  parameterValueLength: MAX_PARAMETER_VALUE_LENGTH,
+  thingNameBytes: MAX_THING_NAME_BYTES,
 } as const;
 
 const OVERRIDE_ACTIONS = new Set(["DO_NOTHING", "REPLACE", "FAIL", "MERGE"]);
 const MERGEABLE = new Set(["AttributePayload", "ThingGroups"]);
-const THING_NAME = /^[a-zA-Z0-9:_-]+$/;
-
-type Json = unknown;
 
 /**
  * Checks request parameters: an object of strings within the AWS limits.
@@ -120,9 +121,14 @@ export function evaluateTemplate(template: unknown, input: TemplateInput): Templ
     throw new TemplateError("ResourceRegistrationFailure", "Mappings must be an object.");
   }
   const context: Context = { values, mappings };
-
   const result: TemplateResult = { policies: [], deviceConfiguration: {} };
-  const resources = template.Resources ?? {};
+  evaluateResources(template.Resources ?? {}, context, result);
+  result.deviceConfiguration = deviceConfiguration(template.DeviceConfiguration ?? {}, context);
+  return result;
+}
+
+/** The `Resources` section: one thing, one certificate, any number of policies. */
+function evaluateResources(resources: Json, context: Context, result: TemplateResult): void {
   if (!isObject(resources)) {
     throw new TemplateError("ResourceRegistrationFailure", "Resources must be an object.");
   }
@@ -142,21 +148,11 @@ export function evaluateTemplate(template: unknown, input: TemplateInput): Templ
     }
     switch (resource.Type) {
       case "AWS::IoT::Thing":
-        if (result.thing) {
-          throw new TemplateError(
-            "ResourceRegistrationFailure",
-            "A template may declare only one AWS::IoT::Thing.",
-          );
-        }
+        if (result.thing) onlyOne("AWS::IoT::Thing");
         result.thing = thingResource(logicalId, properties, resource.OverrideSettings);
         break;
       case "AWS::IoT::Certificate":
-        if (result.certificate) {
-          throw new TemplateError(
-            "ResourceRegistrationFailure",
-            "A template may declare only one AWS::IoT::Certificate.",
-          );
-        }
+        if (result.certificate) onlyOne("AWS::IoT::Certificate");
         result.certificate = certificateResource(logicalId, properties);
         break;
       case "AWS::IoT::Policy":
@@ -169,14 +165,24 @@ export function evaluateTemplate(template: unknown, input: TemplateInput): Templ
         );
     }
   }
+}
 
-  const configuration = template.DeviceConfiguration ?? {};
+function onlyOne(type: string): never {
+  throw new TemplateError(
+    "ResourceRegistrationFailure",
+    `A template may declare only one ${type}.`,
+  );
+}
+
+/** The `DeviceConfiguration` section: a flat map of strings. */
+function deviceConfiguration(configuration: Json, context: Context): Record<string, string> {
   if (!isObject(configuration)) {
     throw new TemplateError(
       "ResourceRegistrationFailure",
       "DeviceConfiguration must be an object.",
     );
   }
+  const out: Record<string, string> = {};
   for (const [key, raw] of Object.entries(configuration)) {
     const value = evaluate(raw, context, `DeviceConfiguration.${key}`);
     if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
@@ -185,14 +191,9 @@ export function evaluateTemplate(template: unknown, input: TemplateInput): Templ
         `DeviceConfiguration.${key} must evaluate to a string.`,
       );
     }
-    result.deviceConfiguration[key] = String(value);
+    out[key] = String(value);
   }
-  return result;
-}
-
-interface Context {
-  values: Record<string, string>;
-  mappings: Record<string, Json>;
+  return out;
 }
 
 function resolveParameters(
@@ -235,106 +236,6 @@ function resolveParameters(
   return values;
 }
 
-function evaluate(node: Json, context: Context, where: string): Json {
-  if (Array.isArray(node)) return node.map((item, i) => evaluate(item, context, `${where}[${i}]`));
-  if (!isObject(node)) return node;
-  const keys = Object.keys(node);
-  if (keys.length === 1 && (keys[0] === "Ref" || keys[0].startsWith("Fn::"))) {
-    return evaluateFunction(keys[0], node[keys[0]], context, `${where}.${keys[0]}`);
-  }
-  const out: Record<string, Json> = {};
-  for (const key of keys) out[key] = evaluate(node[key], context, `${where}.${key}`);
-  return out;
-}
-
-function evaluateFunction(name: string, raw: Json, context: Context, where: string): Json {
-  switch (name) {
-    case "Ref": {
-      if (typeof raw !== "string") fail(where, "takes a parameter name");
-      if (!Object.hasOwn(context.values, raw)) {
-        throw new TemplateError(
-          "ResourceRegistrationFailure",
-          `${where} refers to ${raw}, which is not a declared parameter.`,
-        );
-      }
-      return context.values[raw];
-    }
-    case "Fn::Join": {
-      const args = evaluate(raw, context, where);
-      if (!Array.isArray(args) || args.length !== 2 || typeof args[0] !== "string") {
-        fail(where, "takes [delimiter, [values]]");
-      }
-      const list = args[1];
-      if (!Array.isArray(list)) fail(where, "takes [delimiter, [values]]");
-      return list.map((item) => scalar(item, where)).join(args[0]);
-    }
-    case "Fn::Split": {
-      const args = evaluate(raw, context, where);
-      if (!Array.isArray(args) || args.length !== 2 || typeof args[0] !== "string") {
-        fail(where, "takes [delimiter, string]");
-      }
-      if (args[0] === "") fail(where, "needs a non-empty delimiter");
-      return scalar(args[1], where).split(args[0]);
-    }
-    case "Fn::Select": {
-      const args = evaluate(raw, context, where);
-      if (!Array.isArray(args) || args.length !== 2 || !Array.isArray(args[1])) {
-        fail(where, "takes [index, [values]]");
-      }
-      const index = Number(args[0]);
-      if (!Number.isInteger(index) || index < 0 || index >= args[1].length) {
-        fail(where, `index ${String(args[0])} is out of range 0..${args[1].length - 1}`);
-      }
-      return args[1][index];
-    }
-    case "Fn::Sub": {
-      let text: Json = raw;
-      let variables: Record<string, string> = {};
-      if (Array.isArray(raw)) {
-        if (raw.length !== 2 || typeof raw[0] !== "string") {
-          fail(where, "takes string or [string, {vars}]");
-        }
-        text = raw[0];
-        const vars = evaluate(raw[1], context, where);
-        if (!isObject(vars)) fail(where, "takes string or [string, {vars}]");
-        variables = Object.fromEntries(
-          Object.entries(vars).map(([k, v]) => [k, scalar(v, `${where}.${k}`)]),
-        );
-      }
-      if (typeof text !== "string") fail(where, "takes string or [string, {vars}]");
-      return text.replace(/\$\{(!?)([^}]*)\}/g, (_match, bang: string, key: string) => {
-        if (bang) return `\${${key}}`;
-        if (Object.hasOwn(variables, key)) return variables[key];
-        if (Object.hasOwn(context.values, key)) return context.values[key];
-        throw new TemplateError(
-          "ResourceRegistrationFailure",
-          `${where} refers to \${${key}}, which is not a declared parameter.`,
-        );
-      });
-    }
-    case "Fn::FindInMap": {
-      const args = evaluate(raw, context, where);
-      if (!Array.isArray(args) || args.length !== 3) {
-        fail(where, "takes [MapName, TopLevelKey, SecondLevelKey]");
-      }
-      const [mapName, top, second] = args.map((a) => scalar(a, where));
-      const map = context.mappings[mapName];
-      if (!isObject(map)) fail(where, `Mappings has no map ${mapName}`);
-      const level = map[top];
-      if (!isObject(level)) fail(where, `Mappings.${mapName} has no key ${top}`);
-      if (!Object.hasOwn(level, second)) {
-        fail(where, `Mappings.${mapName}.${top} has no key ${second}`);
-      }
-      return level[second];
-    }
-    default:
-      throw new TemplateError(
-        "ResourceRegistrationFailure",
-        `${where}: unsupported function ${name}.`,
-      );
-  }
-}
-
 function thingResource(
   logicalId: string,
   properties: Record<string, Json>,
@@ -354,7 +255,7 @@ function thingResource(
       `Thing name ${thingName.slice(0, 32)}... is longer than ${LIMITS.thingNameBytes} bytes.`,
     );
   }
-  if (!THING_NAME.test(thingName)) {
+  if (!THING_NAME_PATTERN.test(thingName)) {
     throw new TemplateError(
       "ResourceRegistrationFailure",
       `Thing name ${JSON.stringify(thingName)} may contain only letters, digits, ':', '_' and '-'.`,
@@ -438,18 +339,4 @@ function policyResource(logicalId: string, properties: Record<string, Json>): Po
     return { policyDocument: document };
   }
   fail(where, "needs PolicyName or PolicyDocument");
-}
-
-function scalar(value: Json, where: string): string {
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  fail(where, "must evaluate to a string");
-}
-
-function fail(where: string, message: string): never {
-  throw new TemplateError("ResourceRegistrationFailure", `${where} ${message}.`);
-}
-
-function isObject(value: unknown): value is Record<string, Json> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -12,10 +12,7 @@ import { MqttClient } from "mqtt";
 import mqttPacket from "mqtt-packet";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
-import type { OperationTopics } from "../provisioning/topics.ts";
-
-/** TLS ALPN protocol AWS IoT expects for MQTT on port 443. */
-export const AWS_MQTT_ALPN = "x-amzn-mqtt-ca";
+import type { OperationTopics } from "../protocol/mod.ts";
 
 /** How to reach and authenticate to the broker. */
 export interface SessionOptions {
@@ -110,18 +107,12 @@ const TLS_CERT_ERRORS = new Set([
 
 /** Opens a session: TCP, TLS 1.2+/1.3 with the client certificate, MQTT CONNECT. */
 export function openSession(options: SessionOptions): Session {
-  let failure: SessionError | undefined;
-  const waiters = new Set<(error: SessionError) => void>();
-  let nextMessageId = 1;
+  return new MqttSession(options);
+}
 
-  function fail(error: SessionError): void {
-    if (failure) return;
-    failure = error;
-    for (const waiter of waiters) waiter(error);
-    waiters.clear();
-  }
-
-  const socket = tls.connect({
+/** The TLS options of a session: the client certificate, the trust, the server name, ALPN. */
+export function tlsOptions(options: SessionOptions): tls.ConnectionOptions {
+  return {
     host: options.address ?? options.endpoint,
     servername: isIpAddress(options.endpoint) ? undefined : options.endpoint,
     port: options.port,
@@ -133,132 +124,170 @@ export function openSession(options: SessionOptions): Session {
     ALPNProtocols: options.alpnProtocols,
     minVersion: "TLSv1.2",
     rejectUnauthorized: true,
-  });
-  socket.setNoDelay(true);
-  socket.on("error", (error: NodeJS.ErrnoException) => fail(classifySocketError(error)));
+  };
+}
 
-  const client = new MqttClient(() => socket, {
-    clientId: options.clientId,
-    protocolVersion: 4,
-    clean: true,
-    keepalive: options.keepaliveSeconds ?? 60,
-    reconnectPeriod: 0,
-    connectTimeout: options.connectTimeoutMs,
-    manualConnect: true,
-    resubscribe: false,
+/**
+ * The packets of one request, written in one go right behind CONNECT: the
+ * SUBSCRIBE to both answer topics, then the PUBLISH of the request. Neither
+ * waits for CONNACK, SUBACK or PUBACK.
+ */
+export function pipelinedRequest(
+  topics: OperationTopics,
+  payload: Uint8Array,
+  messageIds: { subscribe: number; publish: number },
+): Buffer {
+  const subscribe = mqttPacket.generate({
+    cmd: "subscribe",
+    messageId: messageIds.subscribe,
+    subscriptions: [{ topic: topics.accepted, qos: 1 }, { topic: topics.rejected, qos: 1 }],
   });
-  // Errors reach us through the socket and CONNACK handlers; MQTT.js re-emits them.
-  client.on("error", (error: Error & { code?: string | number }) => {
-    if (typeof error.code === "number") {
-      fail(
-        new SessionError(
-          `The broker refused the connection: ${error.message}.`,
-          "refused",
-          String(error.code),
-        ),
-      );
-    } else {
-      fail(classifySocketError(error as NodeJS.ErrnoException));
-    }
+  const publish = mqttPacket.generate({
+    cmd: "publish",
+    messageId: messageIds.publish,
+    qos: 1,
+    dup: false,
+    retain: false,
+    topic: topics.request,
+    payload: Buffer.from(payload),
   });
+  return Buffer.concat([subscribe, publish]);
+}
 
-  const connected = new Promise<void>((resolve, reject) => {
-    client.once("connect", () => resolve());
-    waiters.add(reject);
-  });
-  connected.catch(() => {});
-  // Set as soon as an accepting CONNACK is parsed. MQTT.js emits "connect" only
-  // later (after its outgoing store drains), so a broker closing right after
-  // CONNACK (e.g. a policy refusing the pipelined SUBSCRIBE) would otherwise be
-  // reported as "closed before CONNACK" and never count as the broker closing.
-  let connackSeen = false;
-  client.on("packetreceive", (packet) => {
-    if (packet.cmd === "connack" && packet.returnCode === 0) connackSeen = true;
-  });
+type AnswerHandler = (accepted: boolean, payload: Uint8Array) => void;
 
-  socket.on("close", () => {
-    fail(
-      connackSeen
-        ? new SessionError("The broker closed the connection.", "closed")
-        : new SessionError("The connection closed before CONNACK.", "network", "ECONNRESET"),
+/** One session: the TLS socket, the MQTT.js client on it, and the requests waiting for answers. */
+class MqttSession implements Session {
+  readonly connected: Promise<void>;
+  readonly #socket: tls.TLSSocket;
+  readonly #client: MqttClient;
+  #failure: SessionError | undefined;
+  readonly #waiters = new Set<(error: SessionError) => void>();
+  /** Answer routing: the handler waiting on each answer topic. */
+  readonly #answers = new Map<string, AnswerHandler>();
+  #nextMessageId = 1;
+  /**
+   * Set as soon as an accepting CONNACK is parsed. MQTT.js emits "connect" only
+   * later (after its outgoing store drains), so a broker closing right after
+   * CONNACK (e.g. a policy refusing the pipelined SUBSCRIBE) would otherwise be
+   * reported as "closed before CONNACK" and never count as the broker closing.
+   */
+  #connackSeen = false;
+
+  constructor(options: SessionOptions) {
+    this.#socket = tls.connect(tlsOptions(options));
+    this.#socket.setNoDelay(true);
+    this.#socket.on(
+      "error",
+      (error: NodeJS.ErrnoException) => this.#fail(classifySocketError(error)),
     );
-  });
+    this.#client = new MqttClient(() => this.#socket, {
+      clientId: options.clientId,
+      protocolVersion: 4,
+      clean: true,
+      keepalive: options.keepaliveSeconds ?? 60,
+      reconnectPeriod: 0,
+      connectTimeout: options.connectTimeoutMs,
+      manualConnect: true,
+      resubscribe: false,
+    });
+    // Errors reach us through the socket and CONNACK handlers; MQTT.js re-emits them.
+    this.#client.on("error", (error: Error & { code?: string | number }) => {
+      this.#fail(
+        typeof error.code === "number"
+          ? new SessionError(
+            `The broker refused the connection: ${error.message}.`,
+            "refused",
+            String(error.code),
+          )
+          : classifySocketError(error as NodeJS.ErrnoException),
+      );
+    });
+    this.connected = new Promise<void>((resolve, reject) => {
+      this.#client.once("connect", () => resolve());
+      this.#waiters.add(reject);
+    });
+    this.connected.catch(() => {});
+    this.#client.on("packetreceive", (packet) => {
+      if (packet.cmd === "connack" && packet.returnCode === 0) this.#connackSeen = true;
+    });
+    this.#socket.on("close", () => this.#fail(this.#closedError()));
+    this.#client.on("message", (topic: string, payload: Uint8Array) => {
+      this.#answers.get(topic)?.(topic.endsWith("/accepted"), payload);
+    });
+    this.#client.connect();
+  }
 
-  const answerHandlers = new Map<string, (accepted: boolean, payload: Uint8Array) => void>();
-  client.on("message", (topic: string, payload: Uint8Array) => {
-    answerHandlers.get(topic)?.(topic.endsWith("/accepted"), payload);
-  });
+  remoteAddress(): string | undefined {
+    return this.#socket.remoteAddress;
+  }
 
-  client.connect();
-
-  function request(
+  request(
     topics: OperationTopics,
     payload: Uint8Array,
-    requestOptions: { timeoutMs: number },
+    options: { timeoutMs: number },
   ): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
-      if (failure) return reject(failure);
+      if (this.#failure) return reject(this.#failure);
+      const finish = (settle: () => void) => {
+        clearTimeout(timer);
+        this.#waiters.delete(onFailure);
+        this.#answers.delete(topics.accepted);
+        this.#answers.delete(topics.rejected);
+        settle();
+      };
       const timer = setTimeout(
-        () =>
-          finish(() =>
-            reject(
-              new SessionError(
-                `No answer on ${topics.accepted} within ${requestOptions.timeoutMs} ms.`,
-                "network",
-                "ETIMEDOUT",
-              ),
-            )
-          ),
-        requestOptions.timeoutMs,
+        () => finish(() => reject(answerTimeout(topics, options.timeoutMs))),
+        options.timeoutMs,
       );
       const onFailure = (error: SessionError) => finish(() => reject(error));
-      function finish(settle: () => void): void {
-        clearTimeout(timer);
-        waiters.delete(onFailure);
-        answerHandlers.delete(topics.accepted);
-        answerHandlers.delete(topics.rejected);
-        settle();
-      }
-      waiters.add(onFailure);
+      this.#waiters.add(onFailure);
       const onAnswer = (accepted: boolean, body: Uint8Array) =>
         finish(() => resolve({ accepted, payload: body }));
-      answerHandlers.set(topics.accepted, onAnswer);
-      answerHandlers.set(topics.rejected, onAnswer);
-      const subscribe = mqttPacket.generate({
-        cmd: "subscribe",
-        messageId: nextMessageId++,
-        subscriptions: [{ topic: topics.accepted, qos: 1 }, { topic: topics.rejected, qos: 1 }],
-      });
-      const publish = mqttPacket.generate({
-        cmd: "publish",
-        messageId: nextMessageId++,
-        qos: 1,
-        dup: false,
-        retain: false,
-        topic: topics.request,
-        payload: Buffer.from(payload),
-      });
-      socket.write(Buffer.concat([subscribe, publish]));
+      this.#answers.set(topics.accepted, onAnswer);
+      this.#answers.set(topics.rejected, onAnswer);
+      const subscribe = this.#nextMessageId++;
+      const publish = this.#nextMessageId++;
+      this.#socket.write(pipelinedRequest(topics, payload, { subscribe, publish }));
     });
   }
 
-  function close(): Promise<void> {
+  close(): Promise<void> {
     return new Promise<void>((resolve) => {
-      if (socket.destroyed) return resolve();
-      if (connackSeen && !failure) {
+      if (this.#socket.destroyed) return resolve();
+      if (this.#connackSeen && !this.#failure) {
         // DISCONNECT and our FIN go out now; MQTT.js calls back only once the
         // broker's FIN arrives, a round trip later that nothing here needs.
         // Do not wait for it: the socket finishes closing in the background.
-        client.end(false, {}, () => socket.destroy());
+        this.#client.end(false, {}, () => this.#socket.destroy());
         resolve();
       } else {
-        socket.once("close", () => resolve());
-        socket.destroy();
+        this.#socket.once("close", () => resolve());
+        this.#socket.destroy();
       }
     });
   }
 
-  return { connected, request, close, remoteAddress: () => socket.remoteAddress };
+  #fail(error: SessionError): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    for (const waiter of this.#waiters) waiter(error);
+    this.#waiters.clear();
+  }
+
+  #closedError(): SessionError {
+    return this.#connackSeen
+      ? new SessionError("The broker closed the connection.", "closed")
+      : new SessionError("The connection closed before CONNACK.", "network", "ECONNRESET");
+  }
+}
+
+function answerTimeout(topics: OperationTopics, timeoutMs: number): SessionError {
+  return new SessionError(
+    `No answer on ${topics.accepted} within ${timeoutMs} ms.`,
+    "network",
+    "ETIMEDOUT",
+  );
 }
 
 function classifySocketError(error: NodeJS.ErrnoException): SessionError {

@@ -41,30 +41,7 @@ export function openProxyTunnel(
         return;
       }
       socket.destroy();
-      const status = `${response.statusCode} ${response.statusMessage ?? ""}`.trim();
-      if (response.statusCode === 407 || response.statusCode === 401) {
-        reject(
-          new FleetprovError(
-            `The HTTP proxy ${proxy.host}:${proxy.port} refused the credentials (${status}); check http-proxy-auth-method, http-proxy-username and http-proxy-password in ${proxy.file}.`,
-            ExitCode.Config,
-          ),
-        );
-      } else if (response.statusCode !== undefined && response.statusCode >= 500) {
-        reject(
-          new SessionError(
-            `The HTTP proxy ${proxy.host}:${proxy.port} answered ${status} to CONNECT ${authority}.`,
-            "network",
-            "EPROXY",
-          ),
-        );
-      } else {
-        reject(
-          new FleetprovError(
-            `The HTTP proxy ${proxy.host}:${proxy.port} refused CONNECT ${authority} (${status}); the proxy must allow tunnels to port ${target.port}.`,
-            ExitCode.Config,
-          ),
-        );
-      }
+      reject(tunnelRefusal(proxy, response, target));
     });
     request.once("timeout", () => {
       request.destroy(
@@ -86,4 +63,31 @@ export function openProxyTunnel(
     });
     request.end();
   });
+}
+
+/** Why the proxy refused CONNECT: credentials or policy need a person, a 5xx may pass. */
+function tunnelRefusal(
+  proxy: HttpProxySettings,
+  response: http.IncomingMessage,
+  target: { host: string; port: number },
+): Error {
+  const authority = `${target.host}:${target.port}`;
+  const status = `${response.statusCode} ${response.statusMessage ?? ""}`.trim();
+  if (response.statusCode === 407 || response.statusCode === 401) {
+    return new FleetprovError(
+      `The HTTP proxy ${proxy.host}:${proxy.port} refused the credentials (${status}); check http-proxy-auth-method, http-proxy-username and http-proxy-password in ${proxy.file}.`,
+      ExitCode.Config,
+    );
+  }
+  if (response.statusCode !== undefined && response.statusCode >= 500) {
+    return new SessionError(
+      `The HTTP proxy ${proxy.host}:${proxy.port} answered ${status} to CONNECT ${authority}.`,
+      "network",
+      "EPROXY",
+    );
+  }
+  return new FleetprovError(
+    `The HTTP proxy ${proxy.host}:${proxy.port} refused CONNECT ${authority} (${status}); the proxy must allow tunnels to port ${target.port}.`,
+    ExitCode.Config,
+  );
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { SessionError } from "../mqtt/connection.ts";
-import { MalformedAnswerError, RejectionError } from "./protocol.ts";
+import { MalformedAnswerError, RejectionError } from "../protocol/mod.ts";
 
 /** Full-jitter backoff: a random wait in [0, min(max, base * 2^attempt)). */
 export function backoffDelay(

@@ -1,31 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Shared helpers of the emulator tests: temporary state directories, mqtt.js
- * connections with real certificates, request/answer round trips.
+ * MQTT clients for the emulator tests: mqtt.js connections over mutual TLS
+ * with real certificates, and request/answer round trips.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
-import { decodePayload, encodePayload } from "../src/provisioning/payload.ts";
 import mqtt, { type MqttClient } from "mqtt";
-import { type Emulator, type EmulatorOptions, startEmulator } from "../src/emulator/mod.ts";
-import { type Operation, operationTopics, type PayloadFormat } from "../src/provisioning/topics.ts";
-
-/** Starts an emulator on a free port in a fresh temporary state directory. */
-export async function startTestEmulator(
-  options: Partial<EmulatorOptions> = {},
-): Promise<Emulator & { lines: string[] }> {
-  const stateDir = options.stateDir ?? await Deno.makeTempDir({ prefix: "fleetprov-emulator-" });
-  const lines: string[] = [];
-  const emulator = await startEmulator({
-    port: 0,
-    ...options,
-    stateDir,
-    log: (line) => lines.push(line),
-  });
-  return Object.assign(emulator, { lines });
-}
+import type { Emulator } from "../../src/emulator/mod.ts";
+import {
+  decodePayload,
+  encodePayload,
+  type Operation,
+  operationTopics,
+  type PayloadFormat,
+} from "../../src/protocol/mod.ts";
 
 /** Credentials for a connection. */
 export interface Credentials {

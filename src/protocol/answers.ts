@@ -5,18 +5,15 @@
  *
  * @module
  */
-import { decodePayload } from "./payload.ts";
+import { decodePayload } from "./codec.ts";
+import { MAX_ANSWER_BYTES, MAX_THING_NAME_BYTES, THING_NAME_PATTERN } from "./limits.ts";
 import type {
   CreateCertificateFromCsrAccepted,
   CreateKeysAndCertificateAccepted,
-  Operation,
-  PayloadFormat,
   RegisterThingAccepted,
   Rejection,
-} from "./topics.ts";
-
-/** Largest answer fleetprov accepts (a certificate and key are ~3 KiB). */
-export const MAX_ANSWER_BYTES = 64 * 1024;
+} from "./shapes.ts";
+import type { Operation, PayloadFormat } from "./topics.ts";
 
 /** An answer that does not match the API: missing fields, wrong types, bad encoding. */
 export class MalformedAnswerError extends Error {
@@ -140,7 +137,10 @@ export function parseAnswer(
       } satisfies CreateCertificateFromCsrAccepted;
     case "RegisterThing": {
       const thingName = field.string("thingName");
-      if (new TextEncoder().encode(thingName).length > 128 || /[^a-zA-Z0-9:_-]/.test(thingName)) {
+      if (
+        new TextEncoder().encode(thingName).length > MAX_THING_NAME_BYTES ||
+        !THING_NAME_PATTERN.test(thingName)
+      ) {
         throw new MalformedAnswerError(
           `The RegisterThing answer has an invalid thingName ${
             JSON.stringify(thingName.slice(0, 140))

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Topic names and payload shapes of the AWS IoT fleet provisioning MQTT API.
+ * The topics of the AWS IoT fleet provisioning MQTT API: builders for an
+ * operation's request, accepted and rejected topics, and the matcher that
+ * maps a topic back to its operation.
  *
  * @module
  */
@@ -10,6 +12,9 @@ export type PayloadFormat = "json" | "cbor";
 
 /** The three provisioning operations. */
 export type Operation = "CreateKeysAndCertificate" | "CreateCertificateFromCsr" | "RegisterThing";
+
+/** TLS ALPN protocol AWS IoT expects for MQTT on port 443. */
+export const AWS_MQTT_ALPN = "x-amzn-mqtt-ca";
 
 /** Request topic and the two response topics of one operation. */
 export interface OperationTopics {
@@ -45,36 +50,27 @@ export function operationTopics(
   return { request, accepted: `${request}/accepted`, rejected: `${request}/rejected` };
 }
 
-/** Accepted answer of CreateKeysAndCertificate. */
-export interface CreateKeysAndCertificateAccepted {
-  certificateId: string;
-  certificatePem: string;
-  privateKey: string;
-  certificateOwnershipToken: string;
+/** What a provisioning topic names. */
+export interface Route {
+  operation: Operation;
+  format: PayloadFormat;
+  /** Template name in the topic (RegisterThing). */
+  templateName?: string;
+  /** "accepted"/"rejected" when the topic is an answer topic. */
+  answer?: string;
 }
 
-/** Accepted answer of CreateCertificateFromCsr. */
-export interface CreateCertificateFromCsrAccepted {
-  certificateId: string;
-  certificatePem: string;
-  certificateOwnershipToken: string;
-}
+const ROUTE =
+  /^\$aws\/(?:certificates\/(create|create-from-csr)|provisioning-templates\/([^/]+)\/provision)\/(json|cbor)(?:\/(accepted|rejected))?$/;
 
-/** Request of RegisterThing. */
-export interface RegisterThingRequest {
-  certificateOwnershipToken: string;
-  parameters?: Record<string, string>;
-}
-
-/** Accepted answer of RegisterThing. */
-export interface RegisterThingAccepted {
-  thingName: string;
-  deviceConfiguration: Record<string, string>;
-}
-
-/** Every rejection of the provisioning API. */
-export interface Rejection {
-  statusCode: number;
-  errorCode: string;
-  errorMessage: string;
+/** Recognizes provisioning request and answer topics; undefined for any other topic. */
+export function routeOf(topic: string): Route | undefined {
+  const m = ROUTE.exec(topic);
+  if (!m) return undefined;
+  const operation: Operation = m[1] === "create"
+    ? "CreateKeysAndCertificate"
+    : m[1] === "create-from-csr"
+    ? "CreateCertificateFromCsr"
+    : "RegisterThing";
+  return { operation, format: m[3] as PayloadFormat, templateName: m[2], answer: m[4] };
 }

@@ -6,11 +6,14 @@
  *
  * @module
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCsr, generateKeyPair, x509 } from "../src/pki/mod.ts";
-import { SettingsError } from "../src/config/mod.ts";
-import { tempDir } from "./support/mod.ts";
+import { createCsr, generateKeyPair } from "../../src/pki/mod.ts";
+import { SettingsError } from "../../src/config/mod.ts";
+import { writeRuntimeConfig } from "../../src/runtime_config/mod.ts";
+import { ensureDirectory, writeFileAtomic } from "../../src/secure_files/mod.ts";
+import { tempDir } from "./fs.ts";
+import { selfSignedCertificate } from "./pki.ts";
 
 /** PEM material shared by every layout (generated once per test process). */
 interface Material {
@@ -25,15 +28,8 @@ interface Material {
 let material: Promise<Material> | undefined;
 
 async function selfSigned(cn: string, keys: CryptoKeyPair, serial: string): Promise<string> {
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial,
-    name: `CN=${cn}`,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + 86_400_000),
-    keys,
-    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
-  });
-  return cert.toString("pem") + "\n";
+  const { certificate } = await selfSignedCertificate(cn, { keys, serial });
+  return certificate.toString("pem") + "\n";
 }
 
 function makeMaterial(): Promise<Material> {
@@ -149,6 +145,18 @@ export function writeConfig(
   return path;
 }
 
+/** Flags that enable a secure element with its PKCS#11 library and PIN. */
+export function secureElementFlags(secureElement: { lib: string; pin: string }): string[] {
+  return [
+    "--enable-secure-element",
+    "true",
+    "--pkcs11-lib",
+    secureElement.lib,
+    "--secure-element-pin",
+    secureElement.pin,
+  ];
+}
+
 /** Load options pinned to a layout. */
 export function loadOptions(layout: Layout, env: Record<string, string> = {}) {
   return {
@@ -167,4 +175,30 @@ export async function settingsError(fn: () => Promise<unknown>): Promise<Setting
     throw error;
   }
   throw new Error("expected a SettingsError, but the settings loaded");
+}
+
+/**
+ * Lays out what a provisioning leaves, as fleetprov writes it: config dir
+ * 0745 (as the Device Client creates it), keys dir 0700, certificate 0644 and
+ * key 0600 (atomic writes; the claim's stand in for the new ones), runtime
+ * config 0640 naming them. Returns the certificate and key paths.
+ */
+export function writeProvisioned(
+  layout: Layout,
+  runtime: { thingName: string; deviceConfig?: Record<string, string> },
+): { cert: string; key: string } {
+  ensureDirectory(layout.configDir, 0o745);
+  const keysDir = join(layout.configDir, "keys");
+  ensureDirectory(keysDir, 0o700);
+  const cert = join(keysDir, "active-certificate.pem.crt");
+  const key = join(keysDir, "active-private.pem.key");
+  writeFileAtomic(cert, readFileSync(layout.claimCert), { mode: 0o644 });
+  writeFileAtomic(key, readFileSync(layout.claimKey), { mode: 0o600 });
+  writeRuntimeConfig(join(layout.configDir, "aws-iot-device-client-runtime.conf"), {
+    cert,
+    key,
+    thingName: runtime.thingName,
+    deviceConfig: runtime.deviceConfig ?? {},
+  });
+  return { cert, key };
 }

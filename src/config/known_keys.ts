@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Which keys of a config file fleetprov reads, which belong to other Device
+ * Client features (ignored, listed once) and which are unknown (a warning),
+ * all derived from the settings table.
+ *
+ * @module
+ */
+import { describe, type Problems } from "./problems.ts";
+import { SETTINGS } from "./table.ts";
+
+/** A key of a section: read by fleetprov (true) or of another feature (false). */
+type Section = Map<string, boolean>;
+
+const TOP_LEVEL = new Set<string>();
+const SECTIONS = new Map<string, Section>();
+for (const row of SETTINGS) {
+  if (row.key === undefined) continue;
+  const [first, ...rest] = row.key.split(".");
+  if (rest.length === 0) {
+    if (!row.ignored) TOP_LEVEL.add(first);
+    continue;
+  }
+  if (!SECTIONS.has(first)) SECTIONS.set(first, new Map());
+  SECTIONS.get(first)!.set(rest.join("."), !row.ignored);
+}
+
+/** Top-level keys whose whole section belongs to other Device Client features. */
+export const FOREIGN_SECTIONS: readonly string[] = [...SECTIONS]
+  .filter(([, keys]) => ![...keys.values()].some((own) => own))
+  .map(([name]) => name);
+
+/**
+ * Sorts the keys of a config file: returns the keys of other features
+ * (whole sections, or `section.key`), warns about unknown keys and the
+ * `runtime-config` section, and reports a section that is not an object.
+ */
+export function inventoryKeys(
+  json: Record<string, unknown>,
+  where: { configFile?: string; runtimeConfigPath: string },
+  problems: Problems,
+): string[] {
+  const inFile = (key: string) => `"${key}" in ${where.configFile}`;
+  const ignored: string[] = [];
+  for (const [key, value] of Object.entries(json)) {
+    const section = SECTIONS.get(key);
+    if (FOREIGN_SECTIONS.includes(key)) {
+      ignored.push(key);
+    } else if (key === "runtime-config") {
+      problems.warn(
+        `${
+          inFile(key)
+        } is ignored: fleetprov reads the runtime config only from ${where.runtimeConfigPath}.`,
+      );
+    } else if (section) {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        problems.error(`${inFile(key)} is ${describe(value)}; expected an object ({ ... }).`);
+        continue;
+      }
+      for (const sub of Object.keys(value)) {
+        const own = section.get(sub);
+        if (own === false) ignored.push(`${key}.${sub}`);
+        else if (own === undefined) {
+          problems.warn(`${inFile(`${key}.${sub}`)} is not a known key; ignored.`);
+        }
+      }
+    } else if (!TOP_LEVEL.has(key)) {
+      problems.warn(`${inFile(key)} is not a known key; ignored.`);
+    }
+  }
+  return ignored;
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * What one load of the settings collects on its way (every error and
+ * warning, so all are reported at once) and what its checks share.
+ *
+ * @module
+ */
+import type { Environment } from "./paths.ts";
+import type { Finding, Identity } from "./permissions.ts";
+
+/** Collects every error and warning of one load. */
+export class Problems {
+  /** Errors, with their kind: all "permission" makes the exit code the permission one. */
+  readonly errors: { kind: Finding["kind"]; message: string }[] = [];
+  /** Non-fatal findings. */
+  readonly warnings: string[] = [];
+
+  /** Adds an error line. */
+  error(message: string, kind: Finding["kind"] = "config"): void {
+    this.errors.push({ kind, message });
+  }
+
+  /** Adds a warning line. */
+  warn(message: string): void {
+    this.warnings.push(message);
+  }
+
+  /** Adds permission findings; returns true when none is fatal. */
+  findings(findings: Finding[]): boolean {
+    let ok = true;
+    for (const f of findings) {
+      if (f.severity === "fatal") {
+        this.error(f.message, f.kind);
+        ok = false;
+      } else this.warn(f.message);
+    }
+    return ok;
+  }
+}
+
+/** What the checks of one load share. */
+export interface LoadContext {
+  problems: Problems;
+  /** The identity file ownership is checked against. */
+  identity: Identity;
+  /** Directories already checked, so each is reported once. */
+  checkedDirs: Set<string>;
+  /** Environment and home for `~` and `$VAR` expansion. */
+  expand: { env: Environment; home: string };
+}
+
+/** A path setting: the expanded path and where it came from. */
+export interface Located {
+  path: string;
+  origin: string;
+}
+
+/** A short description of a value for messages: JSON for scalars (capped), the type otherwise. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object") return "an object";
+  const text = JSON.stringify(value);
+  return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
+}
+
+/** "a", "a or b", "a, b or c". */
+export function orList(items: readonly string[]): string {
+  return items.length === 1
+    ? items[0]
+    : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
+}
