@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Error kinds and the process exit codes they map to: the `sysexits.h` values
  * systemd names in the journal, and the Device Client's 1 for a rejection.
@@ -50,12 +51,19 @@ export const NO_RESTART_EXIT_CODES: readonly ExitCodeValue[] = [
 export class FleetprovError extends Error {
   /** The process exit code for this failure. */
   readonly exitCode: ExitCodeValue;
+  /** A short machine-readable cause (`clock`, `disk-full`, ...), for the `--output json` line. */
+  readonly kind?: string;
 
   /** Creates an error whose message is a complete sentence naming the culprit. */
-  constructor(message: string, exitCode: ExitCodeValue, options?: ErrorOptions) {
+  constructor(
+    message: string,
+    exitCode: ExitCodeValue,
+    options?: ErrorOptions & { kind?: string },
+  ) {
     super(message, options);
     this.name = "FleetprovError";
     this.exitCode = exitCode;
+    if (options?.kind !== undefined) this.kind = options.kind;
   }
 }
 
@@ -65,35 +73,44 @@ export function configError(message: string): FleetprovError {
 }
 
 /** The OS conditions on a file fleetprov reads or writes: exit code, wording, advice. */
-const OS_CONDITIONS: Record<string, { code: ExitCodeValue; what: string; advice: string }> = {
+const OS_CONDITIONS: Record<
+  string,
+  { code: ExitCodeValue; kind: string; what: string; advice: string }
+> = {
   ENOSPC: {
     code: ExitCode.TempFail,
+    kind: "disk-full",
     what: "no space left on the device",
     advice: "free space there; systemd retries (exit 75)",
   },
   EDQUOT: {
     code: ExitCode.TempFail,
+    kind: "disk-full",
     what: "the disk quota is exceeded",
     advice: "free space or raise the quota; systemd retries (exit 75)",
   },
   EROFS: {
     code: ExitCode.CantCreate,
+    kind: "read-only",
     what: "the file system is read-only",
     advice:
       "fleetprov keeps its state under $HOME/.aws-iot-device-client: point HOME to a writable persistent partition (systemd: Environment=HOME=/var/lib/fleetprov, the same HOME for the Device Client; the lock's directory is LOCK_FILE_PATH)",
   },
   EACCES: {
     code: ExitCode.NoPermission,
+    kind: "permission",
     what: "permission denied",
     advice: "check the owner and mode of that path and of its directory",
   },
   EPERM: {
     code: ExitCode.NoPermission,
+    kind: "permission",
     what: "operation not permitted",
     advice: "check the owner and mode of that path and of its directory",
   },
   EIO: {
     code: ExitCode.IoError,
+    kind: "io-error",
     what: "the storage reported an I/O error",
     advice: "check the storage (dmesg) and repair the file system",
   },
@@ -132,6 +149,6 @@ export function osFailure(
       options.note ? ` ${options.note}` : ""
     }`,
     condition.code,
-    { cause: error },
+    { cause: error, kind: condition.kind },
   );
 }

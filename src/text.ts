@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Text that came from outside (the broker, the TLS peer, the network) made
  * safe to print: every control character escaped visibly, length capped with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The board's clock, moved with libfaketime (Debian package `faketime`), on
  * the Deno source and on the x64 binary: at 1970 (no RTC, before NTP) and at

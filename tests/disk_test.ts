@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The board's storage, with real tmpfs mounts (CI runs as root): a disk that
  * fills after RegisterThing (exit 75, one line naming the path, the journal

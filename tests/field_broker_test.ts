@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Field conditions against the suite's hostile broker (tests/support/
  * hostile_broker.ts): throttling to the deadline, the ownership-token loop

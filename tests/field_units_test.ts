@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The pieces of the field-conditions work on their own: the sanitiser, the
  * framing guard, the clock's validity window and the OS-condition mapping.

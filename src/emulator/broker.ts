@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's MQTT side: a node:tls server asking for client certificates,
  * an aedes broker, and the AWS IoT rules on top, one file per packet the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's certificate authority: created once in the state directory
  * and reused; issues the server, claim and device certificates (EC P-256) and

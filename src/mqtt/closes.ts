@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * What a broker's close means. A close right after our request, before any
  * byte of an answer, is what AWS IoT does when the claim policy forbids the

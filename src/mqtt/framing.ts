@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The framing guard between the TLS socket and MQTT.js: it follows packet
  * boundaries in the bytes the broker sends (type byte, remaining-length

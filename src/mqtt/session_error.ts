@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * A session failure and its kind, which decides whether a retry can help.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Is the system clock plausible? TLS needs it inside the validity of the
  * claim certificate and of the root CA, both on disk, so this is checked

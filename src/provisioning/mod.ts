@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Fleet provisioning as a small state machine:
  *
@@ -79,6 +80,8 @@ export interface ProvisionResult {
 /** Options of {@linkcode provision}. */
 export interface ProvisionOptions {
   logger: Logger;
+  /** Called before each retry (the `--output json` line counts them). */
+  onRetry?: () => void;
   /** Wall clock, for tests (token ages, the clock check). The deadline runs on a monotonic clock. */
   now?: () => number;
 }
@@ -115,6 +118,7 @@ class Provisioning {
   readonly #settings: Settings;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #onRetry: (() => void) | undefined;
   readonly #claim: ClaimCredentials;
   /** performance.now() at which the run gives up: immune to the wall clock jumping. */
   readonly #deadline: number;
@@ -133,6 +137,7 @@ class Provisioning {
     this.#settings = settings;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
+    this.#onRetry = options.onRetry;
     this.#deadline = performance.now() + settings.retry.deadlineMs;
     this.#claim = readClaimCredentials(settings);
     this.#window = validityWindow(this.#claim.cert, this.#claim.ca);
@@ -271,6 +276,7 @@ class Provisioning {
       throw pastDeadline(error, this.#state.step, this.#settings);
     }
     this.#retries++;
+    this.#onRetry?.();
     this.#logger.warn(
       `Attempt ${this.#attempt} failed at step ${failedStep}: ${
         (error as Error).message
@@ -293,6 +299,7 @@ class Provisioning {
             this.#settings.retry.deadlineMs / 1000
           } s deadline; systemd retries (exit 75).`,
           ExitCode.TempFail,
+          { kind: "clock" },
         );
       }
       if (!this.#clockLogged) {

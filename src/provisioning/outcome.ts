@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * How a provisioning run ends when it fails, by one rule: could time (or a
  * fix in the cloud) heal the last failure? Then exit 75 and systemd retries;
@@ -77,6 +78,7 @@ export function pastDeadline(error: unknown, step: Step, settings: Settings): Fl
     return new FleetprovError(
       `The runtime config is written, but the new certificate could not connect within the ${seconds} s deadline: ${reason} The next start retries this proof only (no new certificate); if AWS refuses the certificate, check the template's policy (iot:Connect for the thing name).`,
       ExitCode.TempFail,
+      { kind: "proof" },
     );
   }
   return new FleetprovError(
@@ -90,6 +92,7 @@ export function policyClose(step: Step, settings: Settings): FleetprovError {
   return new FleetprovError(
     `The broker closed the connection right after the request, before any answer, ${POLICY_CLOSES} times in a row at step ${step}; the claim certificate's policy most likely forbids these topics (check iot:Publish/iot:Subscribe/iot:Receive on $aws/certificates/create* and $aws/provisioning-templates/${settings.fleetProvisioning.templateName}/provision/*).`,
     ExitCode.Rejected,
+    { kind: "policy" },
   );
 }
 
@@ -100,5 +103,6 @@ export function certificateCap(last: unknown): FleetprovError {
       (last as Error)?.message ?? "unknown"
     } Check the provisioning template and its pre-provisioning hook.`,
     ExitCode.Rejected,
+    { kind: "certificate-cap" },
   );
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The suite's hostile broker: a small raw MQTT-over-TLS server (no aedes)
  * with the emulator's server certificate, so the device trusts it. It
