@@ -76,7 +76,7 @@ export function helpText(): string {
     "",
     `Use RestartPreventExitStatus=${
       NO_RESTART_EXIT_CODES.join(" ")
-    } in a systemd unit: those codes need a person, not a retry.`,
+    } in a systemd unit: those need a person, not a retry.`,
     "",
   );
   return lines.join("\n");

@@ -6,8 +6,9 @@
  */
 import process from "node:process";
 import { ignoredNotice, loadSettings } from "../config/mod.ts";
-import { createLogger } from "../log.ts";
-import { acquireLock, lockPath } from "../lock/mod.ts";
+import type { Settings } from "../config/settings.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { acquireLock, type Lock, lockPath } from "../lock/mod.ts";
 import { proofPending, provision } from "../provisioning/mod.ts";
 import { clearJournal, readJournal } from "../provisioning/journal.ts";
 import { ExitCode } from "../errors.ts";
@@ -44,44 +45,9 @@ export async function runProvisionCommand(
     if (report) report.outcome = "disabled";
     return ExitCode.Ok;
   }
-  const pending = proofPending(settings);
-  if (pending) {
-    logger.info(
-      `The runtime config names the new certificate, but it has not connected yet (journal ${settings.configDir}/fleetprov-journal.json); retrying the proof only.`,
-    );
-  } else if (settings.runtime.status === "provisioned") {
-    clearJournal(settings.configDir);
-    logger.info(
-      `Already provisioned as thing ${settings.runtime.thingName} (completed-fp is true in ${settings.runtimeConfigPath}); nothing to do.`,
-    );
-    if (report) {
-      Object.assign(
-        report,
-        {
-          outcome: "already-provisioned",
-          thingName: settings.runtime.thingName,
-          certificateId: certificateIdOfFile(settings.runtime.cert),
-          certificatePath: settings.runtime.cert,
-          privateKeyPath: settings.runtime.key,
-          runtimeConfigPath: settings.runtimeConfigPath,
-        } satisfies Partial<RunReport>,
-      );
-    }
-    return ExitCode.Ok;
-  }
-  if (!pending && settings.runtime.status === "not-provisioned") {
-    logger.info(`Provisioning: ${settings.runtime.reason}`);
-  }
+  if (alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
   const lock = acquireLock(lockPath(env));
-  const stop = onSigterm(() => {
-    // Journal writes are synchronous: a signal handled here never cuts one.
-    const step = readJournal(settings.configDir)?.step ?? "start";
-    lock.release();
-    logger.warn(
-      `Stopped by SIGTERM at step ${step}; the journal keeps the progress and the next start resumes (exit ${ExitCode.TempFail}).`,
-    );
-    process.exit(ExitCode.TempFail);
-  });
+  const stop = stopOnSigterm(settings, { lock, logger });
   try {
     const result = await provision(settings, {
       logger,
@@ -121,8 +87,60 @@ export async function runProvisionCommand(
   }
 }
 
-/** Runs `handler` on SIGTERM until the returned function is called. */
-function onSigterm(handler: () => void): () => void {
+/**
+ * True (and logged, and reported) when the runtime config says provisioned
+ * and no proof is pending; else logs why this run provisions.
+ */
+function alreadyProvisioned(
+  settings: Settings,
+  options: { logger: Logger; report: RunReport | undefined },
+): boolean {
+  const { logger, report } = options;
+  if (proofPending(settings)) {
+    logger.info(
+      `The runtime config names the new certificate, but it has not connected yet (journal ${settings.configDir}/fleetprov-journal.json); retrying the proof only.`,
+    );
+    return false;
+  }
+  if (settings.runtime.status === "not-provisioned") {
+    logger.info(`Provisioning: ${settings.runtime.reason}`);
+  }
+  if (settings.runtime.status !== "provisioned") return false;
+  clearJournal(settings.configDir);
+  logger.info(
+    `Already provisioned as thing ${settings.runtime.thingName} (completed-fp is true in ${settings.runtimeConfigPath}); nothing to do.`,
+  );
+  if (report) {
+    Object.assign(
+      report,
+      {
+        outcome: "already-provisioned",
+        thingName: settings.runtime.thingName,
+        certificateId: certificateIdOfFile(settings.runtime.cert),
+        certificatePath: settings.runtime.cert,
+        privateKeyPath: settings.runtime.key,
+        runtimeConfigPath: settings.runtimeConfigPath,
+      } satisfies Partial<RunReport>,
+    );
+  }
+  return true;
+}
+
+/**
+ * Until the returned function is called, SIGTERM (systemd stopping the unit,
+ * at shutdown too) ends the run at once with exit 75: the lock released, the
+ * journal as the last completed step left it, so the next start resumes.
+ */
+function stopOnSigterm(settings: Settings, options: { lock: Lock; logger: Logger }): () => void {
+  const handler = () => {
+    // Journal writes are synchronous: a signal handled here never cuts one.
+    const step = readJournal(settings.configDir)?.step ?? "start";
+    options.lock.release();
+    options.logger.warn(
+      `Stopped by SIGTERM at step ${step}; the journal keeps the progress and the next start resumes (exit ${ExitCode.TempFail}).`,
+    );
+    process.exit(ExitCode.TempFail);
+  };
   process.on("SIGTERM", handler);
   return () => process.off("SIGTERM", handler);
 }
