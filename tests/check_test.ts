@@ -289,7 +289,10 @@ Deno.test("help: usage, subcommands, every flag with its default, exit codes", (
   }
   for (const [code] of EXIT_CODES) assertMatch(text, new RegExp(`\\n  ${code} +\\S`));
   assertEquals(EXIT_CODES.map(([c]) => c), Object.values(ExitCode).sort((a, b) => a - b));
-  assertMatch(text, /RestartPreventExitStatus=1 73 74 77 78 in a systemd unit: those need a person/);
+  assertMatch(
+    text,
+    /RestartPreventExitStatus=1 73 74 77 78 in a systemd unit: those need a person/,
+  );
   for (const line of text.split("\n")) assert(line.length <= 100, `long help line: ${line}`);
 });
 

@@ -41,7 +41,7 @@ const gnuTime = findTool(["/usr/bin/time"], "time");
 /** Runs a device against a hostile broker; returns the result, the broker and the home. */
 async function againstBroker(
   emulator: TestEmulator,
-  options: HostileBrokerOptions & { retry?: string[]; home?: string },
+  options: HostileBrokerOptions & { retry?: string[]; home?: string; extra?: string[] },
 ) {
   const broker = await hostileBroker(emulator, options);
   const home = options.home ?? deviceHome();
@@ -49,7 +49,7 @@ async function againstBroker(
     const result = await runFleetprov(
       deviceArgs(emulator, {
         retry: options.retry ?? GIVE_UP_FAST,
-        extra: ["--port", String(broker.port)],
+        extra: ["--port", String(broker.port), ...(options.extra ?? [])],
       }),
       { home },
     );
@@ -508,6 +508,31 @@ Deno.test({
       assert(!existsSync(join(home, "lock", "devicecl.lock")), "the lock was released");
     } finally {
       await broker.close();
+      await emulator.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "key generation happens once, before the claim connection opens (a connection that never comes up still finds the key made)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const emulator = await boardEmulator();
+    try {
+      const { result, broker } = await againstBroker(emulator, {
+        retry: ["--deadline", "2", "--step-timeout", "1", "--retry-base-delay", "0.05"],
+        connack: () => "close",
+        onRequest: () => ({ silent: true }),
+        extra: ["--generate-key", "ec-p256"],
+      });
+      assertEquals(result.code, ExitCode.TempFail, result.stderr);
+      assert(broker.connects.length >= 2, "the connection was retried");
+      // Made before the first connection, and not again for the retries.
+      assertEquals(result.stdout.match(/Generated a ec-p256 key on the device\./g)?.length, 1);
+      assertEquals(broker.requests, []);
+    } finally {
       await emulator.close();
     }
   },

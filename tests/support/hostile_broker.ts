@@ -94,6 +94,8 @@ export async function hostileBroker(
     const send = (packet: Record<string, unknown>) =>
       socket.write(mqttPacket.generate(packet as unknown as mqttPacket.Packet));
     parser.on("packet", (packet: mqttPacket.Packet) => {
+      // Packets behind one that closed the connection were never read.
+      if (socket.destroyed) return;
       switch (packet.cmd) {
         case "connect": {
           clientId = packet.clientId;
@@ -186,16 +188,14 @@ async function streamOversized(
   length.writeUInt16BE(topicBytes.length);
   socket.write(Buffer.concat([Buffer.from(header), length, topicBytes]));
   const chunk = Buffer.alloc(64 * 1024, 0x41);
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
   let left = bytes - 2 - topicBytes.length;
   while (left > 0 && !socket.destroyed) {
     const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
     left -= piece.length;
     broker.oversizedBytesSent += piece.length;
     if (!socket.write(piece)) {
-      await new Promise<void>((resolve) => {
-        socket.once("drain", resolve);
-        socket.once("close", resolve);
-      });
+      await Promise.race([new Promise((resolve) => socket.once("drain", resolve)), closed]);
     }
   }
 }
