@@ -1,6 +1,6 @@
 /**
  * Assembles the ready-to-use Yocto layer dist/meta-fleetprov: the checked-in
- * layer from build/yocto, the systemd unit from build/systemd, and a generated
+ * layer from build/yocto, the systemd units from build/systemd, and a generated
  * `fleetprov-release.inc` holding PV and the SHA-256 of each built binary.
  *
  * @module
@@ -11,6 +11,8 @@ import type { TargetId } from "./targets.ts";
 const BUILD_DIR = dirname(new URL(import.meta.url).pathname);
 const LAYER_SOURCE = join(BUILD_DIR, "yocto", "meta-fleetprov");
 const RECIPE_DIR = join("recipes-support", "fleetprov");
+/** The systemd units in build/systemd that the recipe installs. */
+export const SYSTEMD_UNITS = ["fleetprov.service", "fleetprov-provisioned.target"] as const;
 
 /** The generated include: PV and one `SRC_URI[<target>.sha256sum]` per binary. */
 export function releaseInclude(
@@ -53,10 +55,9 @@ export async function writeYoctoLayer(
     join(recipeDir, "fleetprov.bb"),
     join(recipeDir, `fleetprov_${options.version}.bb`),
   );
-  await Deno.copyFile(
-    join(BUILD_DIR, "systemd", "fleetprov.service"),
-    join(recipeDir, "files", "fleetprov.service"),
-  );
+  for (const unit of SYSTEMD_UNITS) {
+    await Deno.copyFile(join(BUILD_DIR, "systemd", unit), join(recipeDir, "files", unit));
+  }
   await Deno.writeTextFile(
     join(recipeDir, "fleetprov-release.inc"),
     releaseInclude(options.version, options.binaries),
