@@ -20,8 +20,8 @@ const systemdAnalyze = findTool(["/usr/bin/systemd-analyze", "/bin/systemd-analy
 
 /**
  * Runs `systemd-analyze verify` on `unitText` installed in a fresh root that
- * has the system's targets, fleetprov-provisioned.target and the built x64
- * binary as /usr/bin/fleetprov.
+ * has the system's targets, fleetprov-provisioned.target, /bin/sh and the
+ * built x64 binary as /usr/bin/fleetprov.
  */
 async function verify(unitText: string): Promise<{ code: number; output: string }> {
   const root = tempDir("fleetprov-systemd-root-");
@@ -40,6 +40,9 @@ async function verify(unitText: string): Promise<{ code: number; output: string 
   const installed = join(root, "usr", "bin", "fleetprov");
   await Deno.link(report.targets[0].path, installed)
     .catch(() => Deno.copyFile(report.targets[0].path, installed));
+  // ExecStopPost= runs /bin/sh.
+  await Deno.mkdir(join(root, "bin"));
+  await Deno.copyFile(await Deno.realPath("/bin/sh"), join(root, "bin", "sh"));
   await Deno.writeTextFile(join(unitDir, "fleetprov.service"), unitText);
   await Deno.copyFile(TARGET_PATH, join(unitDir, "fleetprov-provisioned.target"));
   const result = await new Deno.Command(systemdAnalyze!, {
@@ -95,7 +98,11 @@ Deno.test("systemd unit: boot does not wait for it; services that need the certi
   assertEquals(list("Unit.Before"), ["shutdown.target"]);
   assertEquals(list("Unit.Wants"), ["network-online.target"]);
   // Success, and only success, starts the target the certificate's users hang off.
-  assertEquals(unit.get("Unit.OnSuccess"), "fleetprov-provisioned.target");
+  assertEquals(
+    unit.get("Service.ExecStopPost"),
+    `/bin/sh -c 'if [ "$SERVICE_RESULT" = success ]; then exec systemctl start --no-block fleetprov-provisioned.target; fi'`,
+  );
+  assertEquals(unit.get("Unit.OnSuccess"), undefined);
   const target = parseUnit(await Deno.readTextFile(TARGET_PATH));
   assertEquals(target.get("Unit.After"), "fleetprov.service");
   assert(![...target.keys()].some((key) => key.startsWith("Install.")), "the target is enabled");
