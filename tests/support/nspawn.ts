@@ -31,8 +31,9 @@ export const NSPAWN_TOOLS = [
 
 /**
  * The Debian mirror of this machine's apt sources (FLEETPROV_DEBIAN_MIRROR
- * overrides it): the first `deb` source of a release suite that is not the
- * security archive; deb.debian.org when there is none.
+ * overrides it): the first `deb` source of a Debian release suite (a URI
+ * ending in /debian, not the security archive); deb.debian.org when there is
+ * none, e.g. on Ubuntu.
  */
 export function debianMirror(): string {
   const override = Deno.env.get("FLEETPROV_DEBIAN_MIRROR");
@@ -55,7 +56,7 @@ export function debianMirror(): string {
     const sources = file.endsWith(".sources") ? deb822Sources(text) : oneLineSources(text);
     for (const source of sources) {
       const release = source.suites.some((suite) => /^[a-z]+$/.test(suite));
-      if (source.type === "deb" && release && !/security/.test(source.uri)) {
+      if (source.type === "deb" && release && /\/debian\/*$/.test(source.uri)) {
         return source.uri.replace(/\/+$/, "");
       }
     }
