@@ -103,7 +103,7 @@ async function install(root: string, emulator: Emulator, options: InstallOptions
     join(systemDir, "fleetprov.service.d", "restart-sec.conf"),
     "# The test's only change: restart after 1 s, not 30 s.\n[Service]\nRestartSec=1s\n",
   );
-  // Fails if started before the runtime config exists; wanted by the target.
+  // Fails if started before fleetprov wrote the certificate.
   await Deno.writeTextFile(
     join(systemDir, "needs-certificate.service"),
     [
@@ -114,14 +114,14 @@ async function install(root: string, emulator: Emulator, options: InstallOptions
       "Type=oneshot",
       "RemainAfterExit=yes",
       "ExecStart=/usr/bin/test -s /root/.aws-iot-device-client/keys/active-certificate.pem.crt",
-      "[Install]",
-      "WantedBy=fleetprov-provisioned.target",
     ].join("\n") + "\n",
   );
+  await run(systemctl!, [`--root=${root}`, "enable", "fleetprov.service"]);
+  // As the README says for a unit you do not own, such as the Device Client's.
   await run(systemctl!, [
     `--root=${root}`,
-    "enable",
-    "fleetprov.service",
+    "add-wants",
+    "fleetprov-provisioned.target",
     "needs-certificate.service",
   ]);
 }
