@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Assembles the ready-to-use Yocto layer dist/meta-fleetprov: the checked-in
- * layer from build/yocto, the systemd unit from build/systemd, LICENSE and
+ * layer from build/yocto, the systemd units from build/systemd, LICENSE and
  * THIRD_PARTY_NOTICES (which the recipe's LIC_FILES_CHKSUM covers), and a
  * generated `fleetprov-release.inc` holding PV, the SHA-256 of each built
  * binary and the MD5 of the notices.
@@ -15,6 +15,8 @@ import type { TargetId } from "./targets.ts";
 const BUILD_DIR = dirname(new URL(import.meta.url).pathname);
 const LAYER_SOURCE = join(BUILD_DIR, "yocto", "meta-fleetprov");
 const RECIPE_DIR = join("recipes-support", "fleetprov");
+/** The systemd units in build/systemd that the recipe installs. */
+export const SYSTEMD_UNITS = ["fleetprov.service", "fleetprov-provisioned.target"] as const;
 
 /**
  * The generated include: PV, one `SRC_URI[<target>.sha256sum]` per binary and,
@@ -67,10 +69,9 @@ export async function writeYoctoLayer(
     join(recipeDir, "fleetprov.bb"),
     join(recipeDir, `fleetprov_${options.version}.bb`),
   );
-  await Deno.copyFile(
-    join(BUILD_DIR, "systemd", "fleetprov.service"),
-    join(recipeDir, "files", "fleetprov.service"),
-  );
+  for (const unit of SYSTEMD_UNITS) {
+    await Deno.copyFile(join(BUILD_DIR, "systemd", unit), join(recipeDir, "files", unit));
+  }
   await Deno.copyFile(options.licenseFiles.license, join(recipeDir, "files", "LICENSE"));
   await Deno.copyFile(
     options.licenseFiles.notices,

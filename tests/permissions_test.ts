@@ -10,6 +10,7 @@ import {
   formatMode,
   type PermissionRule,
   RULES,
+  type Severity,
 } from "../src/config/permissions.ts";
 import { ExitCode } from "../src/errors.ts";
 import { writeRuntimeConfig } from "../src/runtime_config/mod.ts";
@@ -46,11 +47,11 @@ Deno.test("the rule table is spec §3", () => {
   });
 });
 
-Deno.test("checkStats: modes are compared exactly; the message names file, found, wanted and the fix", async (t) => {
+Deno.test("checkStats: a looser mode is reported; the message names file, found, wanted and the fix", async (t) => {
   for (const rule of Object.values(RULES) as PermissionRule[]) {
     await t.step(`${rule.what} ${formatMode(rule.mode)}`, () => {
       assertEquals(checkStats("/d/f", { mode: 0o100000 | rule.mode, uid: 0 }, rule, ME), []);
-      for (const wrong of [0o644, 0o600, 0o640, 0o400, 0o666, 0o777, 0o4000 | rule.mode]) {
+      for (const wrong of [0o644, 0o664, 0o666, 0o777, 0o4000 | rule.mode]) {
         if (wrong === rule.mode) continue;
         const findings = checkStats("/d/f", { mode: 0o100000 | wrong, uid: 0 }, rule, ME);
         assertEquals(findings.length, 1);
@@ -69,6 +70,55 @@ Deno.test("checkStats: modes are compared exactly; the message names file, found
     const [f] = checkStats("/a b/k", { mode: 0o644, uid: 0 }, RULES.privateKey, ME);
     assertMatch(f.message, /Fix: chmod 600 '\/a b\/k'$/);
   });
+});
+
+Deno.test("checkStats: a stricter mode passes where DC only warns, and stays fatal where DC refuses it", async (t) => {
+  const dirOf = (rule: PermissionRule) => ({
+    what: `directory of the ${rule.what}`,
+    mode: rule.dirMode!,
+    severity: rule.severity,
+  });
+  // [what is checked, mode found, passes]
+  const cases: [{ what: string; mode: number; severity: Severity }, number, boolean][] = [
+    [RULES.configFile, 0o600, true],
+    [RULES.configFile, 0o400, true],
+    [RULES.configFile, 0o440, true],
+    [RULES.configFile, 0o000, true],
+    [RULES.configFile, 0o660, false],
+    [RULES.configFile, 0o604, false],
+    [RULES.configFile, 0o740, false],
+    [RULES.configFile, 0o2640, false],
+    [dirOf(RULES.configFile), 0o700, true],
+    [dirOf(RULES.configFile), 0o705, true],
+    [dirOf(RULES.configFile), 0o500, true],
+    [dirOf(RULES.configFile), 0o755, false],
+    [dirOf(RULES.configFile), 0o747, false],
+    [dirOf(RULES.configFile), 0o1745, false],
+    [RULES.runtimeConfig, 0o600, true],
+    [RULES.runtimeConfig, 0o644, false],
+    [dirOf(RULES.runtimeConfig), 0o700, true],
+    [dirOf(RULES.runtimeConfig), 0o775, false],
+    [RULES.proxyConfig, 0o400, true],
+    [RULES.proxyConfig, 0o640, false],
+    // Fatal rules: DC reads the same files after fleetprov and wants these exact modes.
+    [RULES.privateKey, 0o400, false],
+    [dirOf(RULES.privateKey), 0o500, false],
+    [RULES.certificate, 0o600, false],
+    [RULES.certificate, 0o444, false],
+    [RULES.rootCa, 0o640, false],
+    [RULES.csr, 0o400, false],
+    [RULES.pkcs11Lib, 0o600, false],
+  ];
+  for (const [wanted, mode, passes] of cases) {
+    await t.step(`${wanted.what} ${formatMode(mode)} for ${formatMode(wanted.mode)}`, () => {
+      const findings = checkStats("/d/f", { mode: 0o100000 | mode, uid: 0 }, wanted, ME);
+      assertEquals(findings.length, passes ? 0 : 1, JSON.stringify(findings));
+      if (!passes) {
+        assertEquals(findings[0].severity, wanted.severity);
+        assertMatch(findings[0].message, new RegExp(`has mode ${formatMode(mode)}; it must be `));
+      }
+    });
+  }
 });
 
 Deno.test("checkStats: the owner must be the user, unless the user is root", async (t) => {
@@ -242,9 +292,9 @@ Deno.test("warning rules: config file, config dir, runtime config, proxy config 
       /^Config file .*fleetprov\.conf has mode 644; it must be 640\. Fix: chmod 640 /,
     ],
     [
-      "config file 600",
-      (l) => ["--config-file", writeConfig(l, l.config, { mode: 0o600 })],
-      /^Config file .* has mode 600; it must be 640\./,
+      "config file 660",
+      (l) => ["--config-file", writeConfig(l, l.config, { mode: 0o660 })],
+      /^Config file .* has mode 660; it must be 640\./,
     ],
     ["config dir 755", (l) => {
       const file = writeConfig(l, l.config);
@@ -273,6 +323,39 @@ Deno.test("warning rules: config file, config dir, runtime config, proxy config 
       const settings = await load(layout, setup(layout));
       assertEquals(settings.warnings.length, 1, settings.warnings.join("\n"));
       assertMatch(settings.warnings[0], pattern);
+    });
+  }
+});
+
+Deno.test("the README's install is quiet: config, claim files and key in one 0700 directory", async (t) => {
+  const cases: [string, (l: Layout) => string[]][] = [
+    ["config 640 in the 0700 claim directory", (l) => {
+      const file = writeConfig(l, l.config, { dir: l.certsDir });
+      chmodSync(l.certsDir, 0o700);
+      return ["--config-file", file];
+    }],
+    ["config 600 in the 0700 claim directory", (l) => {
+      const file = writeConfig(l, l.config, { dir: l.certsDir, mode: 0o600 });
+      chmodSync(l.certsDir, 0o700);
+      return ["--config-file", file];
+    }],
+    ["runtime config 600 in a 0700 ~/.aws-iot-device-client", (l) => {
+      writeRuntime(l, 0o600);
+      chmodSync(l.configDir, 0o700);
+      return l.args;
+    }],
+    ["proxy config 400", (l) => {
+      const path = join(l.certsDir, "proxy.conf");
+      writeFileSync(path, JSON.stringify({ "http-proxy-enabled": false }));
+      chmodSync(path, 0o400);
+      return [...l.args, "--http-proxy-config", path];
+    }],
+  ];
+  for (const [name, setup] of cases) {
+    await t.step(name, async () => {
+      const layout = await makeLayout();
+      const settings = await load(layout, setup(layout));
+      assertEquals(settings.warnings, []);
     });
   }
 });

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The systemd unit in build/systemd: `systemd-analyze verify` accepts it in a
- * root holding the real x64 binary at /usr/bin/fleetprov, its restart policy
- * matches the exit codes in src/errors.ts, and every exit code, reached by a
- * real run, gets a restart exactly when time can heal it.
+ * The systemd units in build/systemd, read statically: `systemd-analyze
+ * verify` accepts them in a root holding the real x64 binary at
+ * /usr/bin/fleetprov, boot does not wait for provisioning, and the restart
+ * policy matches the exit codes in src/errors.ts, and every exit code, reached
+ * by a real run, gets a restart exactly when time can heal it.
+ * tests/nspawn_test.ts boots them under a real systemd.
  *
  * @module
  */
@@ -27,33 +29,16 @@ import {
   tempDir,
   writeWithMode,
 } from "./support/mod.ts";
+import { parseUnit } from "./support/systemd_unit.ts";
 
 const UNIT_PATH = join(ROOT, "build", "systemd", "fleetprov.service");
+const TARGET_PATH = join(ROOT, "build", "systemd", "fleetprov-provisioned.target");
 const systemdAnalyze = findTool(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"], "systemd");
-
-/** `[Section] Key=Value` lines of a unit file, keyed "Section.Key" (repeats joined by " "). */
-function parseUnit(text: string): Map<string, string> {
-  const entries = new Map<string, string>();
-  let section = "";
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) continue;
-    const header = /^\[(\w+)\]$/.exec(line);
-    if (header) {
-      section = header[1];
-      continue;
-    }
-    const at = line.indexOf("=");
-    const key = `${section}.${line.slice(0, at)}`;
-    const value = line.slice(at + 1);
-    entries.set(key, entries.has(key) ? `${entries.get(key)} ${value}` : value);
-  }
-  return entries;
-}
 
 /**
  * Runs `systemd-analyze verify` on `unitText` installed in a fresh root that
- * has the system's targets and the built x64 binary as /usr/bin/fleetprov.
+ * has the system's targets, fleetprov-provisioned.target, /bin/sh and the
+ * built x64 binary as /usr/bin/fleetprov.
  */
 async function verify(unitText: string): Promise<{ code: number; output: string }> {
   const root = tempDir("fleetprov-systemd-root-");
@@ -72,9 +57,18 @@ async function verify(unitText: string): Promise<{ code: number; output: string 
   const installed = join(root, "usr", "bin", "fleetprov");
   await Deno.link(report.targets[0].path, installed)
     .catch(() => Deno.copyFile(report.targets[0].path, installed));
+  // ExecStopPost= runs /bin/sh.
+  await Deno.mkdir(join(root, "bin"));
+  await Deno.copyFile(await Deno.realPath("/bin/sh"), join(root, "bin", "sh"));
   await Deno.writeTextFile(join(unitDir, "fleetprov.service"), unitText);
+  await Deno.copyFile(TARGET_PATH, join(unitDir, "fleetprov-provisioned.target"));
   const result = await new Deno.Command(systemdAnalyze!, {
-    args: ["verify", `--root=${root}`, "/etc/systemd/system/fleetprov.service"],
+    args: [
+      "verify",
+      `--root=${root}`,
+      "/etc/systemd/system/fleetprov.service",
+      "/etc/systemd/system/fleetprov-provisioned.target",
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -87,7 +81,7 @@ async function verify(unitText: string): Promise<{ code: number; output: string 
 }
 
 Deno.test({
-  name: "systemd unit: systemd-analyze verify reports nothing, and catches a broken copy",
+  name: "systemd units: systemd-analyze verify reports nothing, and catches a broken copy",
   ignore: systemdAnalyze === undefined,
   async fn() {
     const unit = await Deno.readTextFile(UNIT_PATH);
@@ -101,22 +95,44 @@ Deno.test({
   },
 });
 
-Deno.test("systemd unit: oneshot after network and time sync, restarts only what can heal", async () => {
+Deno.test("systemd unit: boot does not wait for it; services that need the certificate do", async () => {
   const unit = parseUnit(await Deno.readTextFile(UNIT_PATH));
-  assertEquals(unit.get("Service.Type"), "oneshot");
-  assertEquals(unit.get("Service.RemainAfterExit"), "yes");
+  const list = (key: string) => (unit.get(key) ?? "").split(" ").filter((v) => v !== "");
+  // Started as soon as fleetprov runs (the start job does not last the run) ...
+  assertEquals(unit.get("Service.Type"), "exec");
+  assertEquals(unit.get("Service.RemainAfterExit"), undefined);
+  // ... and multi-user.target, which wants it, is not ordered after it.
+  assertEquals(unit.get("Install.WantedBy"), "multi-user.target");
+  assertEquals(unit.get("Unit.DefaultDependencies"), "no");
+  // A service's default dependencies, restated.
+  assert(list("Unit.Requires").includes("sysinit.target"), "Requires= lacks sysinit.target");
+  for (
+    const after of ["sysinit.target", "basic.target", "network-online.target", "time-sync.target"]
+  ) {
+    assert(list("Unit.After").includes(after), `After= lacks ${after}`);
+  }
+  assertEquals(list("Unit.Conflicts"), ["shutdown.target"]);
+  assertEquals(list("Unit.Before"), ["shutdown.target"]);
+  assertEquals(list("Unit.Wants"), ["network-online.target"]);
+  // Success, and only success, starts the target the certificate's users hang off.
+  assertEquals(
+    unit.get("Service.ExecStopPost"),
+    `/bin/sh -c 'if [ "$SERVICE_RESULT" = success ]; then exec systemctl start --no-block fleetprov-provisioned.target; fi'`,
+  );
+  assertEquals(unit.get("Unit.OnSuccess"), undefined);
+  const target = parseUnit(await Deno.readTextFile(TARGET_PATH));
+  assertEquals(target.get("Unit.After"), "fleetprov.service");
+  assert(![...target.keys()].some((key) => key.startsWith("Install.")), "the target is enabled");
+});
+
+Deno.test("systemd unit: restarts only what can heal, for as long as it takes", async () => {
+  const unit = parseUnit(await Deno.readTextFile(UNIT_PATH));
   assertEquals(unit.get("Service.Restart"), "on-failure");
   assert(Number.parseInt(unit.get("Service.RestartSec") ?? "0") >= 10, "RestartSec too short");
-  for (const after of ["network-online.target", "time-sync.target"]) {
-    assert(unit.get("Unit.After")?.split(" ").includes(after), `After= lacks ${after}`);
-  }
-  assert(unit.get("Unit.Wants")?.split(" ").includes("network-online.target"));
-  assert(unit.get("Unit.Before")?.split(" ").includes("aws-iot-device-client.service"));
-  assertEquals(unit.get("Install.WantedBy"), "multi-user.target");
   assertEquals(unit.get("Unit.StartLimitIntervalSec"), "0");
 
-  // Retrying cannot fix a rejection, a bad config, a bad file mode, a read-only
-  // file system or a failing disk; it can fix what time heals and a bug's accident.
+  // Retrying cannot fix a rejection, a bad config or a bad file mode; it can
+  // fix the network, a held lock or a transient internal failure.
   const prevented = (unit.get("Service.RestartPreventExitStatus") ?? "").split(" ")
     .map(Number).sort((a, b) => a - b);
   assertEquals<number[]>(prevented, [...NO_RESTART_EXIT_CODES].sort((a, b) => a - b));

@@ -12,6 +12,7 @@ import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { build, type BuildReport, sha256File } from "../build/mod.ts";
+import { SYSTEMD_UNITS } from "../build/yocto.ts";
 import { VERSION } from "../src/version.ts";
 import { deviceHome, findTool, modeOf, ROOT, testEmulator } from "./support/mod.ts";
 
@@ -61,10 +62,13 @@ Deno.test("yocto: the release include pins PV and the SHA-256 of every built bin
   const arches = [...recipe.matchAll(/^FLEETPROV_ARCH:[\w-]+ = "(\w+)"$/gm)].map((m) => m[1]);
   assertEquals(arches.sort(), ["arm64", "armv7", "x64"]);
   assertMatch(recipe, /fleetprov-linux-\$\{FLEETPROV_ARCH\};name=\$\{FLEETPROV_ARCH\}/);
-  assertEquals(
-    await Deno.readTextFile(join(recipeDir, "files", "fleetprov.service")),
-    await Deno.readTextFile(join(ROOT, "build", "systemd", "fleetprov.service")),
-  );
+  for (const unit of SYSTEMD_UNITS) {
+    assertEquals(
+      await Deno.readTextFile(join(recipeDir, "files", unit)),
+      await Deno.readTextFile(join(ROOT, "build", "systemd", unit)),
+    );
+    assertMatch(recipe, new RegExp(`^ +file://${unit.replaceAll(".", "\\.")} \\\\$`, "m"));
+  }
   for (const match of recipe.matchAll(/file:\/\/([\w.-]+)/g)) {
     await Deno.stat(join(recipeDir, "files", match[1]));
   }
@@ -163,6 +167,7 @@ Deno.test({
         S: unpack,
         PV: VERSION,
         FLEETPROV_ARCH: "x64",
+        FLEETPROV_BINARY: `fleetprov-${VERSION}-linux-x64`,
         bindir: join(image, "usr", "bin"),
         sysconfdir: join(image, "etc"),
         systemd_system_unitdir: join(image, "lib", "systemd", "system"),
@@ -214,7 +219,9 @@ Deno.test({
       assertEquals(modeOf(join(etc, "claim-private.pem.key")), "600");
       assertEquals(modeOf(join(etc, "claim-certificate.pem.crt")), "644");
       assertEquals(modeOf(join(etc, "fleetprov.conf")), "640");
-      assertEquals(modeOf(join(image, "lib", "systemd", "system", "fleetprov.service")), "644");
+      for (const unit of SYSTEMD_UNITS) {
+        assertEquals(modeOf(join(image, "lib", "systemd", "system", unit)), "644");
+      }
 
       // The unit's command line, with the image's paths and the emulator's port.
       const config = JSON.parse(await Deno.readTextFile(join(etc, "fleetprov.conf")));

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * File and directory permission rules of the Device Client (spec §3): modes
- * are compared exactly, and the owner must be the user running fleetprov
- * unless that user is root. Each finding is one line naming the file, the
+ * are compared exactly where a mismatch is fatal, a stricter mode passes where
+ * it only warns, and the owner must be the user running fleetprov unless that
+ * user is root. Each finding is one line naming the file, the
  * mode found, the mode wanted and the command that fixes it.
  *
  * @module
@@ -72,6 +73,18 @@ export function formatMode(mode: number): string {
 }
 
 /**
+ * Whether `mode` passes `wanted`: exactly its mode where the rule is fatal
+ * (the Device Client reads the same files and refuses anything else), and any
+ * mode granting no bit beyond it where the rule only warns (0700 for 0745,
+ * 0600 for 0640): a stricter mode is not worth a warning.
+ */
+export function modeSatisfies(mode: number, wanted: { mode: number; severity: Severity }): boolean {
+  const bits = mode & 0o7777;
+  if (wanted.severity === "warning") return (bits & ~wanted.mode) === 0;
+  return bits === wanted.mode;
+}
+
+/**
  * The pure rule: does a file or directory with `stats` satisfy `wantedMode`
  * for `identity`? Returns the findings (empty when it does).
  */
@@ -84,7 +97,7 @@ export function checkStats(
   const findings: Finding[] = [];
   const Label = wanted.what[0].toUpperCase() + wanted.what.slice(1);
   const found = stats.mode & 0o7777;
-  if (found !== wanted.mode) {
+  if (!modeSatisfies(found, wanted)) {
     findings.push({
       kind: "permission",
       severity: wanted.severity,

@@ -39,17 +39,49 @@ FLEETPROV_ARCH:arm = "armv7"
 FLEETPROV_ARCH:x86-64 = "x64"
 COMPATIBLE_HOST = "(aarch64|arm|x86_64).*-linux.*"
 
-SRC_URI = "${FLEETPROV_RELEASE_URI}/fleetprov-linux-${FLEETPROV_ARCH};name=${FLEETPROV_ARCH};downloadfilename=fleetprov-${PV}-linux-${FLEETPROV_ARCH} \
+FLEETPROV_BINARY = "fleetprov-${PV}-linux-${FLEETPROV_ARCH}"
+FLEETPROV_BINARY_URI = "${FLEETPROV_RELEASE_URI}/fleetprov-linux-${FLEETPROV_ARCH};name=${FLEETPROV_ARCH};downloadfilename=${FLEETPROV_BINARY}"
+SRC_URI = "${FLEETPROV_BINARY_URI} \
            file://fleetprov.service \
+           file://fleetprov-provisioned.target \
            file://fleetprov.conf.example \
            file://run-ptest \
            file://LICENSE \
            file://THIRD_PARTY_NOTICES \
           "
 
-# Before Yocto 5.1 files unpack into WORKDIR; from 5.1 on, into UNPACKDIR.
-UNPACKDIR ??= "${WORKDIR}"
-S = "${UNPACKDIR}"
+# Yocto 5.0 (scarthgap) unpacks into WORKDIR; from 5.1 on, oe-core sets
+# UNPACKDIR (WORKDIR/sources) and S must lie inside it, never be WORKDIR.
+S = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
+
+# BitBake checks the SHA-256 of what it downloads, but not of file:// URIs:
+# check the binary against fleetprov-release.inc however it was fetched.
+python fleetprov_check_binary() {
+    uri = d.getVar("FLEETPROV_BINARY_URI")
+    name = d.getVar("FLEETPROV_ARCH")
+    expected = d.getVarFlag("SRC_URI", name + ".sha256sum")
+    if not expected:
+        bb.fatal("fleetprov: fleetprov-release.inc has no SRC_URI[%s.sha256sum]: "
+                 "this layer was built without the %s binary." % (name, name))
+    path = bb.fetch2.Fetch([uri], d).localpath(uri)
+    actual = bb.utils.sha256_file(path)
+    if actual != expected:
+        bb.fatal("fleetprov: %s has SHA-256 %s, but fleetprov-release.inc expects %s. "
+                 "Use the binary this layer was built with (deno task build writes both "
+                 "into dist/), or the release's own." % (path, actual, expected))
+}
+do_fetch[postfuncs] += "fleetprov_check_binary"
+
+# The local fetcher ignores downloadfilename= and recreates a file:// URI's
+# absolute path under the unpack directory: give the binary its one name.
+python fleetprov_place_binary() {
+    import os, shutil
+    uri = d.getVar("FLEETPROV_BINARY_URI")
+    target = os.path.join(d.getVar("S"), d.getVar("FLEETPROV_BINARY"))
+    if not os.path.exists(target):
+        shutil.copy2(bb.fetch2.Fetch([uri], d).localpath(uri), target)
+}
+do_unpack[postfuncs] += "fleetprov_place_binary"
 
 inherit systemd ptest
 
@@ -125,10 +157,11 @@ do_install[vardeps] += "${FLEETPROV_REQUIRED} FLEETPROV_CLAIM_THING_NAME FLEETPR
 
 do_install() {
     install -d ${D}${bindir}
-    install -m 0755 ${S}/fleetprov-${PV}-linux-${FLEETPROV_ARCH} ${D}${bindir}/fleetprov
+    install -m 0755 ${S}/${FLEETPROV_BINARY} ${D}${bindir}/fleetprov
 
     install -d ${D}${systemd_system_unitdir}
     install -m 0644 ${S}/fleetprov.service ${D}${systemd_system_unitdir}/fleetprov.service
+    install -m 0644 ${S}/fleetprov-provisioned.target ${D}${systemd_system_unitdir}/fleetprov-provisioned.target
 
     # fleetprov refuses credentials outside a 0700 directory.
     install -d -m 0700 ${D}${sysconfdir}/fleetprov
@@ -146,5 +179,6 @@ do_install_ptest() {
     chmod 0755 ${D}${PTEST_PATH}/run-ptest
 }
 
-FILES:${PN} += "${systemd_system_unitdir}/fleetprov.service ${sysconfdir}/fleetprov"
+FILES:${PN} += "${systemd_system_unitdir}/fleetprov.service \
+                ${systemd_system_unitdir}/fleetprov-provisioned.target ${sysconfdir}/fleetprov"
 CONFFILES:${PN} += "${sysconfdir}/fleetprov/fleetprov.conf"
