@@ -141,7 +141,7 @@ const TRANSIENT: TransientCase[] = [
     name: "connection dropped at CONNECT",
     faults: [{ operation: "connect", times: 1, drop: "request" }],
     retries: 1,
-    reason: /before CONNACK/,
+    reason: /right after CONNECT, without CONNACK/,
   },
   {
     name: "CONNECT refused once with 3 (server unavailable)",

@@ -169,7 +169,8 @@ function tlsServer(
         `TLS connection from ${socket.remoteAddress} did not negotiate ALPN ${AWS_MQTT_ALPN}`;
       context.log(`refused: ${reason}`);
       context.events.emit("connect", { clientId: "", accepted: false, reason });
-      socket.destroy();
+      // On 443 without ALPN, AWS IoT speaks HTTPS: an MQTT CONNECT gets an HTTP error.
+      socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       return;
     }
     context.identities.set(socket, identify(context, socket));
