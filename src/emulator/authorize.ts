@@ -15,7 +15,7 @@ import type { IotAction } from "./policy.ts";
 
 /**
  * SUBSCRIBE: allowed by policy, then recorded (answers go only to subscribed
- * clients) with QoS at most 1 (AWS IoT has no QoS 2). Denied: an Error
+ * clients) at QoS 1 at most (AWS IoT has no QoS 2). Denied: an Error
  * (MQTT 3.1.1: aedes disconnects) or null (MQTT 5: SUBACK 0x87 for it).
  */
 export function authorizeSubscribe(
