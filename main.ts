@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * fleetprov: AWS IoT Fleet Provisioning client for embedded Linux boards.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `deno task bench:binary`: what the single binaries cost against the bare
  * Node.js runtime they are built from. Builds dist/ first when stale.

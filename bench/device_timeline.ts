@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Runs the fleetprov CLI (like main.ts) and prints, on stderr, when each TLS
  * connection starts, completes its handshake and gets its first bytes, in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Storm benchmark of the emulator: N devices provision themselves (claim
  * CONNECT, CreateKeysAndCertificate or CreateCertificateFromCsr, RegisterThing,

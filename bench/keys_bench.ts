@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `deno task bench:keys`: how long one CreateKeysAndCertificate takes at the
  * emulator (request published to answer received, one claim connection),

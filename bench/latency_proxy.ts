@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * A user-space latency proxy for tests and benchmarks (there is no kernel
  * netem here): a TCP relay that delays each direction by a fixed one-way time,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `deno task bench`: time-to-provisioned of one device (the real CLI in its
  * own process) against the emulator through the latency proxy, at several

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `deno task bench:storm`: a boot storm. N devices (default 500) provision
  * themselves against one emulator, C at a time (default 50). Prints

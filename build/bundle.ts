@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Bundles the CLI entry point into one CommonJS file for a Node.js single
  * executable application: every npm package inlined, only `node:` built-ins
@@ -16,6 +17,12 @@ export interface BundleResult {
   /** Source files that went into it, relative to the project root. */
   inputs: string[];
 }
+
+/**
+ * The global the bundle reads its third-party notices from (src/notices.ts),
+ * defined as a string constant when the bundle is minified.
+ */
+const NOTICES_GLOBAL = "FLEETPROV_THIRD_PARTY_NOTICES";
 
 const BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
 
@@ -60,12 +67,13 @@ function explain(error: unknown): Error {
 /**
  * Bundles `entry` (an absolute path) for Node.js `nodeMajor`. Throws when the
  * bundle would need a module from disk at run time or uses `import.meta`,
- * which a single executable cannot provide.
+ * which a single executable cannot provide. `embedNotices`, given the
+ * bundle's inputs, returns the notices to embed (already packed).
  */
 export async function bundle(
   entry: string,
   root: string,
-  options: { nodeMajor: number },
+  options: { nodeMajor: number; embedNotices?: (inputs: string[]) => Promise<string> },
 ): Promise<BundleResult> {
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
   let minified: esbuild.TransformResult;
@@ -88,7 +96,9 @@ export async function bundle(
       // parameter, hiding its relative requires from esbuild; use its ESM build.
       alias: { "jsonc-parser": "jsonc-parser/lib/esm/main.js" },
     });
+    const notices = await options.embedNotices?.(Object.keys(result.metafile.inputs).sort());
     minified = await esbuild.transform(result.outputFiles[0].text, {
+      define: notices === undefined ? {} : { [NOTICES_GLOBAL]: JSON.stringify(notices) },
       minify: true,
       keepNames: true,
       legalComments: "none",

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Running a target's machine code on this host: natively when the CPU matches,
  * otherwise under QEMU user-mode emulation with Debian's cross sysroots.

@@ -1,23 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `deno task build`: bundles main.ts with esbuild and turns it into one Node.js
  * single executable per board (dist/fleetprov-linux-{x64,arm64,armv7}), plus
- * dist/SHA256SUMS and the Yocto layer dist/meta-fleetprov.
+ * dist/SHA256SUMS, dist/THIRD_PARTY_NOTICES, the Debian packages
+ * dist/fleetprov_<version>_{amd64,arm64,armhf}.deb and the Yocto layer
+ * dist/meta-fleetprov.
  *
  * Incremental: a target is rebuilt only when the bundle, its runtime or the
  * build scripts changed. Offline once `deno install` has cached the packages.
  *
  * ```sh
  * deno task build [--targets x64,arm64,armv7] [--runtime armv7=PATH] [--out-dir DIR] [--force]
- *                  [--no-code-cache] [--skip-unbuildable]
+ *                  [--no-code-cache] [--skip-unbuildable] [--no-deb]
  * ```
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { bundle } from "./bundle.ts";
-import { hostRunner, runFor } from "./host.ts";
+import { buildDeb, DEB_ARCH } from "./deb.ts";
+import {
+  type BundledPackage,
+  bundledPackages,
+  noticesText,
+  packNotices,
+  type RuntimeLicense,
+  runtimeLicenseText,
+} from "./notices.ts";
+import { findOnPath, hostRunner, runFor } from "./host.ts";
 import { findStrip, injectBlob, makeBlob, SEA_EXEC_ARGV, strip, supportsExecArgv } from "./sea.ts";
 import { parseTargetId, TARGET_IDS, type TargetId, TARGETS } from "./targets.ts";
 import { writeYoctoLayer } from "./yocto.ts";
@@ -49,6 +61,11 @@ export interface BuildOptions {
    * nor make a blob for; by default that is an error.
    */
   skipUnbuildable?: boolean;
+  /**
+   * Build the Debian packages (default true). Without dpkg-deb that is an
+   * error, or a loud skip with `skipUnbuildable`.
+   */
+  debs?: boolean;
   /** Progress lines; printed to stderr by default. */
   log?: (line: string) => void;
 }
@@ -67,6 +84,8 @@ export interface BuiltTarget {
   verified: boolean;
   /** True when the binary was already up to date. */
   upToDate: boolean;
+  /** The third-party notices embedded into it (`--third-party-notices`). */
+  notices: string;
 }
 
 /** What {@linkcode build} produced. */
@@ -76,13 +95,17 @@ export interface BuildReport {
   sumsPath: string;
   /** Absolute path of the Yocto layer. */
   layerPath: string;
+  /** Absolute path of THIRD_PARTY_NOTICES (every built target's runtime). */
+  noticesPath: string;
+  /** Absolute paths of the Debian packages, by target. */
+  debs: Partial<Record<TargetId, string>>;
 }
 
 interface Stamp {
   inputs: string;
   size: number;
   mtime: number;
-  target: BuiltTarget;
+  target: Omit<BuiltTarget, "notices">;
 }
 
 /** Hex SHA-256 of a file, streamed. */
@@ -194,18 +217,39 @@ async function readStamp(path: string): Promise<Stamp | null> {
 async function buildScriptsHash(): Promise<string> {
   const parts = [];
   for (
-    const name of ["bundle.ts", "host.ts", "mod.ts", "postject_cli.ts", "sea.ts", "targets.ts"]
+    const name of [
+      "bundle.ts",
+      "host.ts",
+      "mod.ts",
+      "notices.ts",
+      "postject_cli.ts",
+      "sea.ts",
+      "targets.ts",
+    ]
   ) {
     parts.push(await Deno.readTextFile(join(ROOT, "build", name)));
   }
   return sha256(parts.join("\0"));
 }
 
-/** Runs `--version` on a fresh binary: exact output, nothing on stderr. */
-async function verify(id: TargetId, path: string): Promise<string | null> {
+/**
+ * The exact `--version` line of a `target` binary with Node.js `nodeVersion`
+ * (the OpenSSL version is whatever that Node.js carries).
+ */
+export function versionPattern(target: TargetId, nodeVersion: string): RegExp {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(
+    `^fleetprov ${escape(VERSION)} \\(linux-${target}; Node\\.js ${
+      escape(nodeVersion)
+    }, OpenSSL [0-9][^\\s)]*\\)\\n$`,
+  );
+}
+
+/** Runs `--version` on a fresh binary: the expected line, nothing on stderr. */
+async function verify(id: TargetId, path: string, nodeVersion: string): Promise<string | null> {
   const result = await runFor(id, path, ["--version"]);
-  const want = `fleetprov ${VERSION}\n`;
-  if (result.code === 0 && result.stdout === want && result.stderr === "") return null;
+  const want = versionPattern(id, nodeVersion);
+  if (result.code === 0 && want.test(result.stdout) && result.stderr === "") return null;
   return `exit ${result.code}, stdout ${JSON.stringify(result.stdout.slice(0, 200))}, ` +
     `stderr ${JSON.stringify(result.stderr.slice(0, 400))}`;
 }
@@ -221,7 +265,7 @@ async function buildTarget(
     codeCache: boolean;
     log: (line: string) => void;
   },
-): Promise<BuiltTarget> {
+): Promise<Omit<BuiltTarget, "notices">> {
   const { runtimePath, nodeVersion, outPath, cacheDir, log } = options;
   const blobPath = join(cacheDir, `${id}.blob`);
   const maker = blobRunner(id, runtimePath, nodeVersion);
@@ -242,7 +286,7 @@ async function buildTarget(
     await Deno.chmod(tmp, 0o755);
     if (stripIt && stripTool) await strip(stripTool, tmp);
     await injectBlob(tmp, blobPath);
-    return canRun ? await verify(id, tmp) : null;
+    return canRun ? await verify(id, tmp, nodeVersion) : null;
   };
   let stripped = stripTool !== null;
   try {
@@ -294,8 +338,9 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
   await checkPinnedRuntimes(ids.filter((id) => !userRuntimes[id]), log);
   const scriptsHash = await buildScriptsHash();
 
-  const bundles = new Map<number, { path: string; hash: string }>();
-  const built: BuiltTarget[] = [];
+  // What each target is built from; targets with the same runtime share a bundle.
+  const plans: { id: TargetId; runtimePath: string; nodeVersion: string; userRuntime: boolean }[] =
+    [];
   for (const id of ids) {
     const userRuntime = userRuntimes[id];
     const runtimePath = userRuntime ? resolve(userRuntime) : pinnedRuntimePath(id);
@@ -310,15 +355,53 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
         continue;
       }
     }
+    plans.push({ id, runtimePath, nodeVersion, userRuntime: userRuntime !== undefined });
+  }
+  const runtimes = new Map<string, RuntimeLicense>();
+  const runtimeKeys = new Map<TargetId, string>();
+  for (const plan of plans) {
+    const text = await runtimeLicenseText(plan.runtimePath);
+    if (text === undefined) {
+      log(`${plan.id}: WARNING: no LICENSE beside ${plan.runtimePath}; the notices link to it`);
+    }
+    const key = `${plan.nodeVersion}:${sha256(text ?? "")}`;
+    const runtime = runtimes.get(key) ?? { version: plan.nodeVersion, targets: [], text };
+    runtime.targets.push(`linux-${plan.id}`);
+    runtimes.set(key, runtime);
+    runtimeKeys.set(plan.id, key);
+  }
+
+  const bundles = new Map<
+    string,
+    { path: string; hash: string; notices: string; packages: BundledPackage[] }
+  >();
+  const allPackages = new Map<string, BundledPackage>();
+  const built: BuiltTarget[] = [];
+  for (const { id, runtimePath, nodeVersion, userRuntime } of plans) {
     const runtimeHash = userRuntime ? await sha256File(runtimePath) : TARGETS[id].runtime.sha256;
-    const major = Number(nodeVersion.split(".")[0]);
-    let bundled = bundles.get(major);
+    const runtimeKey = runtimeKeys.get(id)!;
+    let bundled = bundles.get(runtimeKey);
     if (!bundled) {
-      const result = await bundle(join(ROOT, "main.ts"), ROOT, { nodeMajor: major });
-      const path = join(cacheDir, `fleetprov-node${major}.cjs`);
+      const major = Number(nodeVersion.split(".")[0]);
+      let notices = "";
+      let bundledList: BundledPackage[] = [];
+      const result = await bundle(join(ROOT, "main.ts"), ROOT, {
+        nodeMajor: major,
+        embedNotices: async (inputs) => {
+          const packages = await bundledPackages(ROOT, inputs);
+          bundledList = packages;
+          for (const p of packages) allPackages.set(`${p.name}@${p.version}`, p);
+          notices = noticesText(packages, {
+            version: VERSION,
+            runtimes: [runtimes.get(runtimeKey)!],
+          });
+          return packNotices(notices);
+        },
+      });
+      const path = join(cacheDir, `fleetprov-node${nodeVersion}-${bundles.size}.cjs`);
       await Deno.writeFile(path, result.code);
-      bundled = { path, hash: sha256(result.code) };
-      bundles.set(major, bundled);
+      bundled = { path, hash: sha256(result.code), notices, packages: bundledList };
+      bundles.set(runtimeKey, bundled);
     }
     const outPath = join(outDir, `fleetprov-linux-${id}`);
     const stampPath = join(cacheDir, `${id}-${sha256(outDir).slice(0, 12)}.stamp.json`);
@@ -339,7 +422,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
       !options.force && stamp && stamp.inputs === inputs && current &&
       current.size === stamp.size && current.mtime?.getTime() === stamp.mtime
     ) {
-      built.push({ ...stamp.target, upToDate: true });
+      built.push({ ...stamp.target, upToDate: true, notices: bundled.notices });
       log(`${id}: up to date (${relative(ROOT, outPath)}, ${formatMb(stamp.size)})`);
       continue;
     }
@@ -357,21 +440,130 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
       stampPath,
       JSON.stringify({ inputs, size: info.size, mtime: info.mtime?.getTime(), target }),
     );
-    built.push(target);
+    built.push({ ...target, notices: bundled.notices });
     log(
       `${id}: built ${relative(ROOT, outPath)} (${formatMb(target.size)}, Node.js ${nodeVersion}` +
         `${target.stripped ? ", stripped" : ""}${target.verified ? ", runs" : ", NOT VERIFIED"})`,
     );
   }
 
+  const noticesPath = join(outDir, "THIRD_PARTY_NOTICES");
+  await Deno.writeTextFile(
+    noticesPath,
+    noticesText([...allPackages.values()], {
+      version: VERSION,
+      runtimes: [...runtimes.values()],
+      withTargets: true,
+    }),
+  );
   const sumsPath = join(outDir, "SHA256SUMS");
   const sums = built.map((t) => `${t.sha256}  fleetprov-linux-${t.id}\n`).join("");
   await Deno.writeTextFile(sumsPath, sums);
   const layerPath = await writeYoctoLayer(outDir, {
     version: VERSION,
     binaries: built.map((t) => ({ id: t.id, sha256: t.sha256 })),
+    licenseFiles: { license: join(ROOT, "LICENSE"), notices: noticesPath },
   });
-  return { targets: built, sumsPath, layerPath };
+  const debs = options.debs === false ? {} : await buildDebs(built, {
+    outDir,
+    cacheDir,
+    skipUnbuildable: options.skipUnbuildable ?? false,
+    log,
+    inputsOf: (id) => {
+      const key = runtimeKeys.get(id)!;
+      return { packages: bundles.get(key)!.packages, runtime: runtimes.get(key)! };
+    },
+  });
+  // The packages' checksums join the binaries' in SHA256SUMS.
+  for (const path of Object.values(debs)) {
+    await Deno.writeTextFile(sumsPath, `${await sha256File(path)}  ${basename(path)}\n`, {
+      append: true,
+    });
+  }
+  return { targets: built, sumsPath, layerPath, noticesPath, debs };
+}
+
+/**
+ * Timestamp of the packages' files and changelog: SOURCE_DATE_EPOCH when set,
+ * else the last commit's time (reproducible builds), else now.
+ */
+async function sourceDateEpoch(): Promise<number> {
+  const fromEnv = Deno.env.get("SOURCE_DATE_EPOCH");
+  if (fromEnv && /^\d+$/.test(fromEnv)) return Number(fromEnv);
+  const git = await new Deno.Command("git", {
+    args: ["log", "-1", "--format=%ct"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "null",
+  }).output().catch(() => null);
+  const text = git?.success ? new TextDecoder().decode(git.stdout).trim() : "";
+  return /^\d+$/.test(text) ? Number(text) : Math.floor(Date.now() / 1000);
+}
+
+/** Builds (or keeps, when up to date) a .deb per built target. */
+async function buildDebs(
+  built: readonly BuiltTarget[],
+  options: {
+    outDir: string;
+    cacheDir: string;
+    skipUnbuildable: boolean;
+    log: (line: string) => void;
+    inputsOf: (id: TargetId) => { packages: BundledPackage[]; runtime: RuntimeLicense };
+  },
+): Promise<Partial<Record<TargetId, string>>> {
+  const { log } = options;
+  if (!findOnPath("dpkg-deb") || !findOnPath("readelf")) {
+    const reason = "dpkg-deb or readelf is not on PATH (Debian packages dpkg, binutils)";
+    if (options.skipUnbuildable) {
+      log(`*** SKIPPING the Debian packages: ${reason} ***`);
+      return {};
+    }
+    throw new Error(`Cannot build the Debian packages: ${reason}; or build with --no-deb.`);
+  }
+  const epoch = await sourceDateEpoch();
+  const { helpText } = await import("../src/commands/help.ts");
+  const help = helpText();
+  const debScript = await Deno.readTextFile(join(ROOT, "build", "deb.ts"));
+  const debs: Partial<Record<TargetId, string>> = {};
+  for (const target of built) {
+    const { packages, runtime } = options.inputsOf(target.id);
+    const debPath = join(options.outDir, `fleetprov_${VERSION}_${DEB_ARCH[target.id]}.deb`);
+    const inputs = sha256(JSON.stringify({
+      binary: target.sha256,
+      notices: sha256(target.notices),
+      help: sha256(help),
+      debScript: sha256(debScript),
+      unit: sha256(await Deno.readFile(join(ROOT, "build", "systemd", "fleetprov.service"))),
+      epoch,
+      debPath,
+    }));
+    const stampPath = join(
+      options.cacheDir,
+      `deb-${target.id}-${sha256(debPath).slice(0, 12)}.stamp`,
+    );
+    const stamp = await Deno.readTextFile(stampPath).catch(() => "");
+    const current = await Deno.stat(debPath).catch(() => null);
+    if (current && stamp === `${inputs} ${current.size} ${current.mtime?.getTime()}`) {
+      log(`${target.id}: ${relative(ROOT, debPath)} up to date`);
+      debs[target.id] = debPath;
+      continue;
+    }
+    await buildDeb({
+      version: VERSION,
+      target: target.id,
+      binary: target.path,
+      notices: target.notices,
+      packages,
+      runtime,
+      help,
+      epoch,
+    }, { outDir: options.outDir, workDir: options.cacheDir });
+    const info = await Deno.stat(debPath);
+    await Deno.writeTextFile(stampPath, `${inputs} ${info.size} ${info.mtime?.getTime()}`);
+    log(`${target.id}: built ${relative(ROOT, debPath)} (${formatMb(info.size)})`);
+    debs[target.id] = debPath;
+  }
+  return debs;
 }
 
 function parseCli(args: string[]): BuildOptions {
@@ -384,6 +576,7 @@ function parseCli(args: string[]): BuildOptions {
       force: { type: "boolean" },
       "no-code-cache": { type: "boolean" },
       "skip-unbuildable": { type: "boolean" },
+      "no-deb": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -392,7 +585,7 @@ function parseCli(args: string[]): BuildOptions {
   if (values.help) {
     console.log(
       "usage: deno task build [--targets x64,arm64,armv7] [--runtime TARGET=PATH]... " +
-        "[--out-dir DIR] [--force] [--no-code-cache] [--skip-unbuildable]",
+        "[--out-dir DIR] [--force] [--no-code-cache] [--skip-unbuildable] [--no-deb]",
     );
     Deno.exit(0);
   }
@@ -409,6 +602,7 @@ function parseCli(args: string[]): BuildOptions {
     force: values.force,
     codeCache: !values["no-code-cache"],
     skipUnbuildable: values["skip-unbuildable"],
+    debs: !values["no-deb"],
   };
 }
 

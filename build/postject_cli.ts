@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Child-process wrapper around postject's API:
  * `postject_cli.ts BINARY BLOB` injects BLOB as the Node.js SEA resource.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Node.js single executable application steps: make the preparation blob with
  * the runtime's own version, strip a copy of the runtime, inject the blob.

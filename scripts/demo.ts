@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `deno task demo`: starts the emulator on a free loopback port, writes a
  * device config the way a user would, provisions a device with the real CLI,

@@ -1,61 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Command dispatch: `fleetprov [flags]` provisions, `fleetprov check` (or
  * `--dry-run`) validates, `fleetprov emulator` runs the local AWS IoT
  * fleet-provisioning emulator. Expected failures print one line each and
- * exit with their documented code; nothing prints a stack trace.
+ * exit with their documented code; nothing prints a stack trace. With
+ * `--output json` a provisioning run ends with one JSON object on stdout
+ * (src/result_line.ts) and logs only to stderr.
  *
  * @module
  */
 import process from "node:process";
 import { ExitCode, FleetprovError } from "./errors.ts";
-import { VERSION } from "./version.ts";
+import { newRunReport, resultLine, type RunReport } from "./result_line.ts";
+import { versionLine } from "./version.ts";
+
+/** `--output`'s values. */
+type OutputFormat = "text" | "json";
+
+/**
+ * Takes `--output FORMAT` (or `--output=FORMAT`) out of `args`. A missing or
+ * unknown value, or the flag twice, is a configuration error.
+ */
+function takeOutputFlag(args: string[]): { format: OutputFormat; rest: string[] } {
+  const rest: string[] = [];
+  const values: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--output") values.push(args[++i] ?? "");
+    else if (arg.startsWith("--output=")) values.push(arg.slice("--output=".length));
+    else rest.push(arg);
+  }
+  if (values.length > 1) {
+    throw new FleetprovError("--output is given more than once; give it once.", ExitCode.Config);
+  }
+  const value = values[0] ?? "text";
+  if (value !== "text" && value !== "json") {
+    throw new FleetprovError(
+      `--output is ${JSON.stringify(value)}; use --output json (one JSON result line on stdout) ` +
+        "or --output text (the default).",
+      ExitCode.Config,
+    );
+  }
+  return { format: value, rest };
+}
+
+/** Refuses `--output json` on a command that is not a provisioning run. */
+function textOnly(json: boolean, what: string): void {
+  if (!json) return;
+  throw new FleetprovError(
+    `--output json is for provisioning runs; ${what} prints text only: drop --output json.`,
+    ExitCode.Config,
+  );
+}
+
+async function dispatch(args: string[], options: { json: boolean; report: RunReport }) {
+  const { json, report } = options;
+  if (args.includes("--version")) {
+    textOnly(json, "--version");
+    process.stdout.write(`${versionLine()}\n`);
+    return ExitCode.Ok;
+  }
+  if (args[0] === "emulator") {
+    const { runEmulatorCommand } = await import("./commands/emulator.ts");
+    return await runEmulatorCommand(args.slice(1));
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    textOnly(json, "--help");
+    const { helpText } = await import("./commands/help.ts");
+    process.stdout.write(helpText());
+    return ExitCode.Ok;
+  }
+  if (args.includes("--third-party-notices")) {
+    textOnly(json, "--third-party-notices");
+    const { embeddedNotices, FROM_SOURCE_NOTICE } = await import("./notices.ts");
+    process.stdout.write(embeddedNotices() ?? FROM_SOURCE_NOTICE);
+    return ExitCode.Ok;
+  }
+  const exportIndex = args.indexOf("--export-default-settings");
+  if (exportIndex >= 0) {
+    textOnly(json, "--export-default-settings");
+    const path = args[exportIndex + 1];
+    if (!path || path.startsWith("--")) {
+      throw new FleetprovError(
+        "--export-default-settings needs a file path, e.g. --export-default-settings ./fleetprov.conf.",
+        ExitCode.Config,
+      );
+    }
+    const { exportDefaultSettings } = await import("./commands/help.ts");
+    exportDefaultSettings(path);
+    process.stdout.write(`Wrote the default settings to ${path}.\n`);
+    return ExitCode.Ok;
+  }
+  if (args[0] === "check" || args.includes("--dry-run")) {
+    textOnly(json, "check (--dry-run)");
+    const { runCheckCommand } = await import("./commands/check.ts");
+    return await runCheckCommand(
+      args.filter((arg, i) => arg !== "--dry-run" && !(i === 0 && arg === "check")),
+    );
+  }
+  const { runProvisionCommand } = await import("./commands/provision.ts");
+  return await runProvisionCommand(args, { report, logToStderr: json });
+}
+
+/** Prints a failure (one line per line of its message) and returns its exit code. */
+function reportFailure(error: unknown): number {
+  if (error instanceof FleetprovError) {
+    for (const line of error.message.split("\n")) process.stderr.write(`fleetprov: ${line}\n`);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`fleetprov: internal error (please report it): ${message}\n`);
+  if (process.env.FLEETPROV_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+  return ExitCode.Internal;
+}
+
+/**
+ * A reader that closes stdout early (`fleetprov --third-party-notices | head`)
+ * must not crash a run with an unhandled EPIPE: what it no longer reads is dropped.
+ */
+function dropOutputToClosedPipe(): void {
+  if (process.stdout.listenerCount("error") > 0) return;
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
+}
 
 /** Runs fleetprov with `args` (argv without the program) and returns the exit code. */
 export async function runCli(args: string[]): Promise<number> {
+  dropOutputToClosedPipe();
+  let format: OutputFormat = "text";
+  const report = newRunReport();
+  let failure: unknown;
+  let code: number;
   try {
-    if (args.includes("--version")) {
-      process.stdout.write(`fleetprov ${VERSION}\n`);
-      return ExitCode.Ok;
-    }
-    if (args[0] === "emulator") {
-      const { runEmulatorCommand } = await import("./commands/emulator.ts");
-      return await runEmulatorCommand(args.slice(1));
-    }
-    if (args.includes("--help") || args.includes("-h")) {
-      const { helpText } = await import("./commands/help.ts");
-      process.stdout.write(helpText());
-      return ExitCode.Ok;
-    }
-    const exportIndex = args.indexOf("--export-default-settings");
-    if (exportIndex >= 0) {
-      const path = args[exportIndex + 1];
-      if (!path || path.startsWith("--")) {
-        throw new FleetprovError(
-          "--export-default-settings needs a file path, e.g. --export-default-settings ./fleetprov.conf.",
-          ExitCode.Config,
-        );
-      }
-      const { exportDefaultSettings } = await import("./commands/help.ts");
-      exportDefaultSettings(path);
-      process.stdout.write(`Wrote the default settings to ${path}.\n`);
-      return ExitCode.Ok;
-    }
-    if (args[0] === "check" || args.includes("--dry-run")) {
-      const { runCheckCommand } = await import("./commands/check.ts");
-      return await runCheckCommand(
-        args.filter((arg, i) => arg !== "--dry-run" && !(i === 0 && arg === "check")),
-      );
-    }
-    const { runProvisionCommand } = await import("./commands/provision.ts");
-    return await runProvisionCommand(args);
+    let rest = args;
+    // The emulator has flags of its own and never prints a result line.
+    if (args[0] !== "emulator") ({ format, rest } = takeOutputFlag(args));
+    code = await dispatch(rest, { json: format === "json", report });
   } catch (error) {
-    if (error instanceof FleetprovError) {
-      for (const line of error.message.split("\n")) process.stderr.write(`fleetprov: ${line}\n`);
-      return error.exitCode;
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`fleetprov: internal error (please report it): ${message}\n`);
-    if (process.env.FLEETPROV_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
-    return ExitCode.Internal;
+    failure = error;
+    code = reportFailure(error);
   }
+  if (format === "json") {
+    const line = resultLine(report, code, { error: failure, totalMs: performance.now() });
+    process.stdout.write(`${JSON.stringify(line)}\n`);
+  }
+  return code;
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Crash points for the power-loss tests: when `FLEETPROV_CRASH_AT` names a
  * point, the process kills itself with SIGKILL there, exactly as a power cut

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The logger: Device Client levels, STDOUT or a log file created 0600.
  * Secrets never reach it: callers pass ids and paths, never keys, tokens or PINs.
@@ -22,9 +23,13 @@ export interface Logger {
 /**
  * Creates a logger. STDOUT sends DEBUG/INFO to stdout and WARN/ERROR to stderr;
  * FILE appends every line to the log file (created 0600) and still prints
- * errors to stderr so a failing unit shows why in the journal.
+ * errors to stderr so a failing unit shows why in the journal. With
+ * `stdoutToStderr` (`--output json`), STDOUT's DEBUG/INFO lines go to stderr.
  */
-export function createLogger(settings: Pick<LoggingSettings, "level" | "type" | "file">): Logger {
+export function createLogger(
+  settings: Pick<LoggingSettings, "level" | "type" | "file">,
+  options: { stdoutToStderr?: boolean } = {},
+): Logger {
   const threshold = ORDER[settings.level];
   // Opened now, so a bad path fails before any request, and kept open, so a
   // link planted later is never followed.
@@ -37,7 +42,8 @@ export function createLogger(settings: Pick<LoggingSettings, "level" | "type" | 
       if (level === "ERROR") process.stderr.write(line);
       return;
     }
-    (ORDER[level] >= ORDER.WARN ? process.stderr : process.stdout).write(line);
+    const toStderr = ORDER[level] >= ORDER.WARN || options.stdoutToStderr;
+    (toStderr ? process.stderr : process.stdout).write(line);
   }
   return {
     debug: (m) => write("DEBUG", m),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Text a server sent, made safe to print: control characters escaped (no
  * forged log lines, no terminal escapes) and the length capped (no journal

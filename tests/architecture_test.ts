@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The shape of src/, checked on every test run (ARCHITECTURE.md):
  * - no cycle between folders (each folder of src/, and each file directly in

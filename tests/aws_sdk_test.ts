@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Conformance: AWS's own JavaScript SDK (aws-iot-device-sdk-v2 1.28.0, native
  * aws-crt) runs the fleet provisioning flows of AWS's published samples

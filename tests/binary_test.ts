@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * End-to-end tests of the release artifacts: each single binary in dist/
  * (built here when stale) runs its own emulator (`fleetprov emulator`) and
@@ -13,7 +14,7 @@
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
-import { build, type BuildReport } from "../build/mod.ts";
+import { build, type BuildReport, versionPattern } from "../build/mod.ts";
 import { hostRunner } from "../build/host.ts";
 import { TARGET_IDS, type TargetId } from "../build/targets.ts";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
@@ -217,7 +218,24 @@ for (const id of TARGET_IDS) {
       await t.step("the artifact is executable and prints its version, no warnings", async () => {
         assertEquals(modeOf(binary), "755");
         const result = await run(id, binary, ["--version"], { home: tempDir() });
-        assertEquals(result, { code: 0, stdout: `fleetprov ${VERSION}\n`, stderr: "" });
+        assertEquals(result.code, 0);
+        assertEquals(result.stderr, "");
+        // fleetprov 0.1.0 (linux-arm64; Node.js 26.12.1, OpenSSL 3.5.9)
+        const target = (await binaries()).targets.find((t) => t.id === id)!;
+        assertMatch(result.stdout, versionPattern(id, target.nodeVersion));
+        assert(result.stdout.startsWith(`fleetprov ${VERSION} `), result.stdout);
+      });
+
+      await t.step("--third-party-notices prints the notices embedded at build time", async () => {
+        const result = await run(id, binary, ["--third-party-notices"], { home: tempDir() });
+        const target = (await binaries()).targets.find((t) => t.id === id)!;
+        assertEquals(result.code, 0, result.stderr);
+        assertEquals(result.stdout, target.notices);
+        assertMatch(
+          result.stdout,
+          new RegExp(`^  Node\\.js ${target.nodeVersion.replaceAll(".", "\\.")} `, "m"),
+        );
+        assertMatch(result.stdout, /^ {2}mqtt 5\.\d+\.\d+ +MIT$/m);
       });
 
       const emulator = await startBinaryEmulator(id, binary);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /** `fleetprov check` / `--dry-run`, `--help` and `--export-default-settings`. */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";

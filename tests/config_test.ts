@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /** loadSettings: every key and flag, precedence, defaults, expansion, parameters, runtime config. */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { X509Certificate } from "node:crypto";

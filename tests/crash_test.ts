@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Power loss at every step boundary: the CLI is killed with SIGKILL at each
  * crash point (FLEETPROV_CRASH_AT) and while a request is in flight (the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { readFileSync } from "node:fs";
 import type { MqttClient } from "mqtt";

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The claim policy as data: the default is the policy of the AWS docs; a
  * policy file widens or narrows it. An unknown template is a ResourceNotFound

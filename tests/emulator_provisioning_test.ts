@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { statSync } from "node:fs";
 import { createPrivateKey, X509Certificate } from "node:crypto";

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Every fault the emulator can inject, through the real CLI: transient ones
  * end provisioned within the deadline with one log line per retry (attempt,

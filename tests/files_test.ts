@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /** Atomic writes with strict modes, the journal and the lock. */
 import { assert, assertEquals, assertMatch, assertThrows } from "./support/assert.ts";
 import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";

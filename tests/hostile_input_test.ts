@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * A corpus of hostile inputs through the real CLI: config files, flags, input
  * files and broker replies. Each gives one line starting with "fleetprov:"

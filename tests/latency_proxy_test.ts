@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The latency proxy of the benchmarks, against a real TCP echo server: the
  * delay is really applied (measured lower bounds from the configured delay

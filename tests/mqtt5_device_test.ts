@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * fleetprov over MQTT 5 (`--mqtt-version 5`, config key `mqtt-version`):
  * it provisions as over MQTT 3.1.1, and where MQTT 5 carries reason codes its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /** Permission and ownership rules of spec §3: each fatal and each warning case, files and directories. */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { chmodSync, chownSync, mkdirSync, renameSync, writeFileSync } from "node:fs";

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /** Answer validation, rejection classes and backoff. */
 import { assert, assertEquals, assertMatch, assertThrows } from "./support/assert.ts";
 import {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * End-to-end provisioning through the real CLI against the real emulator over
  * mutual TLS.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Provisioning through a real HTTP proxy (Debian's tinyproxy with Basic
  * authentication): the Device Client's http-proxy.conf, a CONNECT tunnel, TLS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Provisioning stays at the protocol floor of 7 round trips: the real CLI
  * against the emulator through the latency proxy, which counts the round trips

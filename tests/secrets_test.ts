@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * No secret in any output: runs at DEBUG (STDOUT and FILE), then every byte
  * of stdout, stderr and the log file is searched for the private key (each

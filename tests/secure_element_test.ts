@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Secure element end to end: a SoftHSM2 token holds an EC key; the claim
  * connection, the CSR and the permanent connection all use it through

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /** The settings table: one row per setting, and everything derived from it agrees with it. */
 import { assert, assertEquals } from "./support/assert.ts";
 import { SETTINGS } from "../src/config/table.ts";

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Boot storm: 200 devices provision at once against one emulator that
  * throttles (token buckets on CONNECT, CreateKeysAndCertificate and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The systemd unit in build/systemd: `systemd-analyze verify` accepts it in a
  * root holding the real x64 binary at /usr/bin/fleetprov, and its restart

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { operationTopics, routeOf } from "../src/protocol/mod.ts";
 import { filterMatches } from "../src/emulator/authorize.ts";

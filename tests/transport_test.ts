@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Payload formats and ports: CBOR end to end; port 443 with TLS ALPN
  * x-amzn-mqtt-ca, which the emulator can require.

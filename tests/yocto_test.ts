@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The Yocto layer that `deno task build` writes to dist/meta-fleetprov: its
  * checksums match the built artifacts, its ptest passes with the real binary
@@ -8,6 +9,7 @@
  * @module
  */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { build, type BuildReport, sha256File } from "../build/mod.ts";
 import { VERSION } from "../src/version.ts";
@@ -66,7 +68,46 @@ Deno.test("yocto: the release include pins PV and the SHA-256 of every built bin
   for (const match of recipe.matchAll(/file:\/\/([\w.-]+)/g)) {
     await Deno.stat(join(recipeDir, "files", match[1]));
   }
-  assertMatch(recipe, /^RDEPENDS:\$\{PN\}:append:arm = " libatomic"$/m);
+  // RDEPENDS names the package of every library the binaries link.
+  const rdepends = /^RDEPENDS:\$\{PN\} = "([^"]*)"$/m.exec(recipe)?.[1].split(" ") ?? [];
+  const packageOf: Record<string, string> = {
+    "libstdc++.so.6": "libstdc++",
+    "libgcc_s.so.1": "libgcc",
+    "libatomic.so.1": "libatomic",
+  };
+  for (const target of report.targets) {
+    const needed = new TextDecoder().decode(
+      (await new Deno.Command("readelf", { args: ["-d", target.path], stdout: "piped" }).output())
+        .stdout,
+    );
+    for (const [, library] of needed.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)) {
+      const pkg = packageOf[library] ??
+        (/^(libc|libm|libdl|libpthread|ld-linux)/.test(library) ? "glibc" : library);
+      assert(rdepends.includes(pkg), `RDEPENDS lacks ${pkg} (${target.id} links ${library})`);
+    }
+  }
+  // The licence: Apache-2.0 and every licence of a bundled npm package, and
+  // LIC_FILES_CHKSUM's MD5s are those of the files the layer ships.
+  const license = /^LICENSE = "([^"]+)"$/m.exec(recipe)?.[1].split(" & ") ?? [];
+  assert(license.includes("Apache-2.0"), license.join(" & "));
+  const notices = await Deno.readTextFile(join(recipeDir, "files", "THIRD_PARTY_NOTICES"));
+  assertEquals(notices, await Deno.readTextFile(report.noticesPath));
+  for (const [, id] of notices.matchAll(/^ {2}\S+ \d\S* +(\S+)$/gm)) {
+    if (id === "others") continue;
+    assert(license.includes(id), `LICENSE lacks ${id}, the licence of a bundled package`);
+  }
+  const md5 = async (file: string) =>
+    createHash("md5").update(await Deno.readFile(join(recipeDir, "files", file))).digest("hex");
+  assertMatch(recipe, new RegExp(`file://LICENSE;md5=${await md5("LICENSE")}\\b`));
+  assertEquals(
+    await Deno.readTextFile(join(recipeDir, "files", "LICENSE")),
+    await Deno.readTextFile(join(ROOT, "LICENSE")),
+  );
+  assertMatch(recipe, /file:\/\/THIRD_PARTY_NOTICES;md5=\$\{FLEETPROV_NOTICES_MD5\}/);
+  assertMatch(
+    include,
+    new RegExp(`^FLEETPROV_NOTICES_MD5 = "${await md5("THIRD_PARTY_NOTICES")}"$`, "m"),
+  );
   assertMatch(recipe, /^SYSTEMD_AUTO_ENABLE = "enable"$/m);
 });
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `fleetprov check` (also `--dry-run`): load and validate everything, print
  * the effective settings with secrets redacted and what a run would do, and

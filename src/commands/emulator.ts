@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `fleetprov emulator`: runs the local AWS IoT fleet provisioning endpoint
  * until SIGINT or SIGTERM.

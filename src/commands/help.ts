@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `--help` text and `--export-default-settings FILE`.
  *
@@ -36,6 +37,12 @@ export function helpText(): string {
     "                                 settings and what a run would do; connect nowhere",
     "  fleetprov emulator [options]   run a local AWS IoT fleet-provisioning endpoint",
     "                                 (fleetprov emulator --help for its options)",
+    "  fleetprov --version            version, target, and the Node.js and OpenSSL inside",
+    "  fleetprov --third-party-notices",
+    "                                 licences of the npm packages and Node.js in this binary",
+    "",
+    "With --output json [+], a provisioning run ends with one JSON object on stdout (outcome,",
+    "exit code, thing name, certificate id, files, retries, timings, error) and logs to stderr.",
     "",
     "Flags override the config file. A flag may be given once. Flags of other Device Client",
     "features (jobs, tunneling, device defender, pub/sub, shadows, SDK logging) are accepted and",

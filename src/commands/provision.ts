@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The default command: provision the device unless it already is.
  *
@@ -10,11 +11,16 @@ import { acquireLock, lockPath } from "../lock/mod.ts";
 import { provision } from "../provisioning/mod.ts";
 import { clearJournal } from "../provisioning/journal.ts";
 import { ExitCode } from "../errors.ts";
+import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 
 /** Options of {@linkcode runProvisionCommand}. */
 export interface ProvisionCommandOptions {
   env?: Record<string, string | undefined>;
   home?: string;
+  /** Filled in as the run goes, for `--output json`. */
+  report?: RunReport;
+  /** Send every log line to stderr (stdout carries the `--output json` line). */
+  logToStderr?: boolean;
 }
 
 /** Runs a provisioning; returns the exit code (errors are thrown as FleetprovError). */
@@ -24,7 +30,8 @@ export async function runProvisionCommand(
 ): Promise<number> {
   const env = options.env ?? process.env;
   const settings = await loadSettings(args, { env, home: options.home });
-  const logger = createLogger(settings.logging);
+  const report = options.report;
+  const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
   for (const warning of settings.warnings) logger.warn(warning);
   if (settings.ignored.length > 0) {
     logger.info(ignoredNotice(settings.ignored));
@@ -33,6 +40,7 @@ export async function runProvisionCommand(
     logger.info(
       "Fleet provisioning is disabled (fleet-provisioning.enabled / --enable-fleet-provisioning); nothing to do.",
     );
+    if (report) report.outcome = "disabled";
     return ExitCode.Ok;
   }
   if (settings.runtime.status === "provisioned") {
@@ -40,6 +48,19 @@ export async function runProvisionCommand(
     logger.info(
       `Already provisioned as thing ${settings.runtime.thingName} (completed-fp is true in ${settings.runtimeConfigPath}); nothing to do.`,
     );
+    if (report) {
+      Object.assign(
+        report,
+        {
+          outcome: "already-provisioned",
+          thingName: settings.runtime.thingName,
+          certificateId: certificateIdOfFile(settings.runtime.cert),
+          certificatePath: settings.runtime.cert,
+          privateKeyPath: settings.runtime.key,
+          runtimeConfigPath: settings.runtimeConfigPath,
+        } satisfies Partial<RunReport>,
+      );
+    }
     return ExitCode.Ok;
   }
   if (settings.runtime.status === "not-provisioned") {
@@ -47,7 +68,27 @@ export async function runProvisionCommand(
   }
   const lock = acquireLock(lockPath(env));
   try {
-    const result = await provision(settings, { logger });
+    const result = await provision(settings, {
+      logger,
+      onRetry: () => {
+        if (report) report.retries++;
+      },
+    });
+    if (report) {
+      Object.assign(
+        report,
+        {
+          outcome: "provisioned",
+          thingName: result.thingName,
+          certificateId: result.certificateId,
+          certificatePath: result.certPath,
+          privateKeyPath: result.keyPath,
+          runtimeConfigPath: settings.runtimeConfigPath,
+          runtimeConfigWrittenMs: result.runtimeConfigWrittenAt,
+          verifiedMs: result.verifiedAt,
+        } satisfies Partial<RunReport>,
+      );
+    }
     logger.info(
       `Provisioned thing ${result.thingName} with certificate ${result.certificateId} in ${
         Math.round(result.verifiedAt)

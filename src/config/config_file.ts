@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Reading JSON config files with comments (JSONC), with parse errors
  * reported by line and column.

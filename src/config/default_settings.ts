@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The default settings as a Device Client style config file, for
  * `--export-default-settings`: every row of the settings table marked

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The command-line flags: the commands (help, version, export, dry run) and
  * the flags of the settings table (every Device Client flag, those of other

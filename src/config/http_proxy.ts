@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The Device Client's HTTP proxy config file (`--http-proxy-config FILE`,
  * default `~/.aws-iot-device-client/http-proxy.conf` when present).

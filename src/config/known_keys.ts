@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Which keys of a config file fleetprov reads, which belong to other Device
  * Client features (ignored, listed once) and which are unknown (a warning),

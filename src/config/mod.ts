@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Loading the effective settings: flags, the config file (Device Client
  * format, comments allowed), the runtime config, path expansion, permission

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Path values of the config file and flags: `~` and `$VAR` / `${VAR}`
  * expansion, and refusal of the characters the Device Client refuses.

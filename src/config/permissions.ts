@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * File and directory permission rules of the Device Client (spec §3): modes
  * are compared exactly, and the owner must be the user running fleetprov

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * What one load of the settings collects on its way (every error and
  * warning, so all are reported at once) and what its checks share.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The generic reader: reads every setting of the table from the flags and
  * the config file (the flag wins), checks it against its type and its row's

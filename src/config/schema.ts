@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The shape of a row of the settings table (`table.ts`): what the generic
  * reader, `--help`, `--export-default-settings` and the ignored-keys list

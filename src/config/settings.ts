@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The effective settings of one fleetprov run, after the config file, the
  * runtime config and the flags have been merged and validated.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * What the device can say about itself: the parameters
  * `collect-system-information` adds, and a stable per-machine client id for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Every setting fleetprov knows, as data: one row per setting with its
  * config-file key, its flag, its type, its default, whether it is secret,

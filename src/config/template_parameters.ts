@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * `fleet-provisioning.template-parameters`: a string holding a JSON object
  * (Device Client) or a JSON object (fleetprov), whose values are strings.

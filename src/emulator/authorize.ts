@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * SUBSCRIBE, PUBLISH and delivery, as AWS IoT authorizes them: the policies
  * of the client's certificate decide. A denial disconnects an MQTT 3.1.1

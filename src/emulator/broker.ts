@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's MQTT side: a node:tls server asking for client certificates,
  * an aedes broker (MQTT 3.1.1 and 5 on the same port), and the AWS IoT rules

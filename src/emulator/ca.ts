@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's certificate authority: created once in the state directory
  * and reused; its own key and the server and claim certificates are EC P-256;

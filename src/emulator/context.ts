@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * What the broker's handlers share: the emulator's parts (registry, service,
  * events, faults), the state of each connection, and the counters.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's defaults: the Device Client's sample template, its sample
  * permanent-certificate policy (FPCertPolicy) and the claim policy.

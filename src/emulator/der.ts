@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Just enough DER to assemble X.509 certificates quickly (the emulator's hot
  * path): tag-length-value, INTEGER, time, and the fixed extension sets.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's events, so tests can await "request received" or "answer
  * dropped" instead of sleeping.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The compact flag form of a fault rule, `--fault OPERATION:key=value,...`.
  *

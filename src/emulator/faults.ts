@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Fault injection: rules that make the emulator reject, delay, drop, garble,
  * duplicate or throttle answers (or CONNECTs), and pause points that hold a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * CONNECT, as AWS IoT checks it: the TLS client certificate (issued by the
  * emulator's CA, registered, ACTIVE), the thing it is bound to, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * A provisioning request published by a client: the service's answer (or an
  * injected rejection), delivered only to the asking connection and only if

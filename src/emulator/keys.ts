@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The key pairs CreateKeysAndCertificate hands out: RSA 2048 (what AWS IoT
  * creates; PKCS#1 PEM, "BEGIN RSA PRIVATE KEY", as AWS sends it) or EC P-256

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * A local AWS IoT fleet provisioning endpoint for tests, demos and CI: mutual
  * TLS MQTT broker, CA, registry, template engine, claim policy.

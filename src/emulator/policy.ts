@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * A small AWS IoT policy evaluator: Allow/Deny statements over `iot:Connect`,
  * `iot:Publish`, `iot:Subscribe` and `iot:Receive`, with `*`/`?` wildcards and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's registry: certificates (status, attached things and
  * policies), things (attributes, type, groups), named policies and pending

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The provisioning API itself: CreateKeysAndCertificate,
  * CreateCertificateFromCsr and RegisterThing, answered from the registry, the

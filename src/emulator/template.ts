@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The provisioning template engine: evaluates an AWS IoT fleet provisioning
  * template against request parameters. Pure: no I/O, no registry access; the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The expressions of a provisioning template: `Ref` and the intrinsic
  * functions (`Fn::Join`, `Fn::Split`, `Fn::Select`, `Fn::Sub`,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * One run at a time: the Device Client's lock file (`/run/lock/devicecl.lock`,
  * directory overridable with `LOCK_FILE_PATH`) holding the owner's PID, with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * One MQTT session (3.1.1, or 5) over mutual TLS, built for the fewest round
  * trips: the SUBSCRIBE for an operation's answers and its request PUBLISH are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * HTTP proxy support as the Device Client does it: an HTTP CONNECT tunnel to
  * the endpoint, with optional Basic authentication, that TLS then runs over.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * MQTT 5 reason codes as fleetprov reports them: the code, its name, what it
  * was about and the broker's reason string, in one line ("SUBACK 0x87 Not

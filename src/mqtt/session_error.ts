@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Why an MQTT session failed, as a kind that decides whether a retry can help.
  *

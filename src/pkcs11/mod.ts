@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * PKCS#11 secure elements through OpenSSL's `pkcs11` engine (libp11): the TLS
  * private key stays in the token; Node's TLS signs with it by engine id and a

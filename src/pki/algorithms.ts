@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The key algorithms fleetprov generates and their WebCrypto parameters. No
  * X.509 library here: configuration loads this without the cost of one.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * X.509 helpers shared by the provisioner and the emulator: key pairs, CSRs,
  * certificate ids. Built on `@peculiar/x509` and WebCrypto.

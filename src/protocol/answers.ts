@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Validation of the provisioning API's answers and the meaning of its
  * rejections: which are worth a retry, and what a user should check.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Rewriting of indefinite-length CBOR strings (RFC 8949 §3.2.3) as
  * definite-length ones, which cborg can decode.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Encoding of provisioning payloads: JSON (default) or CBOR (a map with the
  * same keys). CBOR via `cborg`; decoding also accepts indefinite-length

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Limits AWS IoT applies to the provisioning API (spec §1), shared by the
  * device's checks and the emulator's.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The vocabulary of the AWS IoT fleet provisioning MQTT API, shared by the
  * device (provisioning, mqtt, config) and the emulator: topics, request and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Request and answer payloads of the provisioning API (spec §1). Receivers
  * ignore unknown keys.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The topics of the AWS IoT fleet provisioning MQTT API: builders for an
  * operation's request, accepted and rejected topics, and the matcher that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The device's connections: through the HTTP proxy's CONNECT tunnel when one
  * is enabled, and the proof of the new credentials (a CONNACK for the new

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The device's files around a provisioning: the claim credentials it reads,
  * the paths it will write (refused when they are links), and the new

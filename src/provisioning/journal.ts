@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The provisioning journal: a small file (0600) in the config dir recording
  * each completed step, so a run killed at any point resumes instead of minting

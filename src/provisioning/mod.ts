@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Fleet provisioning as a small state machine:
  *
@@ -58,6 +59,8 @@ export interface ProvisionResult {
 /** Options of {@linkcode provision}. */
 export interface ProvisionOptions {
   logger: Logger;
+  /** Called before each retry (the `--output json` line counts them). */
+  onRetry?: () => void;
   /** Clock, for tests. */
   now?: () => number;
 }
@@ -80,6 +83,7 @@ class Provisioning {
   readonly #settings: Settings;
   readonly #logger: Logger;
   readonly #now: () => number;
+  readonly #onRetry: (() => void) | undefined;
   readonly #claim: ClaimCredentials;
   readonly #deadline: number;
   #state: State;
@@ -94,6 +98,7 @@ class Provisioning {
     this.#settings = settings;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
+    this.#onRetry = options.onRetry;
     this.#claim = readClaimCredentials(settings);
     this.#deadline = this.#now() + settings.retry.deadlineMs;
     checkOutputPaths(settings);
@@ -204,6 +209,7 @@ class Provisioning {
     const wait = backoffDelay(this.#attempt, this.#settings.retry);
     if (this.#now() + wait >= this.#deadline) throw pastDeadline(error, state, this.#settings);
     this.#retries++;
+    this.#onRetry?.();
     this.#logger.warn(
       `Attempt ${this.#attempt} failed at step ${state.step}: ${
         (error as Error).message

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The device's two requests: the new certificate (CreateKeysAndCertificate,
  * or CreateCertificateFromCsr with a CSR from a file, generated on the board

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Retry policy: which failures are transient, and exponential backoff with
  * full jitter within a total deadline.

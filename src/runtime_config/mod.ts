@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The Device Client runtime config,
  * `~/.aws-iot-device-client/aws-iot-device-client-runtime.conf`: read with

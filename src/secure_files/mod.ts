@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Crash-safe file writes with strict modes: a temporary file created with the
  * final mode from the first byte, fsync, rename into place, directory fsync.

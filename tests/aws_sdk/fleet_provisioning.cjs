@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // AWS's fleet provisioning sample flows, run with AWS's own JavaScript SDK
 // (aws-iot-device-sdk-v2, native aws-crt) under Node.js against the emulator.
 // Written for fleetprov's conformance tests (tests/aws_sdk_test.ts) from the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The assertion names of Deno's standard library (which is unreachable here),
  * on top of node:assert/strict.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * AWS's own JavaScript SDK (aws-iot-device-sdk-v2 with its native aws-crt
  * prebuilt inside the npm package), installed at test time into

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Running the real CLI as a child process (`deno run main.ts`, or the binary
  * named by FLEETPROV_BIN) with a device's HOME, and reading what it printed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * A device in tests: its home directory, its Device Client config dir, and
  * checks of what a run left there.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator in tests: one started per test on a free port in a fresh
  * state directory, the templates the suites share, and what its registry

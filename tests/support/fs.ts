@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Files in tests: the repository root, temporary directories, modes, and
  * listings.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Fixtures of the config, permission and check tests: a device layout with
  * a real claim certificate and key, a root CA, a CSR and its key, all with

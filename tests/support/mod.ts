@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The test helpers every suite uses, one module per concern: temporary files
  * and tools (`fs.ts`), a device's home and what a run left there

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * MQTT clients for the emulator tests: mqtt.js connections over mutual TLS
  * with real certificates, and request/answer round trips.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Certificates the tests make themselves: self-signed, EC P-256, valid from
  * a minute ago for a day.

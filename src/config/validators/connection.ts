@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Checks of the connection settings: the endpoint, the client ids, and the
  * settings every run needs (endpoint, claim certificate and key).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Checks of the fleet provisioning settings: the template name, timeouts
  * against each other, the CSR and device key (or a key generated on the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Checks of paths and permissions: locating the optional files (config
  * file, proxy config), and the claim certificate, its key and the root CA:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * The HTTP proxy config: `--http-proxy-config FILE`, else
  * `~/.aws-iot-device-client/http-proxy.conf` when present; read, validated

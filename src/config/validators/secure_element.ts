@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
  * Checks of the secure element settings: what a PKCS#11 token needs (the
  * library and the PIN) and what it rules out (a key imported or generated

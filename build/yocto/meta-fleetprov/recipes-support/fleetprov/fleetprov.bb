@@ -5,9 +5,13 @@ does, and writes the Device Client's runtime config. It is a prebuilt Node.js \
 single executable: nothing is compiled."
 HOMEPAGE = "https://github.com/fleetprov/fleetprov"
 SECTION = "net"
-# The binary bundles Node.js (MIT and the licenses listed in its LICENSE file)
-# and fleetprov's npm dependencies (MIT, Apache-2.0, ISC).
-LICENSE = "CLOSED"
+# fleetprov is Apache-2.0. The binary bundles Node.js (MIT, and the licences of
+# the components its LICENSE lists, declared as meta-oe's nodejs recipe does)
+# and npm packages (MIT, Apache-2.0, ISC, BSD-3-Clause, 0BSD): their texts are
+# in THIRD_PARTY_NOTICES, whose MD5 `deno task build` writes to the .inc.
+LICENSE = "Apache-2.0 & MIT & ISC & BSD-2-Clause & BSD-3-Clause & Artistic-2.0 & 0BSD"
+LIC_FILES_CHKSUM = "file://LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57 \
+                    file://THIRD_PARTY_NOTICES;md5=${FLEETPROV_NOTICES_MD5}"
 
 # PV and the SHA-256 of each release binary, written by `deno task build`.
 require fleetprov-release.inc
@@ -39,6 +43,8 @@ SRC_URI = "${FLEETPROV_RELEASE_URI}/fleetprov-linux-${FLEETPROV_ARCH};name=${FLE
            file://fleetprov.service \
            file://fleetprov.conf.example \
            file://run-ptest \
+           file://LICENSE \
+           file://THIRD_PARTY_NOTICES \
           "
 
 # Before Yocto 5.1 files unpack into WORKDIR; from 5.1 on, into UNPACKDIR.
@@ -50,10 +56,10 @@ inherit systemd ptest
 SYSTEMD_SERVICE:${PN} = "fleetprov.service"
 SYSTEMD_AUTO_ENABLE = "enable"
 
-# The official Node.js runtime inside needs glibc >= 2.28 and these libraries
-# (its ELF NEEDED entries); armv7 builds also link libatomic.
-RDEPENDS:${PN} = "glibc libstdc++ libgcc"
-RDEPENDS:${PN}:append:arm = " libatomic"
+# The official Node.js runtimes inside need glibc >= 2.28 and these libraries
+# (their ELF NEEDED entries; Node.js 26 on x64/arm64 and 20 on armv7 all link
+# libatomic).
+RDEPENDS:${PN} = "glibc libstdc++ libgcc libatomic"
 RDEPENDS:${PN}-ptest += "${PN}"
 
 # A prebuilt, already stripped single executable: the SEA blob lives in an ELF

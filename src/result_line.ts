@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `--output json`: the one JSON object a run prints on stdout when it ends,
+ * for provisioning stations and fleet scripts. Logs then go to stderr.
+ *
+ * The error's `cause` is derived from the thrown error alone (its `kind` when
+ * it has one, else the name of its exit code in {@linkcode ExitCode}), so it
+ * follows any change of error kinds or exit code numbers.
+ *
+ * @module
+ */
+import { createHash, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { ExitCode, FleetprovError } from "./errors.ts";
+import { VERSION } from "./version.ts";
+
+/** How a run ended. */
+export type Outcome = "provisioned" | "already-provisioned" | "disabled" | "failed";
+
+/** The result line's fields (README "Result line for factory stations"). */
+export interface ResultLine {
+  /** fleetprov's version. */
+  fleetprov: string;
+  outcome: Outcome;
+  /** The process exit code. */
+  exitCode: number;
+  /** The device's thing name, when known. */
+  thingName: string | null;
+  /** The device certificate's id (hex SHA-256 of its DER), when known. */
+  certificateId: string | null;
+  files: {
+    certificate: string | null;
+    /** `""` when the key lives in a secure element, as in the runtime config. */
+    privateKey: string | null;
+    runtimeConfig: string | null;
+  };
+  /** Attempts that failed transiently and were retried. */
+  retries: number;
+  /** Milliseconds since process start. */
+  timings: {
+    runtimeConfigWrittenMs: number | null;
+    verifiedMs: number | null;
+    totalMs: number;
+  };
+  /** Why the run failed; null on success. */
+  error: { cause: string; message: string } | null;
+}
+
+/** What a run found out about the device, filled in as it goes. */
+export interface RunReport {
+  outcome?: Exclude<Outcome, "failed">;
+  thingName?: string;
+  certificateId?: string;
+  certificatePath?: string;
+  privateKeyPath?: string;
+  runtimeConfigPath?: string;
+  retries: number;
+  runtimeConfigWrittenMs?: number;
+  verifiedMs?: number;
+}
+
+/** Longest error message carried, in characters. */
+const MAX_MESSAGE = 4000;
+
+/** A fresh, empty report. */
+export function newRunReport(): RunReport {
+  return { retries: 0 };
+}
+
+/**
+ * The AWS IoT certificate id (hex SHA-256 of the DER) of the PEM certificate
+ * at `path`, or undefined when it cannot be read.
+ */
+export function certificateIdOfFile(path: string): string | undefined {
+  try {
+    const der = new X509Certificate(readFileSync(path)).raw;
+    return createHash("sha256").update(der).digest("hex");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lower-case, dash-separated: `TempFail` → `temp-fail`. */
+function kebab(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
+}
+
+/** The cause of a failure: its `kind`, else the name of its exit code. */
+export function causeOf(error: unknown, exitCode: number): string {
+  const kind = error instanceof FleetprovError
+    ? (error as FleetprovError & { kind?: unknown }).kind
+    : undefined;
+  if (typeof kind === "string" && kind !== "") return kind;
+  const name = Object.entries(ExitCode).find(([, code]) => code === exitCode)?.[0];
+  return name ? kebab(name) : `exit-${exitCode}`;
+}
+
+/** The result line of a run that ended with `exitCode` (and `error` when it failed). */
+export function resultLine(
+  report: RunReport,
+  exitCode: number,
+  options: { error?: unknown; totalMs: number },
+): ResultLine {
+  const failed = options.error !== undefined || exitCode !== ExitCode.Ok;
+  let error: ResultLine["error"] = null;
+  if (failed) {
+    const message = options.error instanceof Error
+      ? options.error.message
+      : options.error === undefined
+      ? `exit code ${exitCode}`
+      : String(options.error);
+    error = {
+      cause: causeOf(options.error, exitCode),
+      message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message,
+    };
+  }
+  const round = (ms: number | undefined) => ms === undefined ? null : Math.round(ms);
+  return {
+    fleetprov: VERSION,
+    outcome: failed ? "failed" : report.outcome ?? "provisioned",
+    exitCode,
+    thingName: report.thingName ?? null,
+    certificateId: report.certificateId ?? null,
+    files: {
+      certificate: report.certificatePath ?? null,
+      privateKey: report.privateKeyPath ?? null,
+      runtimeConfig: report.runtimeConfigPath ?? null,
+    },
+    retries: report.retries,
+    timings: {
+      runtimeConfigWrittenMs: round(report.runtimeConfigWrittenMs),
+      verifiedMs: round(report.verifiedMs),
+      totalMs: Math.round(options.totalMs),
+    },
+    error,
+  };
+}
