@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * One MQTT session over mutual TLS, built for the fewest round trips: the
- * SUBSCRIBE for an operation's answers and its request PUBLISH are written
- * right behind CONNECT (before CONNACK) and never wait for SUBACK or PUBACK.
- * MQTT.js owns the session (CONNECT/CONNACK, keepalive, parsing, PUBACK of
- * answers); the request packets come from mqtt-packet, the codec MQTT.js uses.
+ * One MQTT session (3.1.1, or 5) over mutual TLS, built for the fewest round
+ * trips: the SUBSCRIBE for an operation's answers and its request PUBLISH are
+ * written right behind CONNECT (before CONNACK) and never wait for SUBACK or
+ * PUBACK. MQTT.js owns the session (CONNECT/CONNACK, keepalive, parsing,
+ * PUBACK of answers); the request packets come from mqtt-packet, the codec
+ * MQTT.js uses. Over MQTT 5 a SUBACK, PUBACK or DISCONNECT with a failure
+ * reason code fails the request with that code and the broker's reason string
+ * (`reason_codes.ts`); over MQTT 3.1.1 a hang-up right after CONNECT is told
+ * apart from a network failure (kind "hangup").
  *
  * @module
  */
@@ -13,6 +17,10 @@ import mqttPacket from "mqtt-packet";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import type { OperationTopics } from "../protocol/mod.ts";
+import { policyHint, refusalError } from "./reason_codes.ts";
+import { SessionError } from "./session_error.ts";
+
+export { SessionError, type SessionFailureKind } from "./session_error.ts";
 
 /** How to reach and authenticate to the broker. */
 export interface SessionOptions {
@@ -38,33 +46,10 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   /** MQTT keepalive, seconds. */
   keepaliveSeconds?: number;
-}
-
-/** Why a session failed: decides whether a retry can help. */
-export type SessionFailureKind =
-  /** Refused, reset, unreachable, timed out: retry can help. */
-  | "network"
-  /** The broker closed the connection after CONNACK without an error. */
-  | "closed"
-  /** CONNACK refused the client (not authorized, bad client id, ...). */
-  | "refused"
-  /** The server certificate failed verification: configuration or attack. */
-  | "tls";
-
-/** A session failure with its kind. */
-export class SessionError extends Error {
-  /** What kind of failure this is. */
-  readonly kind: SessionFailureKind;
-  /** Underlying error code (ECONNREFUSED, CONNACK return code, ...), if any. */
-  readonly code?: string;
-
-  /** Creates a session error. */
-  constructor(message: string, kind: SessionFailureKind, code?: string) {
-    super(message);
-    this.name = "SessionError";
-    this.kind = kind;
-    this.code = code;
-  }
+  /** MQTT protocol level: 4 (MQTT 3.1.1, default) or 5. */
+  mqttVersion?: 4 | 5;
+  /** Whose policy a refused subscribe or publish points at, e.g. "the claim policy". */
+  policyName?: string;
 }
 
 /** An answer on one of an operation's response topics. */
@@ -135,13 +120,14 @@ export function tlsOptions(options: SessionOptions): tls.ConnectionOptions {
 export function pipelinedRequest(
   topics: OperationTopics,
   payload: Uint8Array,
-  messageIds: { subscribe: number; publish: number },
+  messageIds: { subscribe: number; publish: number; mqttVersion?: 4 | 5 },
 ): Buffer {
+  const options = { protocolVersion: messageIds.mqttVersion ?? 4 };
   const subscribe = mqttPacket.generate({
     cmd: "subscribe",
     messageId: messageIds.subscribe,
     subscriptions: [{ topic: topics.accepted, qos: 1 }, { topic: topics.rejected, qos: 1 }],
-  });
+  }, options);
   const publish = mqttPacket.generate({
     cmd: "publish",
     messageId: messageIds.publish,
@@ -150,11 +136,21 @@ export function pipelinedRequest(
     retain: false,
     topic: topics.request,
     payload: Buffer.from(payload),
-  });
+  }, options);
   return Buffer.concat([subscribe, publish]);
 }
 
 type AnswerHandler = (accepted: boolean, payload: Uint8Array) => void;
+
+/** The fields of CONNACK, SUBACK, PUBACK and DISCONNECT packets the session reads. */
+interface AckPacket {
+  cmd: string;
+  messageId?: number;
+  returnCode?: number;
+  reasonCode?: number;
+  granted?: (number | { qos: number })[];
+  properties?: { reasonString?: string };
+}
 
 /** One session: the TLS socket, the MQTT.js client on it, and the requests waiting for answers. */
 class MqttSession implements Session {
@@ -173,17 +169,31 @@ class MqttSession implements Session {
    * reported as "closed before CONNACK" and never count as the broker closing.
    */
   #connackSeen = false;
+  readonly #version: 4 | 5;
+  readonly #policyName: string;
+  /** The TLS handshake completed (so a close before CONNACK is the broker's doing). */
+  #tlsUp = false;
+  /** The broker closed its side (FIN) rather than the connection failing. */
+  #ended = false;
+  /** MQTT 5: a refusing CONNACK or a DISCONNECT, with its reason code and string. */
+  #refusal: { packet: "CONNACK" | "DISCONNECT"; code: number; reasonString?: string } | undefined;
+  /** MQTT 5: what to do with the SUBACK or PUBACK of each pending request packet. */
+  readonly #acks = new Map<number, (packet: AckPacket) => void>();
 
   constructor(options: SessionOptions) {
+    this.#version = options.mqttVersion ?? 4;
+    this.#policyName = options.policyName ?? "the certificate's policy";
     this.#socket = tls.connect(tlsOptions(options));
     this.#socket.setNoDelay(true);
     this.#socket.on(
       "error",
       (error: NodeJS.ErrnoException) => this.#fail(classifySocketError(error)),
     );
+    this.#socket.once("secureConnect", () => (this.#tlsUp = true));
+    this.#socket.once("end", () => (this.#ended = true));
     this.#client = new MqttClient(() => this.#socket, {
       clientId: options.clientId,
-      protocolVersion: 4,
+      protocolVersion: this.#version,
       clean: true,
       keepalive: options.keepaliveSeconds ?? 60,
       reconnectPeriod: 0,
@@ -195,11 +205,7 @@ class MqttSession implements Session {
     this.#client.on("error", (error: Error & { code?: string | number }) => {
       this.#fail(
         typeof error.code === "number"
-          ? new SessionError(
-            `The broker refused the connection: ${error.message}.`,
-            "refused",
-            String(error.code),
-          )
+          ? this.#connackError(error.code, error.message)
           : classifySocketError(error as NodeJS.ErrnoException),
       );
     });
@@ -208,14 +214,45 @@ class MqttSession implements Session {
       this.#waiters.add(reject);
     });
     this.connected.catch(() => {});
-    this.#client.on("packetreceive", (packet) => {
-      if (packet.cmd === "connack" && packet.returnCode === 0) this.#connackSeen = true;
-    });
+    this.#client.on("packetreceive", (packet) => this.#received(packet as AckPacket));
     this.#socket.on("close", () => this.#fail(this.#closedError()));
     this.#client.on("message", (topic: string, payload: Uint8Array) => {
       this.#answers.get(topic)?.(topic.endsWith("/accepted"), payload);
     });
     this.#client.connect();
+  }
+
+  /** Notes CONNACK, DISCONNECT (MQTT 5) and routes SUBACK/PUBACK to their request. */
+  #received(packet: AckPacket): void {
+    const code = packet.reasonCode ?? packet.returnCode ?? 0;
+    if (packet.cmd === "connack") {
+      if (code === 0) this.#connackSeen = true;
+      else if (this.#version === 5) {
+        this.#refusal = { packet: "CONNACK", code, reasonString: packet.properties?.reasonString };
+      }
+    } else if (packet.cmd === "disconnect" && code >= 0x80) {
+      this.#refusal = { packet: "DISCONNECT", code, reasonString: packet.properties?.reasonString };
+    } else if (packet.messageId !== undefined) {
+      this.#acks.get(packet.messageId)?.(packet);
+    }
+  }
+
+  /** A refusing CONNACK: its MQTT 5 reason code and string, or the MQTT 3.1.1 return code. */
+  #connackError(code: number, message: string): SessionError {
+    const refusal = this.#refusal;
+    if (refusal?.packet === "CONNACK") {
+      const error = refusalError(refusal);
+      return new SessionError(
+        `The broker refused the connection: ${error.message}`,
+        "refused",
+        error.code,
+      );
+    }
+    return new SessionError(
+      `The broker refused the connection: ${message}.`,
+      "refused",
+      String(code),
+    );
   }
 
   remoteAddress(): string | undefined {
@@ -229,11 +266,15 @@ class MqttSession implements Session {
   ): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       if (this.#failure) return reject(this.#failure);
+      const subscribe = this.#nextMessageId++;
+      const publish = this.#nextMessageId++;
       const finish = (settle: () => void) => {
         clearTimeout(timer);
         this.#waiters.delete(onFailure);
         this.#answers.delete(topics.accepted);
         this.#answers.delete(topics.rejected);
+        this.#acks.delete(subscribe);
+        this.#acks.delete(publish);
         settle();
       };
       const timer = setTimeout(
@@ -246,9 +287,14 @@ class MqttSession implements Session {
         finish(() => resolve({ accepted, payload: body }));
       this.#answers.set(topics.accepted, onAnswer);
       this.#answers.set(topics.rejected, onAnswer);
-      const subscribe = this.#nextMessageId++;
-      const publish = this.#nextMessageId++;
-      this.#socket.write(pipelinedRequest(topics, payload, { subscribe, publish }));
+      const refused = (error: SessionError | undefined) => {
+        if (error) finish(() => reject(error));
+      };
+      this.#acks.set(subscribe, (ack) => refused(this.#subackError(ack, topics)));
+      this.#acks.set(publish, (ack) => refused(this.#pubackError(ack, topics)));
+      this.#socket.write(
+        pipelinedRequest(topics, payload, { subscribe, publish, mqttVersion: this.#version }),
+      );
     });
   }
 
@@ -268,6 +314,34 @@ class MqttSession implements Session {
     });
   }
 
+  /** MQTT 5: the SUBACK's first failure reason code, as an error naming the topic filter. */
+  #subackError(ack: AckPacket, topics: OperationTopics): SessionError | undefined {
+    const codes = (ack.granted ?? []).map((g) => typeof g === "number" ? g : g.qos);
+    const failed = codes.findIndex((code) => code >= 0x80);
+    if (failed < 0) return undefined;
+    const code = codes[failed];
+    return refusalError({
+      packet: "SUBACK",
+      code,
+      topic: [topics.accepted, topics.rejected][failed],
+      reasonString: ack.properties?.reasonString,
+      hint: policyHint(this.#policyName, code, "iot:Subscribe"),
+    });
+  }
+
+  /** MQTT 5: a PUBACK with a failure reason code, as an error naming the request topic. */
+  #pubackError(ack: AckPacket, topics: OperationTopics): SessionError | undefined {
+    const code = ack.reasonCode ?? 0;
+    if (code < 0x80) return undefined;
+    return refusalError({
+      packet: "PUBACK",
+      code,
+      topic: topics.request,
+      reasonString: ack.properties?.reasonString,
+      hint: policyHint(this.#policyName, code, "iot:Publish"),
+    });
+  }
+
   #fail(error: SessionError): void {
     if (this.#failure) return;
     this.#failure = error;
@@ -276,9 +350,19 @@ class MqttSession implements Session {
   }
 
   #closedError(): SessionError {
-    return this.#connackSeen
-      ? new SessionError("The broker closed the connection.", "closed")
-      : new SessionError("The connection closed before CONNACK.", "network", "ECONNRESET");
+    if (this.#refusal?.packet === "DISCONNECT") {
+      const error = refusalError(this.#refusal);
+      return new SessionError(`The broker disconnected: ${error.message}`, error.kind, error.code);
+    }
+    if (this.#connackSeen) return new SessionError("The broker closed the connection.", "closed");
+    if (this.#tlsUp && this.#ended) {
+      return new SessionError(
+        "The broker closed the connection right after CONNECT, without CONNACK.",
+        "hangup",
+        "EHANGUP",
+      );
+    }
+    return new SessionError("The connection closed before CONNACK.", "network", "ECONNRESET");
   }
 }
 

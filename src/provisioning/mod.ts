@@ -91,6 +91,7 @@ class Provisioning {
   #attempt = 0;
   #retries = 0;
   #closedInARow = 0;
+  #hangupsInARow = 0;
   #runtimeConfigWrittenAt = 0;
 
   constructor(settings: Settings, options: ProvisionOptions) {
@@ -197,7 +198,13 @@ class Provisioning {
     this.#closedInARow = error instanceof SessionError && error.kind === "closed"
       ? this.#closedInARow + 1
       : 0;
+    this.#hangupsInARow = error instanceof SessionError && error.kind === "hangup"
+      ? this.#hangupsInARow + 1
+      : 0;
     if (this.#closedInARow >= 2) throw closedTwice(state.step, this.#settings);
+    if (this.#hangupsInARow >= HANGUPS_MEAN_REFUSED) {
+      throw hungUp(state.step, this.#settings);
+    }
     if (!isTransient(error)) throw finalError(error, state.step);
     const wait = backoffDelay(this.#attempt, this.#settings.retry);
     if (this.#now() + wait >= this.#deadline) throw pastDeadline(error, state, this.#settings);
@@ -215,6 +222,7 @@ class Provisioning {
     this.#session ??= await connect(this.#settings, {
       ...this.#claim,
       clientId: this.#settings.clientId,
+      policyName: "the claim policy",
     });
     return this.#session;
   }
@@ -250,6 +258,25 @@ function resumeFromJournal(settings: Settings, now: number, logger: Logger): Sta
   return entry;
 }
 
+/**
+ * How many hang-ups right after CONNECT in a row mean "refused": over MQTT
+ * 3.1.1 AWS IoT refuses an unknown, inactive or revoked certificate, or a
+ * policy without iot:Connect, by closing the connection without CONNACK. One
+ * can be a network failure; the same answer three times is a refusal.
+ */
+const HANGUPS_MEAN_REFUSED = 3;
+
+/** The broker hung up right after CONNECT again and again: the certificate or its policy. */
+function hungUp(step: string, settings: Settings): FleetprovError {
+  const which = step === "committed" ? "new" : "claim";
+  return new FleetprovError(
+    `The broker closed the connection right after CONNECT, without CONNACK, ${HANGUPS_MEAN_REFUSED} times in a row at step ${step}: this is how AWS IoT refuses a ${which} certificate over MQTT 3.1.1. Check that the ${which} certificate is registered and ACTIVE and that its policy allows iot:Connect as client id ${
+      step === "committed" ? "(the thing name)" : settings.clientId
+    } (--mqtt-version 5 gets the broker's reason code).`,
+    ExitCode.Rejected,
+  );
+}
+
 /** The broker closed the connection twice at the same step: the claim policy, most likely. */
 function closedTwice(step: string, settings: Settings): FleetprovError {
   return new FleetprovError(
@@ -282,6 +309,7 @@ function finalError(error: unknown, step: string): FleetprovError {
         ExitCode.Config,
       );
     }
+    if (error.kind === "denied") return new FleetprovError(error.message, ExitCode.Rejected);
     if (error.kind === "refused") {
       return new FleetprovError(
         `${error.message} Check that the ${

@@ -17,3 +17,4 @@ export * from "./mqtt.ts";
 export * from "./layout.ts";
 export * from "./steps.ts";
 export * from "./pki.ts";
+export * from "./aws_sdk.ts";
