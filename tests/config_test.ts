@@ -225,6 +225,7 @@ async function entries(layout: Layout): Promise<Entry[]> {
       "cbor",
       (s) => s.payloadFormat,
     ],
+    ["--mqtt-version", "mqtt-version", "5", "5", (s) => s.mqttVersion],
     ["--step-timeout", "fleet-provisioning.step-timeout", 2.5, 2500, (s) => s.retry.stepTimeoutMs],
     ["--deadline", "fleet-provisioning.deadline", 60, 60_000, (s) => s.retry.deadlineMs],
     [
@@ -322,6 +323,7 @@ function OTHER_VALUES(layout: Layout): Record<string, unknown> {
     "--device-key": layout.claimKey,
     "--generate-key": "ec-p384",
     "--payload-format": "json",
+    "--mqtt-version": "3.1.1",
     "--step-timeout": 7,
     "--deadline": 90,
     "--retry-base-delay": 2,
@@ -405,6 +407,7 @@ Deno.test("the flag overrides the config file (config holds one value, flag anot
       "json",
       (s) => s.payloadFormat,
     ],
+    ["--mqtt-version", "mqtt-version", "3.1.1", "5", "5", (s) => s.mqttVersion],
     [
       "--step-timeout",
       "fleet-provisioning.step-timeout",
@@ -491,6 +494,7 @@ Deno.test("bad values: one line each, naming the key or flag, the value and what
       ["--payload-format", "xml"],
       /^--payload-format is "xml"; expected json or cbor\.$/,
     ],
+    ["mqtt version", ["--mqtt-version", "4"], /^--mqtt-version is "4"; expected 3\.1\.1 or 5\.$/],
     [
       "generate key",
       ["--generate-key", "ed25519"],

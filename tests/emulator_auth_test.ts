@@ -7,6 +7,7 @@ import {
   claimCredentials,
   closed,
   connect,
+  nextPacket,
   provisioningTemplate,
   request,
   testEmulator,
@@ -19,50 +20,66 @@ const INACTIVE_TEMPLATE = provisioningTemplate({
   thingName: { "Fn::Join": ["-", ["off", { Ref: "AWS::IoT::Certificate::Id" }]] },
 });
 
-Deno.test("connect: claim accepted; foreign, missing, PENDING_ACTIVATION and INACTIVE certificates refused", async () => {
-  const emulator = await testEmulator({ template: INACTIVE_TEMPLATE });
-  const other = await testEmulator();
-  try {
-    const claim = await connect(emulator, claimCredentials(emulator), "claim-1");
-    assertEquals(emulator.registry.certificate(emulator.claim.certificateId)?.status, "ACTIVE");
+for (
+  const [version, refused] of [
+    // MQTT 3.1.1: AWS IoT hangs up without a CONNACK.
+    [4, () => /connection closed before CONNACK/],
+    // MQTT 5: CONNACK 0x87 Not authorized, with a reason string naming the problem.
+    [5, (why: RegExp) => new RegExp(`CONNACK 135: .*${why.source}`)],
+  ] as const
+) {
+  Deno.test(`connect (MQTT ${version === 5 ? "5" : "3.1.1"}): claim accepted; foreign, missing, PENDING_ACTIVATION and INACTIVE certificates refused`, async () => {
+    const emulator = await testEmulator({ template: INACTIVE_TEMPLATE, keyType: "ec-p256" });
+    const other = await testEmulator({ keyPoolSize: 0 });
+    const mqttVersion = version;
+    try {
+      const claim = await connect(emulator, claimCredentials(emulator), "claim-1", { mqttVersion });
+      assertEquals(emulator.registry.certificate(emulator.claim.certificateId)?.status, "ACTIVE");
 
-    const refusal = (reason: RegExp) =>
-      emulator.events.waitFor("connect", (e) => !e.accepted).then((e) =>
-        assertMatch(e.reason!, reason)
+      const refusal = async (
+        attempt: Promise<unknown>,
+        why: RegExp,
+      ) => {
+        const seen = emulator.events.waitFor("connect", (e) => !e.accepted);
+        await assertRejects(attempt, refused(why));
+        const event = await seen;
+        assertMatch(event.reason!, why);
+        assertEquals(event.mqttVersion, version);
+      };
+
+      await refusal(
+        connect(emulator, claimCredentials(other), undefined, { mqttVersion }),
+        /not issued by the emulator CA/,
+      );
+      await refusal(
+        connect(emulator, { cert: "", key: "" }, undefined, { mqttVersion }),
+        /no client certificate/,
       );
 
-    let seen = refusal(/not issued by the emulator CA/);
-    await assertRejects(connect(emulator, claimCredentials(other)), /Not authorized/);
-    await seen;
+      const created = await request(claim, "CreateKeysAndCertificate", {});
+      const { certificatePem, privateKey, certificateOwnershipToken } = created.body as Record<
+        string,
+        string
+      >;
+      const device = { cert: certificatePem, key: privateKey };
+      await refusal(
+        connect(emulator, device, undefined, { mqttVersion }),
+        /is PENDING_ACTIVATION/,
+      );
 
-    seen = refusal(/no client certificate/);
-    await assertRejects(connect(emulator, { cert: "", key: "" }), /Not authorized/);
-    await seen;
-
-    const created = await request(claim, "CreateKeysAndCertificate", {});
-    const { certificatePem, privateKey, certificateOwnershipToken } = created.body as Record<
-      string,
-      string
-    >;
-    const device = { cert: certificatePem, key: privateKey };
-    seen = refusal(/is PENDING_ACTIVATION/);
-    await assertRejects(connect(emulator, device), /Not authorized/);
-    await seen;
-
-    const registered = await request(claim, "RegisterThing", { certificateOwnershipToken });
-    assert(registered.accepted, JSON.stringify(registered.body));
-    seen = refusal(/is INACTIVE/);
-    await assertRejects(
-      connect(emulator, device, registered.body.thingName as string),
-      /Not authorized/,
-    );
-    await seen;
-    await claim.endAsync();
-  } finally {
-    await emulator.close();
-    await other.close();
-  }
-});
+      const registered = await request(claim, "RegisterThing", { certificateOwnershipToken });
+      assert(registered.accepted, JSON.stringify(registered.body));
+      await refusal(
+        connect(emulator, device, registered.body.thingName as string, { mqttVersion }),
+        /is INACTIVE/,
+      );
+      await claim.endAsync();
+    } finally {
+      await emulator.close();
+      await other.close();
+    }
+  });
+}
 
 Deno.test("subscribe before publish: without a subscription the answer is dropped and logged", () =>
   withEmulator({}, async (emulator) => {
@@ -106,8 +123,8 @@ Deno.test("answers go only to the asking connection; requests are not forwarded"
     await b.endAsync();
   }));
 
-Deno.test("claim policy: publishing or subscribing outside the provisioning topics disconnects", () =>
-  withEmulator({}, async (emulator) => {
+Deno.test("claim policy, MQTT 3.1.1: publishing or subscribing outside the provisioning topics disconnects", () =>
+  withEmulator({ keyPoolSize: 0 }, async (emulator) => {
     for (
       const act of [
         (c: MqttClient) => c.publish("devices/telemetry", "x", { qos: 1 }),
@@ -124,9 +141,41 @@ Deno.test("claim policy: publishing or subscribing outside the provisioning topi
       const event = await violation;
       await gone;
       assertEquals(event.clientId, claim.options.clientId);
+      assertEquals(event.disconnected, true);
       claim.end(true);
     }
     assert(emulator.lines.some((l) => l.includes("may not iot:Publish devices/telemetry")));
+  }));
+
+Deno.test("claim policy, MQTT 5: SUBACK and PUBACK 0x87 Not authorized with a reason string; the connection stays", () =>
+  withEmulator({ keyPoolSize: 0 }, async (emulator) => {
+    const claim = await connect(emulator, claimCredentials(emulator), undefined, {
+      mqttVersion: 5,
+    });
+    let closedEarly = false;
+    claim.once("close", () => (closedEarly = true));
+    const suback = nextPacket(claim, "suback");
+    await assertRejects(
+      claim.subscribeAsync(["#", "$aws/certificates/create/json/accepted"], { qos: 1 }),
+      /Not authorized/,
+    );
+    assertEquals((await suback).granted, [0x87, 1]);
+
+    const puback = nextPacket(claim, "puback");
+    await assertRejects(
+      claim.publishAsync("devices/telemetry", "x", { qos: 1 }),
+      /Not authorized/,
+    );
+    const ack = await puback;
+    assertEquals(ack.reasonCode, 0x87);
+    assertMatch(ack.properties?.reasonString ?? "", /iot:Publish on devices\/telemetry/);
+
+    // Still connected: a provisioning request goes through on the same connection.
+    const created = await request(claim, "CreateKeysAndCertificate", {});
+    assert(created.accepted);
+    assertEquals(closedEarly, false);
+    assertEquals(emulator.counters.connect.accepted, 1);
+    await claim.endAsync();
   }));
 
 Deno.test("ownership tokens: empty, unknown and expired tokens are rejected; expired certificates deleted", async () => {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { statSync } from "node:fs";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { certificateId, createCsr, generateKeyPair } from "../src/pki/mod.ts";
 import { claimCredentials, connect, request, withEmulator } from "./support/mod.ts";
 
@@ -12,7 +13,15 @@ Deno.test("keys path: CreateKeysAndCertificate, RegisterThing, registry, reconne
     const { certificateId: id, certificatePem, privateKey, certificateOwnershipToken } = created
       .body as Record<string, string>;
     assertEquals(id, certificateId(certificatePem));
-    assertMatch(privateKey, /BEGIN PRIVATE KEY/);
+    // As AWS IoT sends it: an RSA 2048 key in PKCS#1 PEM, the certificate carrying its public key.
+    assertMatch(
+      privateKey,
+      /^-----BEGIN RSA PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END RSA PRIVATE KEY-----\n$/,
+    );
+    const key = createPrivateKey(privateKey);
+    assertEquals(key.asymmetricKeyType, "rsa");
+    assertEquals(key.asymmetricKeyDetails?.modulusLength, 2048);
+    assert(new X509Certificate(certificatePem).checkPrivateKey(key));
     assertEquals(emulator.registry.certificate(id)?.status, "PENDING_ACTIVATION");
 
     const registered = await request(claim, "RegisterThing", { certificateOwnershipToken });
@@ -39,9 +48,21 @@ Deno.test("keys path: CreateKeysAndCertificate, RegisterThing, registry, reconne
     await device.endAsync();
     await assertRejects(
       connect(emulator, { cert: certificatePem, key: privateKey }, "some-other-id"),
-      /Not authorized/,
+      /connection closed before CONNACK/,
     );
     assert(emulator.lines.some((l) => l.includes("may connect only with that client id")));
+  }));
+
+Deno.test("keyType ec-p256: CreateKeysAndCertificate hands out EC P-256 keys (PKCS#8), the fast path", () =>
+  withEmulator({ keyType: "ec-p256", keyPoolSize: 0 }, async (emulator) => {
+    const claim = await connect(emulator, claimCredentials(emulator));
+    const created = await request(claim, "CreateKeysAndCertificate", {});
+    const { certificatePem, privateKey } = created.body as Record<string, string>;
+    assertMatch(privateKey, /^-----BEGIN PRIVATE KEY-----\n/);
+    const key = createPrivateKey(privateKey);
+    assertEquals(key.asymmetricKeyDetails?.namedCurve, "prime256v1");
+    assert(new X509Certificate(certificatePem).checkPrivateKey(key));
+    await claim.endAsync();
   }));
 
 Deno.test("CSR path: EC and RSA CSRs are signed with their own keys", () =>

@@ -142,7 +142,7 @@ const TRANSIENT: TransientCase[] = [
     name: "connection dropped at CONNECT",
     faults: [{ operation: "connect", times: 1, drop: "request" }],
     retries: 1,
-    reason: /before CONNACK/,
+    reason: /right after CONNECT, without CONNACK/,
   },
   {
     name: "CONNECT refused once with 3 (server unavailable)",
@@ -326,14 +326,26 @@ const FINAL: FinalCase[] = [
     check: (e) => assertEquals(e.counters.connect.requests, 0),
   },
   {
-    name: "an INACTIVE claim certificate: CONNACK refused",
+    name: "an INACTIVE claim certificate, MQTT 3.1.1: hung up on three times, then refused",
     prepare: (emulator) => {
       (emulator.registry as Registry).setStatus(emulator.claim.certificateId, "INACTIVE");
       return [];
     },
     code: ExitCode.Rejected,
     message:
-      /The broker refused the connection: .*Check that the claim certificate is registered and ACTIVE/,
+      /right after CONNECT, without CONNACK, 3 times in a row.*Check that the claim certificate is registered and ACTIVE/,
+    retries: 2,
+    check: (e) => assertEquals(e.counters.connect.rejected, 3),
+  },
+  {
+    name: "an INACTIVE claim certificate, MQTT 5: CONNACK 0x87 with the broker's reason, no retry",
+    prepare: (emulator) => {
+      (emulator.registry as Registry).setStatus(emulator.claim.certificateId, "INACTIVE");
+      return ["--mqtt-version", "5"];
+    },
+    code: ExitCode.Rejected,
+    message:
+      /The broker refused the connection: CONNACK 0x87 Not authorized \(broker: "certificate [0-9a-f]{64} is INACTIVE"\)\. Check that the claim certificate is registered and ACTIVE/,
     retries: 0,
     check: (e) => assertEquals(e.counters.connect.rejected, 1),
   },
@@ -362,13 +374,22 @@ const FINAL: FinalCase[] = [
     retries: -1,
   },
   {
-    name: "connections dropped until the deadline: exit 75",
-    faults: [{ operation: "connect", drop: "request" }],
+    name: "connections dropped (before TLS) until the deadline: exit 75",
+    faults: [{ operation: "connect", drop: "handshake" }],
     extra: ["--deadline", "2", "--step-timeout", "1"],
     code: ExitCode.TempFail,
     message:
-      /did not finish within the 2 s deadline; last failure at step start: The connection closed before CONNACK/,
+      /did not finish within the 2 s deadline; last failure at step start: .*(ECONNRESET|socket)/,
     retries: -1,
+  },
+  {
+    name: "MQTT 3.1.1: a hang-up right after every CONNECT is a refusal, not a flaky link: exit 1",
+    faults: [{ operation: "connect", drop: "request" }],
+    code: ExitCode.Rejected,
+    message:
+      /closed the connection right after CONNECT, without CONNACK, 3 times in a row at step start: this is how AWS IoT refuses a claim certificate over MQTT 3.1.1.*iot:Connect/,
+    retries: 2,
+    check: (e) => assertEquals(e.counters.connect.requests, 3),
   },
   {
     name: "another instance holds the lock: exit 75",

@@ -53,6 +53,8 @@ Deno.test({
       templateName: TEMPLATE_NAME,
       template: SERIAL_TEMPLATE,
       faults: THROTTLE,
+      // EC keys: this test is about throttling and isolation, not key generation cost.
+      keyType: "ec-p256",
     });
     try {
       const devices = await Promise.all(

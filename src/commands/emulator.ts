@@ -10,8 +10,11 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { configError, ExitCode, FleetprovError } from "../errors.ts";
 import {
+  checkPolicyDocument,
   type EmulatorOptions,
   type FaultRule,
+  KEY_TYPES,
+  type KeyType,
   parseFaultFlag,
   parseFaults,
   startEmulator,
@@ -30,13 +33,18 @@ Options:
   --template-file FILE     provisioning template (JSON); default: the Device Client sample
   --template-name NAME     template name in the RegisterThing topic (default FleetprovTemplate)
   --token-lifetime SECONDS ownership token lifetime (default 3600)
+  --claim-policy-file FILE the claim certificate's policy (AWS IoT policy JSON); default: the
+                           policy of the AWS docs for --template-name
+  --key-type TYPE          keys from CreateKeysAndCertificate: rsa-2048 (default, as AWS IoT)
+                           or ec-p256 (cheap to make: storms and benchmarks)
+  --key-pool N             key pairs generated ahead (default 2; 0: each on demand)
   --alpn MODE              require|optional: whether TLS must negotiate ALPN x-amzn-mqtt-ca
                            (default: require on port 443, else optional)
   --faults-file FILE       fault rules (JSON array, or {"faults": [...]}); see the README
   --fault SPEC             one fault rule, repeatable: OPERATION:key=value,...
                            OPERATION: CreateKeysAndCertificate, CreateCertificateFromCsr,
                            RegisterThing or connect; keys: skip=N, times=N,
-                           reject=STATUS:CODE[:MESSAGE], delay=MS, drop=request|before|after,
+                           reject=STATUS:CODE[:MESSAGE], delay=MS, drop=request|before|after|handshake,
                            malformed, truncated, duplicate, throttle=RATE[:BURST], returnCode=N
                            e.g. --fault RegisterThing:reject=503:ServiceUnavailable,times=2
   --verbose                print the emulator's log lines on stderr
@@ -97,6 +105,9 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
         "template-file": { type: "string" },
         "template-name": { type: "string" },
         "token-lifetime": { type: "string" },
+        "claim-policy-file": { type: "string" },
+        "key-type": { type: "string" },
+        "key-pool": { type: "string" },
         alpn: { type: "string" },
         "faults-file": { type: "string" },
         fault: { type: "string", multiple: true },
@@ -144,6 +155,7 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
     }
     options.template = template;
   }
+  Object.assign(options, keyAndPolicyOptions(values));
   if (values.alpn !== undefined) {
     if (values.alpn !== "require" && values.alpn !== "optional") {
       throw configError(
@@ -155,6 +167,36 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
   const faults = faultRules(values["faults-file"], values.fault ?? []);
   if (faults.length > 0) options.faults = faults;
   if (values.verbose) options.log = (line) => process.stderr.write(`emulator: ${line}\n`);
+  return options;
+}
+
+/** The options of --claim-policy-file, --key-type and --key-pool. */
+function keyAndPolicyOptions(
+  values: { "claim-policy-file"?: string; "key-type"?: string; "key-pool"?: string },
+): Partial<EmulatorOptions> {
+  const options: Partial<EmulatorOptions> = {};
+  if (values["claim-policy-file"] !== undefined) {
+    const file = values["claim-policy-file"];
+    const policy = readJson(file, "--claim-policy-file");
+    try {
+      checkPolicyDocument(policy, `--claim-policy-file ${file}`);
+    } catch (error) {
+      throw configError(`emulator: ${(error as Error).message}`);
+    }
+    options.claimPolicy = policy;
+  }
+  if (values["key-type"] !== undefined) {
+    const type = values["key-type"] as KeyType;
+    if (!KEY_TYPES.includes(type)) {
+      throw configError(
+        `emulator: --key-type ${JSON.stringify(type)} must be ${KEY_TYPES.join(" or ")}.`,
+      );
+    }
+    options.keyType = type;
+  }
+  if (values["key-pool"] !== undefined) {
+    options.keyPoolSize = integer("--key-pool", values["key-pool"], 0, 1000);
+  }
   return options;
 }
 

@@ -23,7 +23,7 @@ import { inventoryKeys } from "./known_keys.ts";
 import { currentIdentity, type Identity, RULES } from "./permissions.ts";
 import { type LoadContext, type Located, Problems } from "./problems.ts";
 import { SettingValues } from "./reader.ts";
-import type { HttpProxySettings, LogLevel, LogType, Settings } from "./settings.ts";
+import type { HttpProxySettings, LogLevel, LogType, MqttVersion, Settings } from "./settings.ts";
 import { MACHINE_ID_FILES, machineClientId } from "./system_info.ts";
 import { defaultOf, SETTINGS } from "./table.ts";
 import { checkRequired } from "./validators/connection.ts";
@@ -37,7 +37,7 @@ import { checkCredentialFiles, checkPermissions, locateFile } from "./validators
 import { loadProxySettings } from "./validators/proxy.ts";
 import { checkSecureElement } from "./validators/secure_element.ts";
 
-export type { Settings } from "./settings.ts";
+export type { MqttVersion, Settings } from "./settings.ts";
 export { DEFAULT_LOG_FILE } from "./table.ts";
 export { FOREIGN_SECTIONS } from "./known_keys.ts";
 
@@ -313,6 +313,7 @@ function buildSettings(values: SettingValues, resolved: Resolved): Settings {
     },
     ...optional("httpProxy", resolved.httpProxy),
     payloadFormat: v<PayloadFormat>("fleet-provisioning.payload-format")!,
+    mqttVersion: v<MqttVersion>("mqtt-version")!,
     retry: {
       stepTimeoutMs: ms("fleet-provisioning.step-timeout"),
       deadlineMs: ms("fleet-provisioning.deadline"),

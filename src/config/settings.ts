@@ -81,6 +81,9 @@ export interface RetrySettings {
   maxDelayMs: number;
 }
 
+/** MQTT protocol versions fleetprov speaks. */
+export type MqttVersion = "3.1.1" | "5";
+
 /** Everything a run needs, validated; paths are absolute and expanded. */
 export interface Settings {
   /** The config file that was read, if any. */
@@ -88,6 +91,8 @@ export interface Settings {
   endpoint: string;
   /** MQTT over TLS port: 8883 (default) or 443 (ALPN x-amzn-mqtt-ca). */
   port: number;
+  /** MQTT protocol version: "3.1.1" (default, as the Device Client) or "5". */
+  mqttVersion: MqttVersion;
   /** Claim certificate path. */
   cert: string;
   /** Claim private key path (absent with a secure element). */

@@ -67,6 +67,16 @@ const FLEETPROV_SETTINGS: readonly Setting[] = [
     help: "MQTT over TLS port; 443 uses ALPN x-amzn-mqtt-ca.",
   },
   {
+    key: "mqtt-version",
+    flag: "--mqtt-version",
+    value: "VERSION",
+    type: { kind: "choice", choices: ["3.1.1", "5"], normalize: "lower" },
+    default: "3.1.1",
+    exported: true,
+    since: "fleetprov",
+    help: "MQTT protocol: 3.1.1 (as the Device Client) or 5 (reason codes in errors).",
+  },
+  {
     key: "cert",
     flag: "--cert",
     value: "FILE",

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * SUBSCRIBE, PUBLISH and delivery, as AWS IoT authorizes them: the policies
- * of the client's certificate decide; a denial disconnects the client.
- * Requests and answers on reserved topics never travel between clients.
+ * of the client's certificate decide. A denial disconnects an MQTT 3.1.1
+ * client (its protocol has no way to say no); an MQTT 5 client stays
+ * connected and gets reason code 0x87 Not authorized on the SUBACK or PUBACK
+ * (as AWS IoT documents). Requests and answers on reserved topics never
+ * travel between clients.
  *
  * @module
  */
@@ -11,19 +14,25 @@ import { routeOf } from "../protocol/mod.ts";
 import { allowed, type BrokerContext } from "./context.ts";
 import type { IotAction } from "./policy.ts";
 
-/** SUBSCRIBE: allowed by policy, then recorded (answers go only to subscribed clients). */
+/**
+ * SUBSCRIBE: allowed by policy, then recorded (answers go only to subscribed
+ * clients) at QoS 1 at most (AWS IoT has no QoS 2). Denied: an Error
+ * (MQTT 3.1.1: aedes disconnects) or null (MQTT 5: SUBACK 0x87 for it).
+ */
 export function authorizeSubscribe(
   context: BrokerContext,
   request: { client: Client; subscription: Subscription },
-): Error | null {
+): { error: Error | null; granted: Subscription | null } {
   const { client, subscription } = request;
   const state = context.states.get(client);
   if (!state || !allowed(context, { state, action: "iot:Subscribe", name: subscription.topic })) {
-    return deny(context, { client, action: "iot:Subscribe", name: subscription.topic });
+    const error = deny(context, { client, action: "iot:Subscribe", name: subscription.topic });
+    return { error: client.version === 5 ? null : error, granted: null };
   }
+  const qos = Math.min(1, subscription.qos) as 0 | 1;
   state.subscriptions = state.subscriptions.filter((s) => s.filter !== subscription.topic);
-  state.subscriptions.push({ filter: subscription.topic, qos: subscription.qos });
-  return null;
+  state.subscriptions.push({ filter: subscription.topic, qos });
+  return { error: null, granted: { ...subscription, qos } };
 }
 
 /** UNSUBSCRIBE: forgets the subscriptions. */
@@ -89,7 +98,12 @@ function deny(
   violation: { client: Client; action: IotAction; name: string },
 ): Error {
   const { client, action, name } = violation;
-  context.log(`policy violation: ${client.id} may not ${action} ${name}; disconnecting`);
-  context.events.emit("violation", { clientId: client.id, action, name });
-  return new Error(`Not authorized: ${action} ${name}`);
+  const disconnected = client.version !== 5;
+  context.log(
+    `policy violation: ${client.id} may not ${action} ${name}; ${
+      disconnected ? "disconnecting" : "reason code 0x87"
+    }`,
+  );
+  context.events.emit("violation", { clientId: client.id, action, name, disconnected });
+  return new Error(`Not authorized: no policy of this certificate allows ${action} on ${name}.`);
 }

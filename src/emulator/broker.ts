@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's MQTT side: a node:tls server asking for client certificates,
- * an aedes broker, and the AWS IoT rules on top, one file per packet the
- * rules act on: CONNECT (`handle_connect.ts`), SUBSCRIBE / PUBLISH / delivery
- * (`authorize.ts`) and provisioning requests (`handle_request.ts`).
+ * an aedes broker (MQTT 3.1.1 and 5 on the same port), and the AWS IoT rules
+ * on top, one file per packet the rules act on: CONNECT (`handle_connect.ts`),
+ * SUBSCRIBE / PUBLISH / delivery (`authorize.ts`) and provisioning requests
+ * (`handle_request.ts`).
  *
  * @module
  */
 import { Buffer } from "node:buffer";
 import { constants as cryptoConstants } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import tls from "node:tls";
 import { Aedes } from "aedes";
 import { AWS_MQTT_ALPN, routeOf } from "../protocol/mod.ts";
@@ -26,7 +27,7 @@ import {
   type OperationCounters,
 } from "./context.ts";
 import type { FaultOperation } from "./faults.ts";
-import { authenticate, identify, refuse } from "./handle_connect.ts";
+import { decideConnect, identify } from "./handle_connect.ts";
 import { handleRequest } from "./handle_request.ts";
 
 export type { BrokerOptions, OperationCounters } from "./context.ts";
@@ -68,23 +69,35 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   };
 }
 
+/**
+ * What AWS IoT Core advertises in an MQTT 5 CONNACK (seen on the wire:
+ * Receive Maximum 100, Topic Alias Maximum 8, Maximum Packet Size 149504).
+ */
+const AWS_CONNACK_LIMITS = {
+  receiveMaximum: 100,
+  topicAliasMaximum: 8,
+  maximumPacketSize: 149_504,
+};
+
 /** The aedes broker with the AWS IoT rules as its hooks (a dispatch to the handlers). */
 async function createAedes(context: BrokerContext): Promise<Aedes> {
   const { log, states, events } = context;
   const broker = await Aedes.createBroker({
-    authenticate(client, _username, _password, done) {
-      authenticate(context, client).then(
-        (error) => error ? done(error, false) : done(null, true),
+    ...AWS_CONNACK_LIMITS,
+    // Decided before aedes writes any CONNACK: over MQTT 3.1.1 AWS IoT refuses
+    // by hanging up, which aedes' authenticate hook cannot do.
+    preConnect(client, packet, done) {
+      decideConnect(context, { client, packet }).then(
+        (admitted) => done(admitted ? null : new Error("CONNECT refused"), admitted),
         (error) => {
           log(`internal error at CONNECT: ${(error as Error).stack}`);
-          const refusal = { identity: undefined, reason: "internal error", returnCode: 3 };
-          done(refuse(context, client, refusal), false);
+          done(error as Error, false);
         },
       );
     },
     authorizeSubscribe(client, subscription, done) {
-      const error = authorizeSubscribe(context, { client, subscription });
-      return error ? done(error) : done(null, subscription);
+      const { error, granted } = authorizeSubscribe(context, { client, subscription });
+      return error ? done(error) : done(null, granted);
     },
     authorizePublish(client, packet, done) {
       if (!client) return done(null);
@@ -131,6 +144,22 @@ function tlsServer(
     // a ticket (which embeds the client certificate) costs a tenth of a handshake.
     secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
   });
+  server.on("connection", (tcp: Socket) => {
+    if (!context.faults.dropsHandshake()) return;
+    const { counters } = context;
+    counters.connect.requests++;
+    counters.connect.rejected++;
+    counters.connect.dropped++;
+    const reason = "connection dropped before the TLS handshake (injected fault)";
+    context.log(`refused: ${reason}`);
+    context.events.emit("fault", {
+      operation: "connect",
+      clientId: "",
+      faults: ["drop handshake"],
+    });
+    context.events.emit("connect", { clientId: "", accepted: false, reason });
+    tcp.destroy();
+  });
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     socket.setNoDelay(true); // no Nagle + delayed-ACK stall on multi-packet answers
     to.sockets.add(socket);
@@ -141,7 +170,8 @@ function tlsServer(
         `TLS connection from ${socket.remoteAddress} did not negotiate ALPN ${AWS_MQTT_ALPN}`;
       context.log(`refused: ${reason}`);
       context.events.emit("connect", { clientId: "", accepted: false, reason });
-      socket.destroy();
+      // On 443 without ALPN, AWS IoT speaks HTTPS: an MQTT CONNECT gets an HTTP error.
+      socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       return;
     }
     context.identities.set(socket, identify(context, socket));

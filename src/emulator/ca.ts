@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's certificate authority: created once in the state directory
- * and reused; issues the server, claim and device certificates (EC P-256) and
- * signs CSRs (EC or RSA keys).
+ * and reused; its own key and the server and claim certificates are EC P-256;
+ * it certifies device keys of any type (RSA or EC: CreateKeysAndCertificate,
+ * CSRs).
  *
  * @module
  */
@@ -23,7 +24,6 @@ import { generateKeyPair, signingAlgorithm, x509 } from "../pki/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
 import {
   CLIENT_EXTENSIONS,
-  concat,
   ECDSA_WITH_SHA256,
   pem,
   positiveInteger,
@@ -34,35 +34,6 @@ import {
 } from "./der.ts";
 
 const EC_P256 = signingAlgorithm("ec-p256");
-/** SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (65 bytes follow) }. */
-const P256_SPKI_PREFIX = new Uint8Array([
-  0x30,
-  0x59,
-  0x30,
-  0x13,
-  0x06,
-  0x07,
-  0x2a,
-  0x86,
-  0x48,
-  0xce,
-  0x3d,
-  0x02,
-  0x01,
-  0x06,
-  0x08,
-  0x2a,
-  0x86,
-  0x48,
-  0xce,
-  0x3d,
-  0x03,
-  0x01,
-  0x07,
-  0x03,
-  0x42,
-  0x00,
-]);
 const DEVICE_SUBJECT_DER = new Uint8Array(new x509.Name("CN=AWS IoT Certificate").toArrayBuffer());
 const DAY_MS = 86_400_000;
 
@@ -214,19 +185,6 @@ export class CertificateAuthority {
     const pair = await generateKeyPair("ec-p256");
     const certificatePem = await this.issue(pair.keys.publicKey, options);
     return { certificatePem, privateKeyPem: pair.privateKeyPem };
-  }
-
-  /** Generates an EC P-256 key pair and issues a device certificate for it (fast path). */
-  async issueClientWithKey(): Promise<
-    { certificatePem: string; certificateId: string; privateKeyPem: string }
-  > {
-    const pair = await generateKeyPair("ec-p256");
-    // SPKI of a P-256 key = fixed prefix + the uncompressed point ("raw" export is the cheap one).
-    const point = new Uint8Array(await webcrypto.subtle.exportKey("raw", pair.keys.publicKey));
-    return {
-      ...this.issueClient(concat(P256_SPKI_PREFIX, point)),
-      privateKeyPem: pair.privateKeyPem,
-    };
   }
 
   /**

@@ -11,7 +11,14 @@ import type { Operation, PayloadFormat } from "../protocol/mod.ts";
 /** Every event and its payload. */
 export interface EmulatorEventMap {
   /** A CONNECT was accepted or refused. */
-  connect: { clientId: string; certificateId?: string; accepted: boolean; reason?: string };
+  connect: {
+    clientId: string;
+    certificateId?: string;
+    accepted: boolean;
+    reason?: string;
+    /** Protocol level of the CONNECT: 4 (MQTT 3.1.1) or 5. */
+    mqttVersion?: number;
+  };
   /** A connected client went away. */
   disconnect: { clientId: string };
   /** A provisioning request arrived. */
@@ -34,8 +41,11 @@ export interface EmulatorEventMap {
   };
   /** A fault rule fired for a request or CONNECT. */
   fault: { operation: Operation | "connect"; clientId: string; faults: string[] };
-  /** A policy denied a publish or subscribe; the client was disconnected. */
-  violation: { clientId: string; action: string; name: string };
+  /**
+   * A policy denied a publish or subscribe: over MQTT 3.1.1 the client was
+   * disconnected; over MQTT 5 it got reason code 0x87 on the SUBACK or PUBACK.
+   */
+  violation: { clientId: string; action: string; name: string; disconnected: boolean };
 }
 
 /** Name of an emulator event. */

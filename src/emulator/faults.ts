@@ -34,9 +34,12 @@ export interface FaultRule {
   delayMs?: number;
   /**
    * Close the connection: "request" before doing anything, "before" after the
-   * work is done but before answering (answer lost), "after" right after answering.
+   * work is done but before answering (answer lost), "after" right after
+   * answering. On "connect": "request" hangs up right after CONNECT, without
+   * CONNACK (how AWS IoT refuses a certificate over MQTT 3.1.1); "handshake"
+   * closes the TCP connection before the TLS handshake (a network failure).
    */
-  drop?: "request" | "before" | "after";
+  drop?: "request" | "before" | "after" | "handshake";
   /** Send bytes that are not a valid payload. */
   malformed?: boolean;
   /** Send only the first half of the payload. */
@@ -52,7 +55,7 @@ export interface FaultPlan {
   reject?: { statusCode: number; errorCode: string; errorMessage: string };
   returnCode?: number;
   delayMs: number;
-  drop?: "request" | "before" | "after";
+  drop?: "request" | "before" | "after" | "handshake";
   malformed: boolean;
   truncated: boolean;
   duplicate: boolean;
@@ -124,6 +127,24 @@ export class FaultController {
     }));
   }
 
+  /**
+   * Whether a new TCP connection is to be closed before its TLS handshake
+   * (a "connect" rule with drop "handshake" fires; consumed like any rule).
+   */
+  dropsHandshake(): boolean {
+    let drop = false;
+    for (const state of this.#rules) {
+      const rule = state.rule;
+      if (rule.operation !== "connect" || rule.drop !== "handshake") continue;
+      state.seen++;
+      if (state.seen <= (rule.skip ?? 0)) continue;
+      if (rule.times !== undefined && state.fired >= rule.times) continue;
+      state.fired++;
+      drop = true;
+    }
+    return drop;
+  }
+
   /** Computes (and consumes) the effects for one request of `operation`. */
   plan(operation: FaultOperation): FaultPlan {
     const plan: FaultPlan = {
@@ -135,7 +156,7 @@ export class FaultController {
     };
     for (const state of this.#rules) {
       const rule = state.rule;
-      if (rule.operation !== operation) continue;
+      if (rule.operation !== operation || rule.drop === "handshake") continue;
       state.seen++;
       if (rule.throttle) {
         if (this.#take(state)) continue;
@@ -293,8 +314,13 @@ export function validateFaultRule(rule: unknown, where: string): asserts rule is
       );
     }
   }
-  if (r.drop !== undefined && !["request", "before", "after"].includes(r.drop as string)) {
-    throw new Error(`${where}: "drop" must be "request", "before" or "after".`);
+  if (r.drop === "handshake" && r.operation !== "connect") {
+    throw new Error(`${where}: "drop": "handshake" applies to "connect" only.`);
+  }
+  if (
+    r.drop !== undefined && !["request", "before", "after", "handshake"].includes(r.drop as string)
+  ) {
+    throw new Error(`${where}: "drop" must be "request", "before", "after" or "handshake".`);
   }
   for (const key of ["malformed", "truncated", "duplicate"]) {
     if (r[key] !== undefined && typeof r[key] !== "boolean") {
@@ -326,66 +352,4 @@ export function parseFaults(json: unknown, source: string): FaultRule[] {
   }
   list.forEach((rule, i) => validateFaultRule(rule, `${source}: fault ${i + 1}`));
   return list as FaultRule[];
-}
-
-/**
- * Parses the compact flag form `OPERATION:key=value,...`, e.g.
- * `RegisterThing:reject=503:ServiceUnavailable,times=2`,
- * `CreateKeysAndCertificate:delay=1500`, `connect:drop=request,times=1`,
- * `RegisterThing:throttle=5`, `RegisterThing:duplicate`.
- */
-export function parseFaultFlag(text: string): FaultRule {
-  const colon = text.indexOf(":");
-  const operation = colon < 0 ? text : text.slice(0, colon);
-  const rule: Record<string, unknown> = { operation };
-  const body = colon < 0 ? "" : text.slice(colon + 1);
-  for (const item of body.split(",").filter((s) => s !== "")) {
-    const eq = item.indexOf("=");
-    const key = eq < 0 ? item : item.slice(0, eq);
-    const value = eq < 0 ? undefined : item.slice(eq + 1);
-    const number = (v: string | undefined) => {
-      if (v === undefined || !/^\d+(\.\d+)?$/.test(v)) {
-        throw new Error(`--fault ${text}: ${key} needs a number, e.g. ${key}=2.`);
-      }
-      return Number(v);
-    };
-    switch (key) {
-      case "skip":
-      case "times":
-      case "returnCode":
-        rule[key] = number(value);
-        break;
-      case "delay":
-        rule.delayMs = number(value);
-        break;
-      case "drop":
-        rule.drop = value;
-        break;
-      case "malformed":
-      case "truncated":
-      case "duplicate":
-        rule[key] = true;
-        break;
-      case "throttle": {
-        const [rate, burst] = (value ?? "").split(":");
-        rule.throttle = { ratePerSecond: number(rate), ...(burst ? { burst: number(burst) } : {}) };
-        break;
-      }
-      case "reject": {
-        const [status, code, ...message] = (value ?? "").split(":");
-        rule.reject = {
-          statusCode: number(status),
-          errorCode: code ?? "",
-          ...(message.length ? { errorMessage: message.join(":") } : {}),
-        };
-        break;
-      }
-      default:
-        throw new Error(
-          `--fault ${text}: unknown key "${key}" (skip, times, reject=STATUS:CODE[:MESSAGE], delay=MS, drop=request|before|after, malformed, truncated, duplicate, throttle=RATE[:BURST], returnCode).`,
-        );
-    }
-  }
-  validateFaultRule(rule, `--fault ${text}`);
-  return rule;
 }

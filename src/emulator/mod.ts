@@ -29,17 +29,19 @@ import {
 } from "./defaults.ts";
 import { EmulatorEvents } from "./events.ts";
 import { FaultController, type FaultOperation, type FaultRule } from "./faults.ts";
+import { KeyPool, type KeyType } from "./keys.ts";
+import { checkPolicyDocument } from "./policy.ts";
 import { Registry, type RegistryView } from "./registry.ts";
 import { ProvisioningService } from "./service.ts";
 
 export type { OperationCounters } from "./broker.ts";
 export type { EmulatorEventMap, EmulatorEventName } from "./events.ts";
 export { EmulatorEvents } from "./events.ts";
+export { parseFaultFlag } from "./fault_flag.ts";
 export {
   FaultController,
   type FaultOperation,
   type FaultRule,
-  parseFaultFlag,
   parseFaults,
   type PauseHandle,
   type PausePoint,
@@ -50,7 +52,9 @@ export type {
   RegistryView,
   ThingRecord,
 } from "./registry.ts";
-export { DEFAULT_TEMPLATE_NAME, fpCertPolicy, sampleTemplate } from "./defaults.ts";
+export { claimPolicy, DEFAULT_TEMPLATE_NAME, fpCertPolicy, sampleTemplate } from "./defaults.ts";
+export { KEY_TYPES, type KeyType } from "./keys.ts";
+export { checkPolicyDocument } from "./policy.ts";
 
 /**
  * Registry changes are written (atomically) at most this long after they
@@ -74,6 +78,18 @@ export interface EmulatorOptions {
   tokenLifetimeMs?: number;
   /** Extra named policies; "FPCertPolicy" (the Device Client sample) exists by default. */
   policies?: Record<string, unknown>;
+  /**
+   * The claim certificate's policy (AWS IoT policy JSON). Default: the policy
+   * of the AWS docs, iot:Connect plus the provisioning topics of `templateName`.
+   */
+  claimPolicy?: unknown;
+  /**
+   * Key pairs CreateKeysAndCertificate hands out: "rsa-2048" (default, as AWS
+   * IoT) or "ec-p256" (cheap to generate: storms and benchmarks).
+   */
+  keyType?: KeyType;
+  /** Key pairs generated ahead (default 2; 0 generates each on demand). */
+  keyPoolSize?: number;
   /**
    * TLS ALPN: "require" refuses connections that do not negotiate
    * `x-amzn-mqtt-ca` (as AWS IoT on port 443); "optional" accepts both.
@@ -126,23 +142,28 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   const template = options.template ?? sampleTemplate();
   const log = options.log ?? (() => {});
   const tokenLifetimeMs = options.tokenLifetimeMs ?? 3_600_000;
-  checkOptions(template, options);
+  const claimPolicyDocument = options.claimPolicy ?? claimPolicy(templateName);
+  checkOptions({ template, claimPolicy: claimPolicyDocument, tokenLifetimeMs }, options);
   const faults = new FaultController(options.faults ?? []);
-  checkTokenLifetime(tokenLifetimeMs);
 
   // 0745 is what the Device Client wants for the directory of a config file;
   // the secrets inside stay in 0700 directories and 0600 files.
   ensureDirectory(stateDir, 0o745);
   const ca = await CertificateAuthority.loadOrCreate(join(stateDir, "ca"));
   const server = await serverCertificate(ca, join(stateDir, "ca"));
-  const registry = openRegistry(join(stateDir, "registry.json"), templateName, options.policies);
+  const registry = openRegistry(join(stateDir, "registry.json"), {
+    claimPolicy: claimPolicyDocument,
+    policies: options.policies,
+  });
   const claim = await claimFiles(ca, registry, join(stateDir, "claim"));
   registry.flush();
 
   const events = new EmulatorEvents();
+  const keys = new KeyPool(options.keyType ?? "rsa-2048", options.keyPoolSize ?? 2);
   const service = new ProvisioningService({
     registry,
     ca,
+    keys,
     templateName,
     template,
     tokenLifetimeMs,
@@ -162,6 +183,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     events,
     faults,
     log,
+  }).catch(async (error) => {
+    await keys.close();
+    throw error;
   });
   const configPath = writeDeviceConfig(join(stateDir, "device-client.conf"), {
     port: broker.port,
@@ -185,14 +209,20 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     faults,
     issueClaimCertificate: (publicKeyPem) => issueClaimCertificate(ca, registry, publicKeyPem),
     close() {
-      closing ??= broker.close().finally(() => registry.flush());
+      closing ??= Promise.all([broker.close(), keys.close()]).finally(() => registry.flush())
+        .then(() => {});
       return closing;
     },
   };
 }
 
-function checkOptions(template: unknown, options: EmulatorOptions): void {
-  checkTemplate(template);
+function checkOptions(
+  given: { template: unknown; claimPolicy: unknown; tokenLifetimeMs: number },
+  options: EmulatorOptions,
+): void {
+  checkTemplate(given.template);
+  checkTokenLifetime(given.tokenLifetimeMs);
+  checkPolicyDocument(given.claimPolicy, "The claim policy");
   if (options.alpn !== undefined && options.alpn !== "require" && options.alpn !== "optional") {
     throw new Error(`alpn must be "require" or "optional", not ${JSON.stringify(options.alpn)}.`);
   }
@@ -207,15 +237,14 @@ function checkTokenLifetime(tokenLifetimeMs: number): void {
 /** The registry with the Device Client's sample policy, the claim policy and the extra policies. */
 function openRegistry(
   path: string,
-  templateName: string,
-  policies: Record<string, unknown> = {},
+  given: { claimPolicy: unknown; policies?: Record<string, unknown> },
 ): Registry {
   const registry = new Registry(path, { flushDelayMs: REGISTRY_FLUSH_DELAY_MS });
   if (registry.policy("FPCertPolicy") === undefined) {
     registry.putPolicy("FPCertPolicy", fpCertPolicy());
   }
-  registry.putPolicy(CLAIM_POLICY_NAME, claimPolicy(templateName));
-  for (const [name, document] of Object.entries(policies)) {
+  registry.putPolicy(CLAIM_POLICY_NAME, given.claimPolicy);
+  for (const [name, document] of Object.entries(given.policies ?? {})) {
     registry.putPolicy(name, document);
   }
   return registry;

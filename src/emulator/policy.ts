@@ -142,3 +142,49 @@ function glob(pattern: string, value: string): boolean {
 function escape(c: string): string {
   return c.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
 }
+
+const STATEMENT_KEYS = new Set(["Sid", "Effect", "Action", "Resource"]);
+
+/**
+ * Checks a policy document the emulator is given (e.g. a claim policy file):
+ * `{"Version"?, "Statement": [...]}`, each statement with Effect Allow|Deny,
+ * Action `iot:...` (or `*`) and Resource (strings or lists of strings).
+ * Conditions and NotAction/NotResource are not evaluated, so they are refused
+ * rather than silently ignored. Throws a sentence naming `source`.
+ */
+export function checkPolicyDocument(document: unknown, source: string): void {
+  if (typeof document !== "object" || document === null || Array.isArray(document)) {
+    throw new Error(`${source} must be an AWS IoT policy: a JSON object with "Statement".`);
+  }
+  const raw = (document as { Statement?: unknown }).Statement;
+  const statements = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  if (statements.length === 0) throw new Error(`${source} has no "Statement".`);
+  statements.forEach((statement, i) => checkStatement(statement, `${source}: statement ${i + 1}`));
+}
+
+function checkStatement(statement: unknown, where: string): void {
+  if (typeof statement !== "object" || statement === null || Array.isArray(statement)) {
+    throw new Error(`${where} must be an object with Effect, Action and Resource.`);
+  }
+  const s = statement as Record<string, unknown>;
+  for (const key of Object.keys(s)) {
+    if (!STATEMENT_KEYS.has(key)) {
+      throw new Error(
+        `${where} has "${key}", which the emulator does not evaluate (it knows Effect, Action, Resource).`,
+      );
+    }
+  }
+  if (s.Effect !== "Allow" && s.Effect !== "Deny") {
+    throw new Error(`${where}: "Effect" must be "Allow" or "Deny".`);
+  }
+  const strings = (value: unknown) =>
+    (typeof value === "string" && value !== "") ||
+    (Array.isArray(value) && value.length > 0 &&
+      value.every((v) => typeof v === "string" && v !== ""));
+  if (!strings(s.Action) || !listOf(s.Action).every((a) => a === "*" || /^iot:/i.test(a))) {
+    throw new Error(`${where}: "Action" must be "iot:..." actions (a string or a list).`);
+  }
+  if (!strings(s.Resource)) {
+    throw new Error(`${where}: "Resource" must be a string or a list of strings.`);
+  }
+}

@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Operation, Rejection } from "../protocol/mod.ts";
 import { type CertificateAuthority, parseCsr } from "./ca.ts";
+import type { KeyPool } from "./keys.ts";
 import type { CertificateRecord, Registry, ThingRecord } from "./registry.ts";
 import {
   evaluateTemplate,
@@ -34,6 +35,8 @@ export interface Caller {
 export interface ServiceOptions {
   registry: Registry;
   ca: CertificateAuthority;
+  /** Where CreateKeysAndCertificate takes its key pairs from (RSA 2048 by default). */
+  keys: KeyPool;
   templateName: string;
   template: unknown;
   tokenLifetimeMs: number;
@@ -94,7 +97,8 @@ export class ProvisioningService {
   }
 
   async #createKeysAndCertificate(caller: Caller): Promise<Answer> {
-    const { certificatePem, certificateId, privateKeyPem } = await this.#o.ca.issueClientWithKey();
+    const { privateKeyPem, spki } = await this.#o.keys.take();
+    const { certificatePem, certificateId } = this.#o.ca.issueClient(spki);
     const certificateOwnershipToken = this.#register(certificatePem, certificateId, caller);
     return {
       accepted: true,

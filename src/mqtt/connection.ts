@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * One MQTT session over mutual TLS, built for the fewest round trips: the
- * SUBSCRIBE for an operation's answers and its request PUBLISH are written
- * right behind CONNECT (before CONNACK) and never wait for SUBACK or PUBACK.
- * MQTT.js owns the session (CONNECT/CONNACK, keepalive, parsing, PUBACK of
- * answers); the request packets come from mqtt-packet, the codec MQTT.js uses.
+ * One MQTT session (3.1.1, or 5) over mutual TLS, built for the fewest round
+ * trips: the SUBSCRIBE for an operation's answers and its request PUBLISH are
+ * written right behind CONNECT (before CONNACK) and never wait for SUBACK or
+ * PUBACK. MQTT.js owns the session (CONNECT/CONNACK, keepalive, parsing,
+ * PUBACK of answers); the request packets come from mqtt-packet, the codec
+ * MQTT.js uses. Over MQTT 5 a SUBACK, PUBACK or DISCONNECT with a failure
+ * reason code fails the request with that code and the broker's reason string
+ * (`reason_codes.ts`); over MQTT 3.1.1 a hang-up right after CONNECT is told
+ * apart from a network failure (kind "hangup").
  *
  * @module
  */
@@ -16,7 +20,9 @@ import type { OperationTopics } from "../protocol/mod.ts";
 import { untrusted } from "../text.ts";
 import { closeError } from "./closes.ts";
 import { FrameGuard, FramingError, guardedStream } from "./framing.ts";
+import { policyHint, refusalError } from "./reason_codes.ts";
 import { SessionError } from "./session_error.ts";
+import { classifySocketError } from "./socket_errors.ts";
 
 export { type CloseDetail, SessionError, type SessionFailureKind } from "./session_error.ts";
 
@@ -44,6 +50,10 @@ export interface SessionOptions {
   connectTimeoutMs: number;
   /** MQTT keepalive, seconds. */
   keepaliveSeconds?: number;
+  /** MQTT protocol level: 4 (MQTT 3.1.1, default) or 5. */
+  mqttVersion?: 4 | 5;
+  /** Whose policy a refused subscribe or publish points at, e.g. "the claim policy". */
+  policyName?: string;
 }
 
 /** An answer on one of an operation's response topics. */
@@ -70,19 +80,6 @@ export interface Session {
   /** Sends DISCONNECT and closes the transport. */
   close(): Promise<void>;
 }
-
-const TLS_CERT_ERRORS = new Set([
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_UNTRUSTED",
-]);
 
 /** Opens a session: TCP, TLS 1.2+/1.3 with the client certificate, MQTT CONNECT. */
 export function openSession(options: SessionOptions): Session {
@@ -114,13 +111,14 @@ export function tlsOptions(options: SessionOptions): tls.ConnectionOptions {
 export function pipelinedRequest(
   topics: OperationTopics,
   payload: Uint8Array,
-  messageIds: { subscribe: number; publish: number },
+  messageIds: { subscribe: number; publish: number; mqttVersion?: 4 | 5 },
 ): Buffer {
+  const options = { protocolVersion: messageIds.mqttVersion ?? 4 };
   const subscribe = mqttPacket.generate({
     cmd: "subscribe",
     messageId: messageIds.subscribe,
     subscriptions: [{ topic: topics.accepted, qos: 1 }, { topic: topics.rejected, qos: 1 }],
-  });
+  }, options);
   const publish = mqttPacket.generate({
     cmd: "publish",
     messageId: messageIds.publish,
@@ -129,11 +127,21 @@ export function pipelinedRequest(
     retain: false,
     topic: topics.request,
     payload: Buffer.from(payload),
-  });
+  }, options);
   return Buffer.concat([subscribe, publish]);
 }
 
 type AnswerHandler = (accepted: boolean, payload: Uint8Array) => void;
+
+/** The fields of CONNACK, SUBACK, PUBACK and DISCONNECT packets the session reads. */
+interface AckPacket {
+  cmd: string;
+  messageId?: number;
+  returnCode?: number;
+  reasonCode?: number;
+  granted?: (number | { qos: number })[];
+  properties?: { reasonString?: string };
+}
 
 /** One session: the TLS socket, the MQTT.js client on it, and the requests waiting for answers. */
 class MqttSession implements Session {
@@ -158,8 +166,20 @@ class MqttSession implements Session {
   readonly #guard = new FrameGuard();
   /** PUBLISH headers seen when the pending request was written (undefined: none pending). */
   #publishesAtRequest: number | undefined;
+  readonly #version: 4 | 5;
+  readonly #policyName: string;
+  /** The TLS handshake completed (so a close before CONNACK is the broker's doing). */
+  #tlsUp = false;
+  /** The broker closed its side (FIN) rather than the connection failing. */
+  #ended = false;
+  /** MQTT 5: a refusing CONNACK or a DISCONNECT, with its reason code and string. */
+  #refusal: { packet: "CONNACK" | "DISCONNECT"; code: number; reasonString?: string } | undefined;
+  /** MQTT 5: what to do with the SUBACK or PUBACK of each pending request packet. */
+  readonly #acks = new Map<number, (packet: AckPacket) => void>();
 
   constructor(options: SessionOptions) {
+    this.#version = options.mqttVersion ?? 4;
+    this.#policyName = options.policyName ?? "the certificate's policy";
     this.#socket = tls.connect(tlsOptions(options));
     this.#socket.setNoDelay(true);
     this.#socket.on("error", (error: NodeJS.ErrnoException) =>
@@ -168,11 +188,13 @@ class MqttSession implements Session {
           ? new SessionError(error.message, "malformed", "EMSGSIZE")
           : classifySocketError(error),
       ));
+    this.#socket.once("secureConnect", () => (this.#tlsUp = true));
+    this.#socket.once("end", () => (this.#ended = true));
     const stream = guardedStream(this.#socket, this.#guard);
     this.#stream = stream;
     this.#client = new MqttClient(() => stream, {
       clientId: options.clientId,
-      protocolVersion: 4,
+      protocolVersion: this.#version,
       clean: true,
       keepalive: options.keepaliveSeconds ?? 60,
       reconnectPeriod: 0,
@@ -184,11 +206,7 @@ class MqttSession implements Session {
     this.#client.on("error", (error: Error & { code?: string | number }) => {
       this.#fail(
         typeof error.code === "number"
-          ? new SessionError(
-            `The broker refused the connection: ${untrusted(error.message)}.`,
-            "refused",
-            String(error.code),
-          )
+          ? this.#connackError(error.code, error.message)
           : classifySocketError(error as NodeJS.ErrnoException),
       );
     });
@@ -197,14 +215,45 @@ class MqttSession implements Session {
       this.#waiters.add(reject);
     });
     this.connected.catch(() => {});
-    this.#client.on("packetreceive", (packet) => {
-      if (packet.cmd === "connack" && packet.returnCode === 0) this.#connackSeen = true;
-    });
+    this.#client.on("packetreceive", (packet) => this.#received(packet as AckPacket));
     this.#socket.on("close", () => this.#fail(this.#closedError()));
     this.#client.on("message", (topic: string, payload: Uint8Array) => {
       this.#answers.get(topic)?.(topic.endsWith("/accepted"), payload);
     });
     this.#client.connect();
+  }
+
+  /** Notes CONNACK, DISCONNECT (MQTT 5) and routes SUBACK/PUBACK to their request. */
+  #received(packet: AckPacket): void {
+    const code = packet.reasonCode ?? packet.returnCode ?? 0;
+    if (packet.cmd === "connack") {
+      if (code === 0) this.#connackSeen = true;
+      else if (this.#version === 5) {
+        this.#refusal = { packet: "CONNACK", code, reasonString: packet.properties?.reasonString };
+      }
+    } else if (packet.cmd === "disconnect" && code >= 0x80) {
+      this.#refusal = { packet: "DISCONNECT", code, reasonString: packet.properties?.reasonString };
+    } else if (packet.messageId !== undefined) {
+      this.#acks.get(packet.messageId)?.(packet);
+    }
+  }
+
+  /** A refusing CONNACK: its MQTT 5 reason code and string, or the MQTT 3.1.1 return code. */
+  #connackError(code: number, message: string): SessionError {
+    const refusal = this.#refusal;
+    if (refusal?.packet === "CONNACK") {
+      const error = refusalError(refusal);
+      return new SessionError(
+        `The broker refused the connection: ${error.message}`,
+        "refused",
+        error.code,
+      );
+    }
+    return new SessionError(
+      `The broker refused the connection: ${untrusted(message)}.`,
+      "refused",
+      String(code),
+    );
   }
 
   remoteAddress(): string | undefined {
@@ -218,12 +267,16 @@ class MqttSession implements Session {
   ): Promise<Answer> {
     return new Promise<Answer>((resolve, reject) => {
       if (this.#failure) return reject(this.#failure);
+      const subscribe = this.#nextMessageId++;
+      const publish = this.#nextMessageId++;
       const finish = (settle: () => void) => {
         clearTimeout(timer);
         this.#publishesAtRequest = undefined;
         this.#waiters.delete(onFailure);
         this.#answers.delete(topics.accepted);
         this.#answers.delete(topics.rejected);
+        this.#acks.delete(subscribe);
+        this.#acks.delete(publish);
         settle();
       };
       const timer = setTimeout(
@@ -236,10 +289,15 @@ class MqttSession implements Session {
         finish(() => resolve({ accepted, payload: body }));
       this.#answers.set(topics.accepted, onAnswer);
       this.#answers.set(topics.rejected, onAnswer);
-      const subscribe = this.#nextMessageId++;
-      const publish = this.#nextMessageId++;
+      const refused = (error: SessionError | undefined) => {
+        if (error) finish(() => reject(error));
+      };
+      this.#acks.set(subscribe, (ack) => refused(this.#subackError(ack, topics)));
+      this.#acks.set(publish, (ack) => refused(this.#pubackError(ack, topics)));
       this.#publishesAtRequest = this.#guard.publishesStarted;
-      this.#stream.write(pipelinedRequest(topics, payload, { subscribe, publish }));
+      this.#stream.write(
+        pipelinedRequest(topics, payload, { subscribe, publish, mqttVersion: this.#version }),
+      );
     });
   }
 
@@ -259,6 +317,34 @@ class MqttSession implements Session {
     });
   }
 
+  /** MQTT 5: the SUBACK's first failure reason code, as an error naming the topic filter. */
+  #subackError(ack: AckPacket, topics: OperationTopics): SessionError | undefined {
+    const codes = (ack.granted ?? []).map((g) => typeof g === "number" ? g : g.qos);
+    const failed = codes.findIndex((code) => code >= 0x80);
+    if (failed < 0) return undefined;
+    const code = codes[failed];
+    return refusalError({
+      packet: "SUBACK",
+      code,
+      topic: [topics.accepted, topics.rejected][failed],
+      reasonString: ack.properties?.reasonString,
+      hint: policyHint(this.#policyName, code, "iot:Subscribe"),
+    });
+  }
+
+  /** MQTT 5: a PUBACK with a failure reason code, as an error naming the request topic. */
+  #pubackError(ack: AckPacket, topics: OperationTopics): SessionError | undefined {
+    const code = ack.reasonCode ?? 0;
+    if (code < 0x80) return undefined;
+    return refusalError({
+      packet: "PUBACK",
+      code,
+      topic: topics.request,
+      reasonString: ack.properties?.reasonString,
+      hint: policyHint(this.#policyName, code, "iot:Publish"),
+    });
+  }
+
   #fail(error: SessionError): void {
     if (this.#failure) return;
     this.#failure = error;
@@ -267,9 +353,14 @@ class MqttSession implements Session {
   }
 
   #closedError(): SessionError {
+    if (this.#refusal?.packet === "DISCONNECT") {
+      const error = refusalError(this.#refusal);
+      return new SessionError(`The broker disconnected: ${error.message}`, error.kind, error.code);
+    }
     const pending = this.#publishesAtRequest;
     return closeError({
       connackSeen: this.#connackSeen,
+      hungUp: this.#tlsUp && this.#ended,
       requestPending: pending !== undefined,
       noAnswerBytes: pending === this.#guard.publishesStarted,
       midPacket: this.#guard.midPacket,
@@ -282,22 +373,6 @@ function answerTimeout(topics: OperationTopics, timeoutMs: number): SessionError
     `No answer on ${topics.accepted} within ${timeoutMs} ms.`,
     "network",
     "ETIMEDOUT",
-  );
-}
-
-function classifySocketError(error: NodeJS.ErrnoException): SessionError {
-  const code = error.code ?? "";
-  if (TLS_CERT_ERRORS.has(code)) {
-    return new SessionError(
-      `The server certificate was not accepted (${code}): ${untrusted(error.message)}.`,
-      "tls",
-      code,
-    );
-  }
-  return new SessionError(
-    `${untrusted(error.message)}${code && !error.message.includes(code) ? ` (${code})` : ""}.`,
-    "network",
-    code || undefined,
   );
 }
 

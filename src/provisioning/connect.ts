@@ -61,8 +61,12 @@ export async function verifyCredentials(
   logger.info(`Connected with the new certificate as ${entry.thingName}.`);
 }
 
-/** Opens a session, through the HTTP proxy's CONNECT tunnel when one is enabled. */
-export async function connect(settings: Settings, options: SessionOptions): Promise<Session> {
+/**
+ * Opens a session with the configured MQTT version, through the HTTP proxy's
+ * CONNECT tunnel when one is enabled.
+ */
+export async function connect(settings: Settings, given: SessionOptions): Promise<Session> {
+  const options: SessionOptions = { ...given, mqttVersion: settings.mqttVersion === "5" ? 5 : 4 };
   const proxy = settings.httpProxy;
   if (!proxy?.enabled) return openSession(options);
   const socket = await openProxyTunnel(proxy, { host: options.endpoint, port: options.port }, {

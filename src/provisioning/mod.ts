@@ -45,6 +45,8 @@ import {
 import {
   certificateCap,
   finalError,
+  HANGUPS_MEAN_REFUSED,
+  hungUp,
   journalNote,
   MAX_CERTIFICATES_PER_RUN,
   pastDeadline,
@@ -131,6 +133,7 @@ class Provisioning {
   #minted = 0;
   #policyCloses = 0;
   #clockLogged = false;
+  #hangupsInARow = 0;
   #runtimeConfigWrittenAt = 0;
 
   constructor(settings: Settings, options: ProvisionOptions) {
@@ -263,10 +266,22 @@ class Provisioning {
         error.kind === "refused");
   }
 
+  /**
+   * The same refusal again and again, told apart from a flaky link: closes
+   * right after the request (the claim policy), hang-ups right after CONNECT
+   * (MQTT 3.1.1 refusing the claim certificate). A refused proof is not
+   * counted: AWS attaches the new certificate's policy with a lag.
+   */
   #countPolicyClose(error: unknown): void {
+    const kind = error instanceof SessionError ? error.kind : undefined;
     const silent = error instanceof SessionError && error.closeDetail === "after-request";
     this.#policyCloses = silent ? this.#policyCloses + 1 : 0;
-    if (this.#policyCloses >= POLICY_CLOSES) throw policyClose(this.#state.step, this.#settings);
+    this.#hangupsInARow = kind === "hangup" ? this.#hangupsInARow + 1 : 0;
+    const step = this.#state.step;
+    if (this.#policyCloses >= POLICY_CLOSES) throw policyClose(step, this.#settings);
+    if (this.#hangupsInARow >= HANGUPS_MEAN_REFUSED && step !== "committed") {
+      throw hungUp(step, this.#settings);
+    }
   }
 
   /** Waits before the next attempt, or ends the run when the wait would pass the deadline. */
@@ -320,6 +335,7 @@ class Provisioning {
     this.#session ??= await connect(this.#settings, {
       ...this.#claim,
       clientId: this.#settings.clientId,
+      policyName: "the claim policy",
     });
     return this.#session;
   }

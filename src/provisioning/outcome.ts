@@ -46,6 +46,7 @@ export function finalError(
         ExitCode.Config,
       );
     }
+    if (error.kind === "denied") return new FleetprovError(error.message, ExitCode.Rejected);
     if (error.kind === "refused") {
       return new FleetprovError(
         `${error.message} Check that the claim certificate is registered and ACTIVE and that its policy allows iot:Connect for this client id.`,
@@ -93,6 +94,23 @@ export function policyClose(step: Step, settings: Settings): FleetprovError {
     `The broker closed the connection right after the request, before any answer, ${POLICY_CLOSES} times in a row at step ${step}; the claim certificate's policy most likely forbids these topics (check iot:Publish/iot:Subscribe/iot:Receive on $aws/certificates/create* and $aws/provisioning-templates/${settings.fleetProvisioning.templateName}/provision/*).`,
     ExitCode.Rejected,
     { kind: "policy" },
+  );
+}
+
+/**
+ * How many hang-ups right after CONNECT in a row mean "refused": over MQTT
+ * 3.1.1 AWS IoT refuses an unknown, inactive or revoked certificate, or a
+ * policy without iot:Connect, by closing the connection without CONNACK. One
+ * can be a network failure; the same answer three times is a refusal.
+ */
+export const HANGUPS_MEAN_REFUSED = 3;
+
+/** The broker hung up right after CONNECT again and again: the claim certificate or its policy. */
+export function hungUp(step: Step, settings: Settings): FleetprovError {
+  return new FleetprovError(
+    `The broker closed the connection right after CONNECT, without CONNACK, ${HANGUPS_MEAN_REFUSED} times in a row at step ${step}: this is how AWS IoT refuses a claim certificate over MQTT 3.1.1. Check that the claim certificate is registered and ACTIVE and that its policy allows iot:Connect as client id ${settings.clientId} (--mqtt-version 5 gets the broker's reason code).`,
+    ExitCode.Rejected,
+    { kind: "refused" },
   );
 }
 

@@ -6,6 +6,7 @@
  * @module
  */
 import { SessionError } from "../mqtt/connection.ts";
+import { isTransientReason } from "../mqtt/reason_codes.ts";
 import { MalformedAnswerError, RejectionError } from "../protocol/mod.ts";
 
 /** Full-jitter backoff: a random wait in [0, min(max, base * 2^attempt)). */
@@ -23,14 +24,27 @@ const CONNACK_SERVER_UNAVAILABLE = "3";
 
 /**
  * True when a retry can help: network failures and timeouts, a broker closing
- * the connection, a CONNACK saying the server is unavailable, throttling and
- * 5xx rejections, malformed answers (an oversized packet too).
+ * the connection (or hanging up after CONNECT), a CONNACK saying the server is
+ * unavailable, MQTT 5 reason codes of a busy or rate-limiting broker,
+ * throttling and 5xx rejections, malformed answers (an oversized packet too).
+ * (Repeated closes and hang-ups are counted by the provisioning state machine.)
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof RejectionError) return error.retryable;
   if (error instanceof SessionError) {
-    return error.kind === "network" || error.kind === "closed" || error.kind === "malformed" ||
-      (error.kind === "refused" && error.code === CONNACK_SERVER_UNAVAILABLE);
+    switch (error.kind) {
+      case "network":
+      case "closed":
+      case "hangup":
+      case "malformed":
+        return true;
+      case "refused":
+        return error.code === CONNACK_SERVER_UNAVAILABLE || isTransientReason(error.code);
+      case "denied":
+        return isTransientReason(error.code);
+      default:
+        return false;
+    }
   }
   return error instanceof MalformedAnswerError;
 }

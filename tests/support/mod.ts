@@ -19,3 +19,4 @@ export * from "./layout.ts";
 export * from "./steps.ts";
 export * from "./pki.ts";
 export * from "./hostile_broker.ts";
+export * from "./aws_sdk.ts";

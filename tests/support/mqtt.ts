@@ -33,11 +33,19 @@ export function claimCredentials(
   };
 }
 
-/** Connects with mqtt.js over mutual TLS; resolves on CONNACK, rejects on refusal. */
+/** MQTT protocol levels the tests speak: 4 (MQTT 3.1.1, the default) and 5. */
+export type MqttVersion = 4 | 5;
+
+/**
+ * Connects with mqtt.js over mutual TLS; resolves on CONNACK. Rejects on a
+ * refusal: "CONNACK <code>[: <reason string>] (<mqtt.js message>)" when the broker
+ * answered, "connection closed before CONNACK" when it hung up.
+ */
 export function connect(
   emulator: Pick<Emulator, "endpoint" | "port" | "caCertPem">,
   credentials: Credentials,
   clientId = `test-${crypto.randomUUID()}`,
+  options: { mqttVersion?: MqttVersion } = {},
 ): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect({
@@ -48,8 +56,17 @@ export function connect(
       cert: credentials.cert,
       key: credentials.key,
       clientId,
+      protocolVersion: options.mqttVersion ?? 4,
       reconnectPeriod: 0,
       connectTimeout: 5000,
+    });
+    let refusal: string | undefined;
+    client.on("packetreceive", (packet) => {
+      if (packet.cmd !== "connack") return;
+      const code = packet.reasonCode ?? packet.returnCode ?? 0;
+      if (code === 0) return;
+      const reasonString = packet.properties?.reasonString;
+      refusal = `CONNACK ${code}${reasonString ? `: ${reasonString}` : ""}`;
     });
     client.once("connect", () => {
       client.removeAllListeners("error");
@@ -57,9 +74,9 @@ export function connect(
     });
     client.once("error", (error) => {
       client.end(true);
-      reject(error);
+      reject(refusal ? new Error(`${refusal} (${error.message})`) : error);
     });
-    client.once("close", () => reject(new Error("connection closed before CONNACK")));
+    client.once("close", () => reject(new Error(refusal ?? "connection closed before CONNACK")));
   });
 }
 
@@ -131,4 +148,24 @@ export function nextAnswer(
 /** Resolves when the client's connection closes (call before causing it). */
 export function closed(client: MqttClient): Promise<void> {
   return new Promise((resolve) => client.once("close", () => resolve()));
+}
+
+/** An MQTT packet as mqtt.js parsed it (the fields the tests read). */
+export interface ReceivedPacket {
+  cmd: string;
+  reasonCode?: number;
+  granted?: (number | { qos: number })[];
+  properties?: { reasonString?: string; userProperties?: Record<string, string | string[]> };
+}
+
+/** Resolves with the next packet of type `cmd` the client receives (call before causing it). */
+export function nextPacket(client: MqttClient, cmd: string): Promise<ReceivedPacket> {
+  return new Promise((resolve) => {
+    const onPacket = (packet: ReceivedPacket) => {
+      if (packet.cmd !== cmd) return;
+      client.off("packetreceive", onPacket as never);
+      resolve(packet);
+    };
+    client.on("packetreceive", onPacket as never);
+  });
 }

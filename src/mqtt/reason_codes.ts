@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * MQTT 5 reason codes as fleetprov reports them: the code, its name, what it
+ * was about and the broker's reason string, in one line ("SUBACK 0x87 Not
+ * authorized for $aws/...: the claim policy lacks iot:Subscribe"), and
+ * whether a retry can help.
+ *
+ * @module
+ */
+import { untrusted } from "../text.ts";
+import { SessionError } from "./session_error.ts";
+
+/** Names of the reason codes a broker sends on CONNACK, SUBACK, PUBACK and DISCONNECT. */
+const NAMES: Record<number, string> = {
+  0x00: "Success",
+  0x04: "Disconnect with Will Message",
+  0x10: "No matching subscribers",
+  0x80: "Unspecified error",
+  0x81: "Malformed Packet",
+  0x82: "Protocol Error",
+  0x83: "Implementation specific error",
+  0x84: "Unsupported Protocol Version",
+  0x85: "Client Identifier not valid",
+  0x86: "Bad User Name or Password",
+  0x87: "Not authorized",
+  0x88: "Server unavailable",
+  0x89: "Server busy",
+  0x8a: "Banned",
+  0x8b: "Server shutting down",
+  0x8c: "Bad authentication method",
+  0x8d: "Keep Alive timeout",
+  0x8e: "Session taken over",
+  0x8f: "Topic Filter invalid",
+  0x90: "Topic Name invalid",
+  0x91: "Packet Identifier in use",
+  0x93: "Receive Maximum exceeded",
+  0x94: "Topic Alias invalid",
+  0x95: "Packet too large",
+  0x96: "Message rate too high",
+  0x97: "Quota exceeded",
+  0x98: "Administrative action",
+  0x99: "Payload format invalid",
+  0x9a: "Retain not supported",
+  0x9b: "QoS not supported",
+  0x9c: "Use another server",
+  0x9d: "Server moved",
+  0x9e: "Shared Subscriptions not supported",
+  0x9f: "Connection rate exceeded",
+  0xa0: "Maximum connect time",
+  0xa1: "Subscription Identifiers not supported",
+  0xa2: "Wildcard Subscriptions not supported",
+};
+
+/** Codes that time can heal: the broker is busy, unavailable, going down or rate-limiting. */
+const TRANSIENT = new Set([0x88, 0x89, 0x8b, 0x8d, 0x8e, 0x96, 0x97, 0x98, 0x9f, 0xa0]);
+
+/** "0x87 Not authorized". */
+export function reasonCodeText(code: number): string {
+  const hex = `0x${code.toString(16).padStart(2, "0")}`;
+  return `${hex} ${NAMES[code] ?? "(unknown reason code)"}`;
+}
+
+/** Whether a retry can help after this reason code. */
+export function isTransientReason(code: string | undefined): boolean {
+  return code !== undefined && /^0x[0-9a-f]{2}$/.test(code) && TRANSIENT.has(Number(code));
+}
+
+/** What the broker said no to, for one line. */
+export interface Refusal {
+  packet: "CONNACK" | "SUBACK" | "PUBACK" | "DISCONNECT";
+  code: number;
+  /** The topic or topic filter it was about. */
+  topic?: string;
+  /** The broker's reason string (hostile: escaped and capped here). */
+  reasonString?: string;
+  /** What fleetprov makes of it, e.g. "the claim policy lacks iot:Subscribe". */
+  hint?: string;
+}
+
+/**
+ * The refusal as a SessionError: "SUBACK 0x87 Not authorized for TOPIC: HINT
+ * (broker: "REASON")". CONNACK is kind "refused", the others "denied".
+ */
+export function refusalError(refusal: Refusal): SessionError {
+  const { packet, code, topic, reasonString, hint } = refusal;
+  let text = `${packet} ${reasonCodeText(code)}`;
+  if (topic !== undefined) text += ` for ${untrusted(topic)}`;
+  if (hint) text += `: ${hint}`;
+  if (reasonString) text += ` (broker: "${untrusted(reasonString)}")`;
+  const kind = packet === "CONNACK" ? "refused" : "denied";
+  return new SessionError(`${text}.`, kind, `0x${code.toString(16).padStart(2, "0")}`);
+}
+
+/** The hint for a refused subscribe or publish: which permission the policy lacks. */
+export function policyHint(policy: string, code: number, action: string): string | undefined {
+  return code === 0x87 ? `${policy} lacks ${action}` : undefined;
+}

