@@ -15,14 +15,14 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ROOT } from "./mod.ts";
 
-/**
- * What debootstrap installs: systemd as init and the one library the release
- * binary needs beyond glibc (libatomic1: Node.js 26 links it, as the README
- * says for every target), nothing else beyond minbase.
- */
+/** What debootstrap installs: systemd as init, nothing else beyond minbase. */
 const SUITE = "bookworm";
 const VARIANT = "minbase";
-const INCLUDE = ["systemd-sysv", "libatomic1"];
+/**
+ * systemd as PID 1, and the libraries the release binary needs beyond minbase
+ * (the .deb's Depends; Node.js 26 links libatomic on every architecture).
+ */
+const INCLUDE = ["systemd-sysv", "libstdc++6", "libgcc-s1", "libatomic1"];
 /** Bump when the preparation after debootstrap changes. */
 const IMAGE_FORMAT = 1;
 
