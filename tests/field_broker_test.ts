@@ -103,10 +103,22 @@ Deno.test({
         message: /deadline; last failure at step certificate-created: .*statusCode=500/,
       },
       {
-        name: "closed mid-answer every time (a flaky link, not a policy): 75",
-        action: (op) => ({ close: "mid-answer", body: goodBody(op as never, certificate) }),
+        name: "RegisterThing closed mid-answer every time (a flaky link, not a policy): 75",
+        action: (op) =>
+          op === "RegisterThing"
+            ? { close: "mid-answer", body: goodBody(op as never, certificate) }
+            : undefined,
         code: ExitCode.TempFail,
-        message: /deadline; last failure at step start: .*in the middle of a packet/,
+        message: /deadline; last failure at step certificate-created: .*in the middle of a packet/,
+      },
+      {
+        name:
+          `create answers cut mid-way every time: each minted one, the cap stops at ${MAX_CERTIFICATES_PER_RUN}, 1`,
+        action: (op) => ({ close: "mid-answer", body: goodBody(op as never, certificate) }),
+        code: ExitCode.Rejected,
+        message: new RegExp(
+          `Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run.*in the middle of a packet`,
+        ),
       },
       {
         name: "closed right after the request, no answer byte, 3 times: a policy problem, 1",
@@ -188,6 +200,37 @@ Deno.test({
       assertEquals(
         result.stderr.split("\n").filter((l) => /Attempt \d+ failed at step/.test(l)).length,
         MAX_CERTIFICATES_PER_RUN - 1,
+      );
+    } finally {
+      await emulator.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    `hostile broker: malformed create answers forever stop at ${MAX_CERTIFICATES_PER_RUN} requests (each minted a certificate), then exit 1`,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const emulator = await boardEmulator();
+    try {
+      const { result, broker } = await againstBroker(emulator, {
+        // A long deadline: the cap, not the deadline, must stop the loop.
+        retry: ["--deadline", "60", "--step-timeout", "5", "--retry-base-delay", "0.05"],
+        onRequest: () => ({
+          answer: "accepted",
+          body: { certificateId: "a".repeat(64), certificatePem: "not a certificate" },
+        }),
+      });
+      assertEquals(result.code, ExitCode.Rejected, result.stderr);
+      assertEquals(
+        broker.requests.filter((r) => r === "CreateKeysAndCertificate").length,
+        MAX_CERTIFICATES_PER_RUN,
+      );
+      assertMatch(
+        oneLineError(result, true),
+        new RegExp(`Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run`),
       );
     } finally {
       await emulator.close();
@@ -358,13 +401,14 @@ Deno.test({
           healed.peakRssKiB - normal.peakRssKiB < 8 * 1024,
           `peak RSS ${healed.peakRssKiB} KiB vs ${normal.peakRssKiB} KiB for a normal run`,
         );
-        // Every answer oversized: malformed to the deadline, the service's word (exit 1).
+        // Every create answer oversized: each was an accepted request that minted
+        // a certificate, so the cap ends the run (exit 1), naming the answer.
         const refused = await run(bytes, { always: true });
         assertEquals(refused.code, ExitCode.Rejected, refused.stderr);
         assertMatch(
           oneLineError(refused, true),
           new RegExp(
-            `deadline; last failure at step start: The broker sent a PUBLISH packet of ${bytes} bytes`,
+            `Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run.*The broker sent a PUBLISH packet of ${bytes} bytes`,
           ),
         );
       }

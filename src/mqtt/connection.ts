@@ -368,11 +368,14 @@ class MqttSession implements Session {
   }
 }
 
+/** The code of a request whose answer did not come within the step timeout. */
+export const NO_ANSWER = "ENOANSWER";
+
 function answerTimeout(topics: OperationTopics, timeoutMs: number): SessionError {
   return new SessionError(
     `No answer on ${topics.accepted} within ${timeoutMs} ms.`,
     "network",
-    "ETIMEDOUT",
+    NO_ANSWER,
   );
 }
 

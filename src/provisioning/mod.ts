@@ -49,6 +49,7 @@ import {
   hungUp,
   journalNote,
   MAX_CERTIFICATES_PER_RUN,
+  mayHaveMinted,
   pastDeadline,
   POLICY_CLOSES,
   policyClose,
@@ -131,6 +132,7 @@ class Provisioning {
   #attempt = 0;
   #retries = 0;
   #minted = 0;
+  #lastFailure: unknown;
   #policyCloses = 0;
   #clockLogged = false;
   #hangupsInARow = 0;
@@ -183,13 +185,20 @@ class Provisioning {
       case "start": {
         // The key is made before the claim connection opens (once per run).
         this.#plan ??= { value: await csrPlan(this.#settings, this.#logger) };
-        const session = await this.#claimSession();
-        this.#minted++;
-        this.#state = await createCertificate(session, this.#settings, {
-          plan: this.#plan.value,
-          now: this.#now,
-          logger: this.#logger,
-        });
+        // Each certificate the service may have minted counts, whatever became
+        // of it (its token refused, its answer malformed or lost on the way back).
+        if (this.#minted >= MAX_CERTIFICATES_PER_RUN) throw certificateCap(this.#lastFailure);
+        try {
+          this.#state = await createCertificate(await this.#claimSession(), this.#settings, {
+            plan: this.#plan.value,
+            now: this.#now,
+            logger: this.#logger,
+          });
+          this.#minted++;
+        } catch (error) {
+          if (mayHaveMinted(error)) this.#minted++;
+          throw error;
+        }
         crashPoint("after-create-answer");
         writeJournal(configDir, this.#state);
         crashPoint("after-journal-created");
@@ -243,6 +252,7 @@ class Provisioning {
       // A certificate "not yet valid" or "expired" here is the board's clock.
       return await this.#awaitPlausibleClock();
     }
+    this.#lastFailure = error;
     if (isRefusedToken(error, state)) {
       if (this.#minted >= MAX_CERTIFICATES_PER_RUN) throw certificateCap(error);
       this.#logger.warn(

@@ -9,12 +9,29 @@
  */
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
-import { SessionError } from "../mqtt/connection.ts";
+import { NO_ANSWER, SessionError } from "../mqtt/connection.ts";
 import { MalformedAnswerError, RejectionError } from "../protocol/mod.ts";
 import type { JournalEntry } from "./journal.ts";
 
-/** The certificates one run may mint (each CreateKeysAndCertificate on AWS creates one). */
+/**
+ * The create requests (CreateKeysAndCertificate, CreateCertificateFromCsr) one
+ * run may send: on AWS each one that arrives mints a certificate, whether its
+ * answer is refused, malformed or lost on the way back.
+ */
 export const MAX_CERTIFICATES_PER_RUN = 3;
+
+/**
+ * Whether a create request that failed may still have minted a certificate:
+ * the service accepted it (the answer was malformed or oversized) or its
+ * answer was lost on the way back (cut mid-packet, never came). A rejection,
+ * a refused connection or a close before any answer byte minted nothing.
+ */
+export function mayHaveMinted(error: unknown): boolean {
+  if (error instanceof MalformedAnswerError) return true;
+  if (!(error instanceof SessionError)) return false;
+  return error.kind === "malformed" || error.closeDetail === "mid-packet" ||
+    error.code === NO_ANSWER;
+}
 
 /** Closes right after the request, in a row at the same step, that mean a policy problem. */
 export const POLICY_CLOSES = 3;
@@ -117,9 +134,9 @@ export function hungUp(step: Step, settings: Settings): FleetprovError {
 /** The run already minted its share of certificates. */
 export function certificateCap(last: unknown): FleetprovError {
   return new FleetprovError(
-    `Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run (the cap; each CreateKeysAndCertificate creates one in AWS IoT); the last one was refused: ${
+    `Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run (the cap; each create request that reaches AWS IoT creates one, whatever becomes of its answer); the last failure: ${
       (last as Error)?.message ?? "unknown"
-    } Check the provisioning template and its pre-provisioning hook.`,
+    } Check the provisioning template and its pre-provisioning hook, and that answers reach the board (a path that drops large packets loses them).`,
     ExitCode.Rejected,
     { kind: "certificate-cap" },
   );
