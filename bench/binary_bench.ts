@@ -3,32 +3,44 @@
  * `deno task bench:binary`: what the single binaries cost against the bare
  * Node.js runtime they are built from. Builds dist/ first when stale.
  *
- * Prints, for each target, the binary's size beside the bare runtime stripped
- * the same way; for x64 (native), the start-up time of `fleetprov --version`
- * beside `node -e 0`, and the peak RSS of a full provisioning (keys path,
- * against the binary's own emulator in another process) beside `node -e 0`'s.
- * Peak RSS comes from GNU time (Debian package `time`). The emulator runs from a
- * copy of the binary, so dropping the measured binary from the page cache
- * is not undone by the emulator's own mappings.
+ * Prints, for each target, the binary's size beside the bare runtime
+ * stripped the same way; then start-up beside `node -e 0` on the same
+ * runtime (x64 natively, arm64 and armv7 under QEMU user-mode emulation,
+ * where only the ratio to bare means something): `fleetprov --version`, the
+ * already-provisioned boot (what the unit runs at every boot after the first)
+ * and exec → the first TCP SYN of a provisioning (the first byte on the
+ * wire); then, for x64, the cold start-up and peak RSS of `node -e 0`, the
+ * already-provisioned boot and a full provisioning (keys path) with the RSA
+ * 2048 keys AWS hands out and with EC P-256 keys. Peak RSS comes from GNU
+ * time (Debian package `time`). The emulator runs from a copy of the x64
+ * binary in its own process, so dropping the measured binary from the page
+ * cache is not undone by the emulator's own mappings.
  *
- *   deno task bench:binary [--runs 30]
+ *   deno task bench:binary [--runs 20] [--qemu-runs 5]
  *
  * @module
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { build, ROOT } from "../build/mod.ts";
+import { build, type BuiltTarget, ROOT } from "../build/mod.ts";
 import { findOnPath, hostRunner } from "../build/host.ts";
 import { findStrip, strip } from "../build/sea.ts";
 import { TARGET_IDS, type TargetId, TARGETS } from "../build/targets.ts";
+import { startLatencyProxy } from "./latency_proxy.ts";
+import { type BinaryEmulator, medianOf, startBinaryEmulator, TIME } from "./support.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { runs: { type: "string", default: "30" } },
+  options: {
+    runs: { type: "string", default: "20" },
+    "qemu-runs": { type: "string", default: "5" },
+  },
 });
 const RUNS = Number(values.runs);
+const QEMU_RUNS = Number(values["qemu-runs"]);
 const CACHE = join(ROOT, ".cache", "bench");
 const MB = 1e6;
+const MiB = 1024;
 
 /** The pinned runtime stripped like the release binary, cached in .cache/bench. */
 async function bareStripped(id: TargetId): Promise<string> {
@@ -66,86 +78,103 @@ async function evict(...paths: string[]): Promise<void> {
   }
 }
 
-/** Wall-clock milliseconds of one run of `command args`, which must succeed. */
-async function timeRun(command: string, args: string[]): Promise<number> {
-  const start = performance.now();
-  const status = await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
-    .output();
-  const elapsed = performance.now() - start;
-  if (!status.success) throw new Error(`${command} ${args.join(" ")} exited ${status.code}`);
-  return elapsed;
+/** A program to run: the command line, for a target (under QEMU when emulated). */
+interface Program {
+  command: string;
+  args: string[];
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+function programFor(id: TargetId, path: string): Program {
+  const runner = hostRunner(id);
+  if (!runner.ok) throw new Error(`Cannot run ${id} code here: ${runner.reason}.`);
+  const [command, ...args] = [...runner.prefix, path];
+  return { command, args };
 }
 
-/** Peak RSS in kB and exit code of `command args`, measured by GNU time. */
-async function peakRss(
-  command: string,
+/** Wall-clock milliseconds, peak RSS (KiB) and output of one run, which must exit 0. */
+async function measure(
+  program: Program,
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ kb: number; code: number; output: string }> {
-  const gnuTime = findOnPath("time") ?? "/usr/bin/time";
-  const output = await new Deno.Command(gnuTime, {
-    args: ["-f", "PEAK_RSS_KB=%M", command, ...args],
-    env,
+): Promise<{ ms: number; kb: number; output: string }> {
+  const start = performance.now();
+  const output = await new Deno.Command(findOnPath("time") ?? TIME, {
+    args: ["-f", "PEAK_RSS_KB=%M", program.command, ...program.args, ...args],
+    env: { PATH: Deno.env.get("PATH") ?? "", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
+  const ms = performance.now() - start;
   const stderr = new TextDecoder().decode(output.stderr);
+  const text = new TextDecoder().decode(output.stdout) + stderr;
+  if (output.code !== 0) {
+    throw new Error(`${program.command} ${args.join(" ")}: exit ${output.code}\n${text}`);
+  }
   const match = /PEAK_RSS_KB=(\d+)/.exec(stderr);
   if (!match) throw new Error(`GNU time printed no peak RSS (install the Debian package time).`);
-  return {
-    kb: Number(match[1]),
-    code: output.code,
-    output: new TextDecoder().decode(output.stdout) + stderr,
-  };
+  return { ms, kb: Number(match[1]), output: text };
 }
 
-/** Starts `binary emulator` in its own process; resolves with its config path. */
-async function startEmulator(binary: string): Promise<{ config: string; stop(): Promise<void> }> {
-  const state = await Deno.makeTempDir({ prefix: "fleetprov-bench-emu-" });
-  const child = new Deno.Command(binary, {
-    args: ["emulator", "--state-dir", join(state, "state"), "--port", "0"],
-    stdout: "piped",
-    stderr: "null",
-    stdin: "null",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/^listening: /m.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the emulator exited before listening: ${text}`);
-    text += value;
+/** A fresh device home (0700) with its lock directory; its environment. */
+async function freshHome(): Promise<{ home: string; env: Record<string, string> }> {
+  const home = await Deno.makeTempDir({ prefix: "fleetprov-bench-home-" });
+  await Deno.mkdir(join(home, "lock"));
+  return { home, env: { HOME: home, LOCK_FILE_PATH: join(home, "lock") } };
+}
+
+/** Provisions a fresh home through a zero-delay proxy; ms from spawn to the first SYN, peak RSS. */
+async function provisionOnce(
+  program: Program,
+  emulator: BinaryEmulator,
+): Promise<{ firstSynMs: number; kb: number; home: string }> {
+  const proxy = await startLatencyProxy({
+    target: { host: "127.0.0.1", port: emulator.port },
+    delayMs: 0,
+  });
+  const { home, env } = await freshHome();
+  try {
+    const start = performance.now();
+    const run = await measure(
+      program,
+      ["--config-file", emulator.config, "--port", String(proxy.port)],
+      env,
+    );
+    if (!/Provisioned thing /.test(run.output)) throw new Error(`not provisioned:\n${run.output}`);
+    await proxy.settled();
+    return { firstSynMs: proxy.stats().perConnection[0].openedAt - start, kb: run.kb, home };
+  } finally {
+    await proxy.close();
   }
-  return {
-    config: join(state, "state", "device-client.conf"),
-    async stop() {
-      child.kill("SIGTERM");
-      while (!(await reader.read()).done) { /* drain */ }
-      await child.status;
-      await Deno.remove(state, { recursive: true });
-    },
-  };
+}
+
+/** Medians of `runs` runs of `fn` after `warmup` unmeasured ones. */
+async function medians<T extends Record<string, number>>(
+  runs: number,
+  fn: () => Promise<T>,
+  warmup = 2,
+): Promise<T> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const all: T[] = [];
+  for (let i = 0; i < runs; i++) all.push(await fn());
+  const out = {} as Record<string, number>;
+  for (const key of Object.keys(all[0])) out[key] = medianOf(all.map((r) => r[key]));
+  return out as T;
 }
 
 function row(cells: (string | number)[], widths: number[]): string {
   return cells.map((cell, i) => String(cell).padEnd(widths[i])).join("  ").trimEnd();
 }
 
-async function main(): Promise<void> {
-  const targets = TARGET_IDS.filter((id) => hostRunner(id).ok);
-  const skipped = TARGET_IDS.filter((id) => !targets.includes(id));
-  if (skipped.length) console.log(`(skipping ${skipped.join(", ")}: cannot run that code here)`);
-  const report = await build({ targets, log: () => {} });
+function ratio(value: number, bare: number): string {
+  return `${(value / bare).toFixed(2)}x`;
+}
 
+function sizes(report: { targets: BuiltTarget[] }): Promise<void> {
   console.log("\n== Size: binary vs bare stripped runtime (target: <= +3 MB)");
   const widths = [8, 10, 12, 12, 10, 6];
   console.log(row(["target", "node", "binary", "bare", "overhead", "ok"], widths));
-  for (const built of report.targets) {
+  return report.targets.reduce(async (previous, built) => {
+    await previous;
     const bare = (await Deno.stat(await bareStripped(built.id))).size;
     const overhead = built.size - bare;
     console.log(row([
@@ -156,82 +185,155 @@ async function main(): Promise<void> {
       `+${(overhead / MB).toFixed(2)} MB`,
       overhead <= 3 * MB ? "yes" : "NO",
     ], widths));
+  }, Promise.resolve());
+}
+
+/** Warm start-up of each target against its bare runtime: --version, provisioned boot, first SYN. */
+async function startUp(
+  targets: BuiltTarget[],
+  context: { emulator: BinaryEmulator; provisioned: { home: string; env: Record<string, string> } },
+): Promise<void> {
+  console.log(
+    "\n== Start-up, warm, medians (x64 native; arm64 and armv7 under QEMU: compare the ratios)",
+  );
+  const widths = [8, 10, 14, 16, 24, 22];
+  console.log(row(
+    ["target", "runs", "node -e 0", "--version", "already provisioned", "first SYN (provision)"],
+    widths,
+  ));
+  const config = ["--config-file", context.emulator.config];
+  for (const built of targets) {
+    const runs = hostRunner(built.id).ok && TARGETS[built.id].hostArch === Deno.build.arch
+      ? RUNS
+      : QEMU_RUNS;
+    const bare = programFor(built.id, await bareStripped(built.id));
+    const binary = programFor(built.id, built.path);
+    const figures = await medians(runs, async () => ({
+      bare: (await measure(bare, ["-e", "0"])).ms,
+      version: (await measure(binary, ["--version"])).ms,
+      provisioned: (await measure(binary, config, context.provisioned.env)).ms,
+    }));
+    const { firstSynMs } = await medians(Math.min(runs, 9), async () => {
+      const { firstSynMs, home } = await provisionOnce(binary, context.emulator);
+      await Deno.remove(home, { recursive: true });
+      return { firstSynMs };
+    }, 1);
+    const cell = (ms: number) => `${ms.toFixed(1)} ms ${ratio(ms, figures.bare)}`;
+    console.log(row([
+      built.id,
+      runs,
+      `${figures.bare.toFixed(1)} ms`,
+      cell(figures.version),
+      `${cell(figures.provisioned)} ${figures.provisioned <= 1.2 * figures.bare ? "" : "(> 1.2x)"}`,
+      cell(firstSynMs),
+    ], widths));
   }
+}
+
+/** x64: cold start-up, and peak RSS of the bare runtime, the provisioned boot and provisionings. */
+async function x64Memory(
+  x64: BuiltTarget,
+  context: {
+    emulators: { rsa: BinaryEmulator; ec: BinaryEmulator };
+    provisioned: { env: Record<string, string> };
+  },
+): Promise<void> {
+  const bare = programFor("x64", await bareStripped("x64"));
+  const binary = programFor("x64", x64.path);
+  const config = ["--config-file", context.emulators.rsa.config];
+  console.log(
+    `\n== Cold start-up, x64 (page cache dropped before each run), ${RUNS} runs, medians`,
+  );
+  const cold = await medians(RUNS, async () => {
+    await evict(bare.command);
+    const bareMs = (await measure(bare, ["-e", "0"])).ms;
+    await evict(x64.path);
+    const provisionedMs = (await measure(binary, config, context.provisioned.env)).ms;
+    return { bareMs, provisionedMs };
+  }, 0);
+  console.log(
+    `node -e 0 ${cold.bareMs.toFixed(1)} ms; already provisioned ${
+      cold.provisionedMs.toFixed(1)
+    } ms (${ratio(cold.provisionedMs, cold.bareMs)})`,
+  );
+
+  console.log(
+    "\n== Peak RSS, x64 (GNU time %M; binary dropped from the page cache before each run), medians",
+  );
+  const rss = await medians(Math.min(RUNS, 9), async () => {
+    await evict(bare.command);
+    const bareKb = (await measure(bare, ["-e", "0"])).kb;
+    await evict(x64.path);
+    const provisionedKb = (await measure(binary, config, context.provisioned.env)).kb;
+    const provisions: Record<string, number> = {};
+    for (const [keys, emulator] of Object.entries(context.emulators)) {
+      await evict(x64.path);
+      const run = await provisionOnce(binary, emulator);
+      await Deno.remove(run.home, { recursive: true });
+      provisions[keys] = run.kb;
+    }
+    return { bareKb, provisionedKb, rsaKb: provisions.rsa, ecKb: provisions.ec };
+  }, 1);
+  const mib = (kb: number) => `${(kb / MiB).toFixed(1)} MiB`;
+  console.log(`node -e 0                                  ${mib(rss.bareKb)}`);
+  console.log(
+    `fleetprov, already provisioned             ${mib(rss.provisionedKb)} (${
+      ratio(rss.provisionedKb, rss.bareKb)
+    }, target <= 1.2x)`,
+  );
+  console.log(
+    `fleetprov, full provisioning, keys path    ${
+      mib(rss.rsaKb)
+    } with RSA 2048 keys (target <= 56 MiB: ${rss.rsaKb <= 56 * MiB ? "yes" : "NO"}), ${
+      mib(rss.ecKb)
+    } with EC P-256 keys`,
+  );
+}
+
+async function main(): Promise<void> {
+  const runnable = TARGET_IDS.filter((id) => hostRunner(id).ok);
+  const skipped = TARGET_IDS.filter((id) => !runnable.includes(id));
+  if (skipped.length) console.log(`(skipping ${skipped.join(", ")}: cannot run that code here)`);
+  const report = await build({ targets: runnable, log: () => {} });
+  console.log(
+    `Load average ${(await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ")}`,
+  );
+  await sizes(report);
 
   const x64 = report.targets.find((t) => t.id === "x64");
-  if (!x64 || hostRunner("x64").ok === false || Deno.build.arch !== "x86_64") {
+  if (!x64 || Deno.build.arch !== "x86_64") {
     console.log("\n(start-up and RSS are measured on x86_64 hosts only)");
     return;
   }
-  const bareNode = await bareStripped("x64");
-
-  console.log(`\n== Start-up, x64: fleetprov --version vs node -e 0, ${RUNS} runs each`);
-  const timings: Record<string, { binary: number[]; bare: number[] }> = {
-    "cold (page cache dropped before each run)": { binary: [], bare: [] },
-    "warm": { binary: [], bare: [] },
-  };
-  for (let i = 0; i < RUNS; i++) {
-    const cold = timings["cold (page cache dropped before each run)"];
-    await evict(x64.path, bareNode);
-    cold.binary.push(await timeRun(x64.path, ["--version"]));
-    await evict(x64.path, bareNode);
-    cold.bare.push(await timeRun(bareNode, ["-e", "0"]));
-  }
-  for (let i = 0; i < RUNS + 3; i++) {
-    const binaryMs = await timeRun(x64.path, ["--version"]);
-    const bareMs = await timeRun(bareNode, ["-e", "0"]);
-    if (i < 3) continue; // warm-up
-    timings.warm.binary.push(binaryMs);
-    timings.warm.bare.push(bareMs);
-  }
-  for (const [label, { binary, bare }] of Object.entries(timings)) {
-    const ratio = median(binary) / median(bare);
-    console.log(
-      `${label}: fleetprov ${median(binary).toFixed(1)} ms, node ${median(bare).toFixed(1)} ms ` +
-        `(medians), ratio ${ratio.toFixed(2)}x (target <= 1.3x): ${ratio <= 1.3 ? "yes" : "NO"}`,
-    );
-  }
-
-  console.log(
-    "\n== Peak RSS, x64 (GNU time %M; binary dropped from the page cache before each run)",
-  );
-  await evict(bareNode);
-  const bareRss = await peakRss(bareNode, ["-e", "0"]);
-  await evict(x64.path);
-  const versionRss = await peakRss(x64.path, ["--version"]);
+  await Deno.mkdir(CACHE, { recursive: true });
   const emulatorCopy = join(CACHE, "fleetprov-emulator");
   await Deno.copyFile(x64.path, emulatorCopy);
-  const emulator = await startEmulator(emulatorCopy);
-  const provisions: number[] = [];
+  const state = await Deno.makeTempDir({ prefix: "fleetprov-bench-emu-" });
+  const rsa = await startBinaryEmulator(emulatorCopy, { stateDir: join(state, "rsa") });
+  const ec = await startBinaryEmulator(emulatorCopy, {
+    stateDir: join(state, "ec"),
+    keyType: "ec-p256",
+  });
+  const x64Program = programFor("x64", x64.path);
+  const provisioned = await provisionOnce(x64Program, rsa);
   try {
-    for (let i = 0; i < 5; i++) {
-      const home = await Deno.makeTempDir({ prefix: "fleetprov-bench-home-" });
-      await Deno.mkdir(join(home, "lock"));
-      await evict(x64.path);
-      const result = await peakRss(x64.path, ["--config-file", emulator.config], {
-        HOME: home,
-        LOCK_FILE_PATH: join(home, "lock"),
-        PATH: Deno.env.get("PATH") ?? "",
-      });
-      if (result.code !== 0) throw new Error(`provisioning failed:\n${result.output}`);
-      provisions.push(result.kb);
-      await Deno.remove(home, { recursive: true });
-    }
+    const context = {
+      emulator: rsa,
+      provisioned: { home: provisioned.home, env: freshHomeEnv(provisioned.home) },
+    };
+    await startUp(report.targets, context);
+    await x64Memory(x64, { emulators: { rsa, ec }, provisioned: context.provisioned });
   } finally {
-    await emulator.stop();
+    await rsa.stop();
+    await ec.stop();
+    await Deno.remove(provisioned.home, { recursive: true });
+    await Deno.remove(state, { recursive: true });
   }
-  const provisionKb = median(provisions);
-  console.log(`node -e 0                   ${(bareRss.kb / 1024).toFixed(1)} MiB`);
-  console.log(`fleetprov --version         ${(versionRss.kb / 1024).toFixed(1)} MiB`);
-  console.log(
-    `fleetprov full provisioning ${
-      (provisionKb / 1024).toFixed(1)
-    } MiB (median of ${provisions.length}, keys path)`,
-  );
-  const rssRatio = provisionKb / bareRss.kb;
-  console.log(
-    `ratio ${rssRatio.toFixed(2)}x (target <= 1.5x): ${rssRatio <= 1.5 ? "yes" : "NO"}`,
-  );
+}
+
+/** The environment of an existing home. */
+function freshHomeEnv(home: string): Record<string, string> {
+  return { HOME: home, LOCK_FILE_PATH: join(home, "lock") };
 }
 
 if (import.meta.main) await main();

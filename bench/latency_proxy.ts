@@ -30,10 +30,13 @@
  * one more round trip. Data delivered after the client sent its FIN is not
  * counted (nobody waits for it, e.g. TLS close_notify after MQTT DISCONNECT;
  * a client that half-closes and then waits for a reply is undercounted by one).
- * Plus one
- * round trip per connection for the TCP handshake. For fleet provisioning:
- * TCP, TLS 1.3, CONNECT+SUBSCRIBE+PUBLISH → answer, RegisterThing, then TCP,
- * TLS, CONNECT → CONNACK again: 7.
+ * Plus one round trip per connection for the TCP handshake, unless it
+ * overlapped a wait on another connection: an answer the client waited for
+ * there arrived after this connection was opened and before the client first
+ * sent on it (so the handshake cost no time of its own). For fleet provisioning: TCP, TLS 1.3,
+ * CONNECT → CONNACK, SUBSCRIBE+PUBLISH → answer, RegisterThing (5), then TLS
+ * and CONNECT → CONNACK on the connection whose TCP handshake was opened
+ * during RegisterThing (2): 7.
  *
  * @example
  * ```ts
@@ -63,8 +66,14 @@ export interface LatencyProxyOptions {
 
 /** Figures of one relayed connection. */
 export interface ConnectionStats {
-  /** Round trips the client waited on, the TCP handshake included. */
+  /** Round trips the client waited on, the TCP handshake included unless it overlapped. */
   roundTrips: number;
+  /** The TCP handshake overlapped a wait on another connection, so it was not counted. */
+  overlapped: boolean;
+  /** When the client first sent on it, or undefined. */
+  firstSentAt?: number;
+  /** When each counted answer was delivered, `performance.now()` milliseconds. */
+  answeredAt: number[];
   /** Bytes client → server. */
   bytesUp: number;
   /** Bytes server → client. */
@@ -212,6 +221,21 @@ export function startLatencyProxy(options: LatencyProxyOptions): Promise<Latency
     throw new Error(`bandwidthBytesPerSec must be a number > 0, not ${bandwidth}.`);
   }
   const connections: ConnectionStats[] = [];
+  /** The figures with each TCP handshake counted unless it overlapped another connection's wait. */
+  function counted(): ConnectionStats[] {
+    return connections.map((c) => {
+      const until = c.firstSentAt ?? Infinity;
+      const overlapped = connections.some((other) =>
+        other !== c && other.answeredAt.some((t) => t > c.openedAt && t <= until)
+      );
+      return {
+        ...c,
+        roundTrips: c.answeredAt.length + (overlapped ? 0 : 1),
+        overlapped,
+        answeredAt: [...c.answeredAt],
+      };
+    });
+  }
   const live = new Set<{ stop(): void }>();
   let settledWaiters: (() => void)[] = [];
   function notifyIfSettled(): void {
@@ -223,8 +247,15 @@ export function startLatencyProxy(options: LatencyProxyOptions): Promise<Latency
 
   const server = net.createServer({ allowHalfOpen: true }, (client) => {
     const openedAt = performance.now();
-    // The TCP handshake: the client waits one round trip before it can send.
-    const stats: ConnectionStats = { roundTrips: 1, bytesUp: 0, bytesDown: 0, openedAt };
+    // Answers counted as they come; the TCP handshake is added by counted().
+    const stats: ConnectionStats = {
+      roundTrips: 0,
+      overlapped: false,
+      answeredAt: [],
+      bytesUp: 0,
+      bytesDown: 0,
+      openedAt,
+    };
     connections.push(stats);
     client.setNoDelay(true);
     const upstream = new net.Socket({ allowHalfOpen: true });
@@ -248,7 +279,7 @@ export function startLatencyProxy(options: LatencyProxyOptions): Promise<Latency
       onDeliver: (bytes) => {
         stats.bytesDown += bytes;
         if (sentSinceReceive && !clientFinished) {
-          stats.roundTrips++;
+          stats.answeredAt.push(performance.now());
           sentSinceReceive = false;
         }
       },
@@ -273,6 +304,7 @@ export function startLatencyProxy(options: LatencyProxyOptions): Promise<Latency
 
     client.on("data", (chunk: Uint8Array) => {
       sentSinceReceive = true;
+      stats.firstSentAt ??= performance.now();
       up.push(chunk, performance.now());
     });
     client.on("end", () => {
@@ -304,14 +336,17 @@ export function startLatencyProxy(options: LatencyProxyOptions): Promise<Latency
       const address = server.address() as net.AddressInfo;
       resolve({
         port: address.port,
-        roundTrips: () => connections.reduce((sum, c) => sum + c.roundTrips, 0),
-        stats: () => ({
-          connections: connections.length,
-          roundTrips: connections.reduce((sum, c) => sum + c.roundTrips, 0),
-          bytesUp: connections.reduce((sum, c) => sum + c.bytesUp, 0),
-          bytesDown: connections.reduce((sum, c) => sum + c.bytesDown, 0),
-          perConnection: connections.map((c) => ({ ...c })),
-        }),
+        roundTrips: () => counted().reduce((sum, c) => sum + c.roundTrips, 0),
+        stats: () => {
+          const perConnection = counted();
+          return {
+            connections: perConnection.length,
+            roundTrips: perConnection.reduce((sum, c) => sum + c.roundTrips, 0),
+            bytesUp: perConnection.reduce((sum, c) => sum + c.bytesUp, 0),
+            bytesDown: perConnection.reduce((sum, c) => sum + c.bytesDown, 0),
+            perConnection,
+          };
+        },
         settled: () =>
           new Promise<void>((done) => {
             settledWaiters.push(done);

@@ -1,31 +1,31 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * `deno task bench`: time-to-provisioned of one device (the real CLI in its
- * own process) against the emulator through the latency proxy, at several
- * one-way delays, keys path and CSR path. Prints medians of
+ * `deno task bench`: one device provisioning itself (keys path, the RSA 2048
+ * keys AWS hands out) through the latency proxy at 0, 50 and 150 ms one-way
+ * delay, the device being the x64 release binary in its own process (and,
+ * with `--deno`, the same CLI under Deno as a second row). The emulator runs
+ * from the same binary in its own process, so the bench's event loop (the
+ * proxy) is the only thing shared. Prints medians of:
  *
- * - config: process start → runtime config written (the CLI's own figure),
- * - connack: process start → CONNACK with the new certificate (the CLI's own
- *   "Provisioned ... in N ms"),
- * - wall: spawn → exit, measured here,
+ * - first SYN: exec → the device's first TCP connection reaches the proxy;
+ * - first request: exec → the first `Requesting …` log line (the request
+ *   goes out right behind it, once CONNACK arrived);
+ * - completed-fp: exec → the `Wrote the runtime config` log line (the
+ *   runtime config says `completed-fp` and the journal is committed);
+ * - connack: exec → the new certificate's CONNACK (`Connected with the new
+ *   certificate` log line);
+ * - wall: exec → exit;
+ * - the round trips the proxy counted, per connection;
+ * - peak RSS (`/usr/bin/time`'s maximum resident set size: the kernel's
+ *   high-water mark, taken at exit, so no sampling can miss the peak).
  *
- * the round trips the proxy counted, the device's peak RSS (`/usr/bin/time`'s
- * maximum resident set size: the kernel's high-water mark, taken at exit, so
- * no sampling can miss the peak), and the ratio to the floor: 7 × RTT + the
- * zero-delay time of the same path (the floor for "config" is 4 × RTT + its
- * zero-delay time: the second connection comes after it).
+ * Times are taken by this process when each line arrives on the device's
+ * stdout pipe (written synchronously by the device), from the moment it was
+ * spawned: they include exec and the runtime's own start-up. Runs of all
+ * delays are interleaved, so load from other processes spreads over all.
  *
- * The device runs under bench/device_timeline.ts (the CLI plus marks when each
- * TLS connection starts), so a second table splits the time into start-up, the
- * claim connection (until the second connection starts, i.e. runtime config
- * written), the new certificate's connection (until its CONNACK is reported)
- * and exit, each also in round trips over its zero-delay value. Runs of all
- * delays and paths are interleaved so that load from other processes spreads
- * over all of them. Deno's cache (DENO_DIR) is kept although HOME changes, so
- * no run pays for transpiling.
- *
- *   deno run -A bench/provision_bench.ts [--runs 5] [--delays 0,50,150] [--paths keys,csr]
- *     [--json FILE]
+ *   deno task bench [--runs 5] [--delays 0,50,150] [--paths keys[,csr]] [--deno]
+ *     [--binary PATH] [--key-type rsa-2048|ec-p256] [--json FILE]
  *
  * @module
  */
@@ -33,31 +33,28 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startEmulator } from "../src/emulator/mod.ts";
-import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
+import { build, ROOT } from "../build/mod.ts";
 import { startLatencyProxy } from "./latency_proxy.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const DENO_DIR = Deno.env.get("DENO_DIR") ??
-  join(Deno.env.get("HOME") ?? "/root", ".cache", "deno");
-const TIME = "/usr/bin/time";
-/** Round trips of fleet provisioning at the protocol floor. */
-const FLOOR_ROUND_TRIPS = 7;
-/** Round trips up to the runtime config (first connection only). */
-const CONFIG_ROUND_TRIPS = 4;
+import { medianOf, startBinaryEmulator, TIME } from "./support.ts";
 
 type Path = "keys" | "csr";
 
-/** One device run. */
+/** What ran as the device. */
+interface Device {
+  name: string;
+  command: string;
+  args: string[];
+}
+
+/** One device run, milliseconds from spawn. */
 interface Run {
-  configMs: number;
-  connackMs: number;
-  wallMs: number;
-  roundTrips: number;
+  firstSyn: number;
+  firstRequest: number;
+  completedFp: number;
+  connack: number;
+  wall: number;
   perConnection: number[];
   rssKiB: number;
-  /** Start-up, claim connection, new-certificate connection, exit: ms. */
-  phases: number[];
 }
 
 const { values } = parseArgs({
@@ -65,7 +62,10 @@ const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "5" },
     delays: { type: "string", default: "0,50,150" },
-    paths: { type: "string", default: "keys,csr" },
+    paths: { type: "string", default: "keys" },
+    binary: { type: "string" },
+    deno: { type: "boolean", default: false },
+    "key-type": { type: "string", default: "rsa-2048" },
     json: { type: "string" },
   },
 });
@@ -75,225 +75,193 @@ const paths = values.paths.split(",") as Path[];
 for (const path of paths) {
   if (path !== "keys" && path !== "csr") throw new Error(`--paths: unknown path ${path}.`);
 }
-try {
-  Deno.statSync(TIME);
-} catch {
-  throw new Error(`${TIME} is missing (it measures the device's peak RSS): apt-get install time.`);
+
+const binary = values.binary ??
+  (await build({ targets: ["x64"], log: () => {}, debs: false })).targets[0].path;
+const devices: Device[] = [{ name: "x64 binary", command: binary, args: [] }];
+if (values.deno) {
+  devices.push({
+    name: "Deno",
+    command: Deno.execPath(),
+    args: ["run", "-A", "--quiet", join(ROOT, "main.ts")],
+  });
 }
 
 const work = Deno.makeTempDirSync({ dir: tmpdir(), prefix: "fleetprov-bench-" });
 chmodSync(work, 0o700);
-const emulator = await startEmulator({ stateDir: join(work, "emulator"), port: 0 });
+const emulator = await startBinaryEmulator(binary, {
+  stateDir: join(work, "emulator"),
+  keyType: values["key-type"],
+});
 
-/** A fresh device: HOME, lock dir, and for the CSR path a key and CSR (0600 in a 0700 dir). */
-async function freshDevice(index: number, path: Path): Promise<{ home: string; flags: string[] }> {
+/** A fresh device: HOME, lock dir, and for the CSR path a key generated on the board. */
+function freshDevice(index: number, path: Path): { home: string; flags: string[] } {
   const home = join(work, `device-${index}`);
   mkdirSync(join(home, "lock"), { recursive: true, mode: 0o700 });
   chmodSync(home, 0o700);
-  if (path === "keys") return { home, flags: [] };
-  const dir = join(home, "csr");
-  mkdirSync(dir, { mode: 0o700 });
-  chmodSync(dir, 0o700);
-  const pair = await generateKeyPair("ec-p256");
-  const csr = await createCsr(`bench-${index}`, pair.keys);
-  const keyPath = join(dir, "device.key");
-  const csrPath = join(dir, "device.csr");
-  writeFileSync(keyPath, pair.privateKeyPem, { mode: 0o600 });
-  writeFileSync(csrPath, csr, { mode: 0o600 });
-  chmodSync(keyPath, 0o600);
-  chmodSync(csrPath, 0o600);
-  return { home, flags: ["--csr-file", csrPath, "--device-key", keyPath] };
+  return { home, flags: path === "csr" ? ["--generate-key", "ec-p256"] : [] };
 }
 
-const PROVISIONED =
-  /Provisioned thing \S+ with certificate \S+ in (\d+) ms \(runtime config written at (\d+) ms/;
+/** Times (ms since `start`) at which stdout lines matching each pattern first arrived. */
+async function lineTimes(
+  stream: ReadableStream<Uint8Array>,
+  start: number,
+  patterns: Record<string, RegExp>,
+): Promise<{ times: Record<string, number>; text: string }> {
+  const times: Record<string, number> = {};
+  let text = "";
+  let pending = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const now = performance.now() - start;
+    text += chunk;
+    const lines = (pending + chunk).split("\n");
+    pending = lines.pop()!;
+    for (const line of lines) {
+      for (const [name, pattern] of Object.entries(patterns)) {
+        if (times[name] === undefined && pattern.test(line)) times[name] = now;
+      }
+    }
+  }
+  return { times, text };
+}
 
 let deviceIndex = 0;
-/** TLS versions the device negotiated, over all runs. */
-const tlsVersions = new Set<string>();
-async function runDevice(delayMs: number, path: Path): Promise<Run> {
+async function runDevice(device: Device, delayMs: number, path: Path): Promise<Run> {
   const proxy = await startLatencyProxy({
-    target: { host: emulator.host, port: emulator.port },
+    target: { host: "127.0.0.1", port: emulator.port },
     delayMs,
   });
-  const device = await freshDevice(deviceIndex++, path);
-  const rssFile = join(device.home, "rss");
+  const { home, flags } = freshDevice(deviceIndex++, path);
+  const rssFile = join(home, "rss");
   try {
-    const started = performance.now();
-    const output = await new Deno.Command(TIME, {
+    const start = performance.now();
+    const child = new Deno.Command(TIME, {
       args: [
         "-f",
         "%M",
         "-o",
         rssFile,
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--quiet",
-        join(ROOT, "bench", "device_timeline.ts"),
+        device.command,
+        ...device.args,
         "--config-file",
-        emulator.configPath,
-        "--endpoint",
-        "localhost",
+        emulator.config,
         "--port",
         String(proxy.port),
-        ...device.flags,
+        ...flags,
       ],
       env: {
-        HOME: device.home,
-        DENO_DIR,
-        LOCK_FILE_PATH: join(device.home, "lock"),
+        HOME: home,
+        LOCK_FILE_PATH: join(home, "lock"),
         NO_COLOR: "1",
+        PATH: Deno.env.get("PATH") ?? "",
       },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-    }).output();
-    const wallMs = performance.now() - started;
-    const stdout = new TextDecoder().decode(output.stdout);
-    const match = PROVISIONED.exec(stdout);
-    if (output.code !== 0 || !match) {
-      throw new Error(
-        `device run failed (exit ${output.code}):\n${stdout}${
-          new TextDecoder().decode(output.stderr)
-        }`,
-      );
+    }).spawn();
+    const [lines, stderr, status] = await Promise.all([
+      lineTimes(child.stdout, start, {
+        firstRequest: /\[INFO\] Requesting /,
+        completedFp: /\[INFO\] Wrote the runtime config /,
+        connack: /\[INFO\] Connected with the new certificate /,
+      }),
+      new Response(child.stderr).text(),
+      child.status,
+    ]);
+    const wall = performance.now() - start;
+    const { times } = lines;
+    if (status.code !== 0 || times.connack === undefined) {
+      throw new Error(`device run failed (exit ${status.code}):\n${lines.text}${stderr}`);
     }
     await proxy.settled();
     const stats = proxy.stats();
-    const marks = new Map<string, number>();
-    const stderr = new TextDecoder().decode(output.stderr);
-    for (const [, protocol] of stderr.matchAll(/^timeline tls#\d+ \S+ (\S+)/gm)) {
-      tlsVersions.add(protocol);
-    }
-    for (const [, event, ms] of stderr.matchAll(/^timeline (\S+) (\S+)/gm)) {
-      marks.set(event, Number(ms));
-    }
-    const connack = Number(match[1]);
-    const phases = [
-      marks.get("connect#1")!,
-      marks.get("connect#2")! - marks.get("connect#1")!,
-      connack - marks.get("connect#2")!,
-      wallMs - connack,
-    ];
     return {
-      connackMs: connack,
-      configMs: Number(match[2]),
-      wallMs,
-      roundTrips: stats.roundTrips,
+      firstSyn: stats.perConnection[0].openedAt - start,
+      firstRequest: times.firstRequest,
+      completedFp: times.completedFp,
+      connack: times.connack,
+      wall,
       perConnection: stats.perConnection.map((c) => c.roundTrips),
       rssKiB: Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()),
-      phases,
     };
   } finally {
     await proxy.close();
-    rmSync(device.home, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
   }
 }
 
-function median(numbers: number[]): number {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
 interface Row {
+  device: Device;
   delayMs: number;
   path: Path;
   runs: Run[];
 }
 
-// One warm-up run so that the first measured run does not pay for cold caches.
-await runDevice(0, "keys");
+// One warm-up run per device, so that no measured run pays for cold caches.
+for (const device of devices) await runDevice(device, 0, "keys");
 
-const rows: Row[] = delays.flatMap((delayMs) =>
-  paths.map((path) => ({ delayMs, path, runs: [] as Run[] }))
+const rows: Row[] = devices.flatMap((device) =>
+  delays.flatMap((delayMs) => paths.map((path) => ({ device, delayMs, path, runs: [] as Run[] })))
 );
+const loadBefore = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 for (let i = 0; i < runs; i++) {
   for (const row of rows) {
-    const run = await runDevice(row.delayMs, row.path);
+    const run = await runDevice(row.device, row.delayMs, row.path);
     row.runs.push(run);
     console.error(
-      `run ${i + 1}/${runs} ${row.path} at ${row.delayMs} ms: connack ${run.connackMs} ms, ` +
-        `${run.roundTrips} round trips`,
+      `run ${i + 1}/${runs} ${row.device.name} ${row.path} at ${row.delayMs} ms: ` +
+        `completed-fp ${run.completedFp.toFixed(0)} ms, ${run.perConnection.join("+")} round trips`,
     );
   }
 }
-await emulator.close();
+await emulator.stop();
 rmSync(work, { recursive: true, force: true });
 
 const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "?";
+const loadAfter = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 console.log(
-  `Machine: ${navigator.hardwareConcurrency} CPUs (${cpu}); load average ${
-    readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
-  }; Deno ${Deno.version.deno}.`,
+  `Machine: ${navigator.hardwareConcurrency} CPUs (${cpu}); load average ${loadBefore} before, ` +
+    `${loadAfter} after; device binary ${binary}; keys ${values["key-type"]}; ` +
+    `Deno ${Deno.version.deno}.`,
+);
+console.log(
+  "Medians of the runs, ms from exec (spawn). first SYN: the first TCP connection reaches the " +
+    "proxy; first request: the first `Requesting` line; completed-fp: runtime config written; " +
+    "connack: the new certificate's CONNACK; wall: exit. Round trips as the proxy counts them, " +
+    "per connection.",
 );
 const header = [
   "one-way delay",
+  "device",
   "path",
-  "runs",
-  "config ms",
-  "connack ms",
-  "wall ms",
-  "round trips (per conn.)",
-  "floor ms",
-  "connack / floor",
-  "config / floor",
+  "first SYN",
+  "first request",
+  "completed-fp",
+  "connack",
+  "wall",
+  "round trips",
   "peak RSS MiB",
 ];
-const table: string[][] = [];
-for (const row of rows) {
-  const zero = rows.find((r) => r.delayMs === 0 && r.path === row.path);
-  const rtt = 2 * row.delayMs;
-  const connack = median(row.runs.map((r) => r.connackMs));
-  const config = median(row.runs.map((r) => r.configMs));
-  const trips = median(row.runs.map((r) => r.roundTrips));
-  const perConnection = row.runs[0].perConnection.join("+");
-  const floor = zero ? FLOOR_ROUND_TRIPS * rtt + median(zero.runs.map((r) => r.connackMs)) : NaN;
-  const configFloor = zero
-    ? CONFIG_ROUND_TRIPS * rtt + median(zero.runs.map((r) => r.configMs))
-    : NaN;
-  table.push([
-    `${row.delayMs} ms`,
-    row.path,
-    String(row.runs.length),
-    config.toFixed(0),
-    connack.toFixed(0),
-    median(row.runs.map((r) => r.wallMs)).toFixed(0),
-    `${trips} (${perConnection})`,
-    floor.toFixed(0),
-    `${(connack / floor).toFixed(3)}×`,
-    `${(config / configFloor).toFixed(3)}×`,
-    (median(row.runs.map((r) => r.rssKiB)) / 1024).toFixed(1),
-  ]);
-}
-console.log(
-  "Medians. config/connack: process start -> runtime config written / new certificate's CONNACK " +
-    "(the CLI's own figures); wall: spawn -> exit. Floor: 7 x RTT + the zero-delay connack " +
-    "(config floor: 4 x RTT + the zero-delay config time).",
-);
 console.log(`| ${header.join(" | ")} |`);
 console.log(`|${header.map(() => "---").join("|")}|`);
-for (const line of table) console.log(`| ${line.join(" | ")} |`);
-
-const phaseNames = ["start-up", "claim connection", "new-cert connection", "exit"];
-console.log(
-  "\nWhere the time goes (medians, ms; in brackets: more than at zero delay, in RTTs). " +
-    "start-up: process start -> first TCP connect; claim connection: -> second connect " +
-    "(runtime config written just before); new-cert connection: -> its CONNACK reported; " +
-    "exit: -> process exit.",
-);
-console.log(`| one-way delay | path | ${phaseNames.join(" | ")} |`);
-console.log(`|---|---|${phaseNames.map(() => "---").join("|")}|`);
 for (const row of rows) {
-  const zero = rows.find((r) => r.delayMs === 0 && r.path === row.path);
-  const cells = phaseNames.map((_, i) => {
-    const value = median(row.runs.map((r) => r.phases[i]));
-    if (row.delayMs === 0 || !zero) return value.toFixed(0);
-    const extra = (value - median(zero.runs.map((r) => r.phases[i]))) / (2 * row.delayMs);
-    return `${value.toFixed(0)} (${extra >= 0 ? "+" : ""}${extra.toFixed(1)})`;
-  });
-  console.log(`| ${row.delayMs} ms | ${row.path} | ${cells.join(" | ")} |`);
+  const m = (pick: (run: Run) => number) => medianOf(row.runs.map(pick)).toFixed(0);
+  const perConnection = row.runs[0].perConnection;
+  console.log(
+    `| ${
+      [
+        `${row.delayMs} ms`,
+        row.device.name,
+        row.path,
+        m((r) => r.firstSyn),
+        m((r) => r.firstRequest),
+        m((r) => r.completedFp),
+        m((r) => r.connack),
+        m((r) => r.wall),
+        `${perConnection.reduce((a, b) => a + b, 0)} (${perConnection.join("+")})`,
+        (medianOf(row.runs.map((r) => r.rssKiB)) / 1024).toFixed(1),
+      ].join(" | ")
+    } |`,
+  );
 }
-console.log(`\nTLS versions negotiated by the device: ${[...tlsVersions].join(", ")}.`);
 if (values.json) writeFileSync(values.json, JSON.stringify(rows, null, 2) + "\n");

@@ -235,7 +235,7 @@ for (const id of TARGET_IDS) {
           result.stdout,
           new RegExp(`^  Node\\.js ${target.nodeVersion.replaceAll(".", "\\.")} `, "m"),
         );
-        assertMatch(result.stdout, /^ {2}mqtt 5\.\d+\.\d+ +MIT$/m);
+        assertMatch(result.stdout, /^ {2}mqtt-packet 9\.\d+\.\d+ +MIT$/m);
       });
 
       const emulator = await startBinaryEmulator(id, binary);

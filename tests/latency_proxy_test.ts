@@ -227,6 +227,36 @@ Deno.test("round trips: what the server sends after the client's FIN is not wait
   });
 });
 
+Deno.test("round trips: a TCP handshake opened while waiting on another connection is not counted", async () => {
+  await withProxy({ delayMs: 20 }, async (proxy) => {
+    const first = new Client(proxy.port);
+    await first.connected;
+    first.socket.write(text.encode("register"));
+    // Opened while the first connection's request is in flight: its handshake overlaps that wait.
+    const second = new Client(proxy.port);
+    await first.receivedBytes(8);
+    await second.connected;
+    second.socket.write(text.encode("tls"));
+    await second.receivedBytes(3);
+    first.socket.end();
+    await first.ended();
+    // Opened while nothing is waited on: its handshake counts.
+    const third = new Client(proxy.port);
+    await third.connected;
+    third.socket.write(text.encode("x"));
+    await third.receivedBytes(1);
+    second.socket.end();
+    await second.ended();
+    await finish(third, proxy);
+    const stats = proxy.stats();
+    assertEquals(stats.perConnection.map((c) => c.roundTrips), [2, 1, 2]);
+    assertEquals(stats.perConnection.map((c) => c.overlapped), [false, true, false]);
+    const [firstStats, secondStats] = stats.perConnection;
+    assertEquals(firstStats.answeredAt.length, 1);
+    assert(secondStats.openedAt < firstStats.answeredAt[0]);
+  });
+});
+
 Deno.test("the bandwidth cap holds client to server", async () => {
   const bandwidthBytesPerSec = 64 * 1024;
   const size = 32 * 1024;

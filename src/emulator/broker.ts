@@ -27,6 +27,7 @@ import {
   type OperationCounters,
 } from "./context.ts";
 import type { FaultOperation } from "./faults.ts";
+import { ConnackGate } from "./connack_gate.ts";
 import { decideConnect, identify } from "./handle_connect.ts";
 import { handleRequest } from "./handle_request.ts";
 
@@ -121,6 +122,18 @@ async function createAedes(context: BrokerContext): Promise<Aedes> {
     },
   });
   broker.on("unsubscribe", (filters, client) => unsubscribed(context, client, filters));
+  broker.on("connackSent", (_packet, client) => {
+    if (!(client.conn instanceof ConnackGate)) return;
+    const reason = client.conn.connackSent();
+    if (reason === undefined) return;
+    const mqttVersion = client.conn.level;
+    log(
+      `protocol error: ${client.id}: ${reason}; ${
+        mqttVersion === 5 ? "DISCONNECT 0x82 Protocol Error" : "disconnecting"
+      }`,
+    );
+    events.emit("protocol", { clientId: client.id, reason, mqttVersion });
+  });
   broker.on("clientDisconnect", (client) => {
     if (!states.has(client)) return;
     states.delete(client);
@@ -174,8 +187,10 @@ function tlsServer(
       socket.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       return;
     }
-    context.identities.set(socket, identify(context, socket));
-    to.broker.handle(socket);
+    // aedes sees the client through the gate: nothing sent before CONNACK reaches it.
+    const gate = new ConnackGate(socket);
+    context.identities.set(gate, identify(context, socket));
+    to.broker.handle(gate);
   });
   server.on("tlsClientError", (error) => context.log(`TLS handshake failed: ${error.message}`));
   return server;

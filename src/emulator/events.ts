@@ -46,6 +46,12 @@ export interface EmulatorEventMap {
    * disconnected; over MQTT 5 it got reason code 0x87 on the SUBACK or PUBACK.
    */
   violation: { clientId: string; action: string; name: string; disconnected: boolean };
+  /**
+   * The client sent packets after CONNECT before its CONNACK, which AWS IoT
+   * forbids: they were dropped and the connection closed (MQTT 5: DISCONNECT
+   * 0x82 Protocol Error first).
+   */
+  protocol: { clientId: string; reason: string; mqttVersion: number };
 }
 
 /** Name of an emulator event. */

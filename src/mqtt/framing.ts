@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The framing guard between the TLS socket and MQTT.js: it follows packet
- * boundaries in the bytes the broker sends (type byte, remaining-length
- * varint, body skipped) and refuses a packet larger than the API can send as
- * soon as its fixed header arrives, before any parser buffers it. So memory
- * is bounded by the protocol, not by the sender: a 250 MB "answer" costs
- * one TLS record, not 250 MB.
+ * The framing guard between the TLS socket and the MQTT session: it follows
+ * packet boundaries in the bytes the broker sends (type byte, remaining-length
+ * varint, body) and refuses a packet larger than the API can send as soon as
+ * its fixed header arrives, before any of it is buffered. So memory is
+ * bounded by the protocol, not by the sender: a 250 MB "answer" costs one TLS
+ * record, not 250 MB. With a packet callback it also hands each complete
+ * packet to the session, copied once into a buffer of its announced size.
  *
  * @module
  */
-import { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
 
 /** AWS IoT Core's message size limit: no legitimate packet from the broker is larger. */
 export const MAX_INCOMING_PACKET_BYTES = 128 * 1024;
@@ -30,19 +29,32 @@ export class FramingError extends Error {
 /** Follows packet boundaries in a byte stream; throws {@linkcode FramingError} on a bad header. */
 export class FrameGuard {
   readonly #limit: number;
+  readonly #onPacket: ((packet: Uint8Array) => void) | undefined;
   #phase: "type" | "length" | "body" = "type";
   #type = 0;
   #length = 0;
   #lengthBytes = 0;
   #remaining = 0;
+  /** The fixed header so far (type byte and length bytes), while assembling. */
+  #header: number[] = [];
+  /** The packet being assembled, and how much of it is filled. */
+  #packet: Uint8Array | undefined;
+  #filled = 0;
   /** Complete PUBLISH packets received. */
   publishes = 0;
   /** PUBLISH packets whose header arrived (complete or not). */
   publishesStarted = 0;
 
-  /** A guard refusing packets whose remaining length exceeds `limit` bytes. */
-  constructor(limit: number = MAX_INCOMING_PACKET_BYTES) {
+  /**
+   * A guard refusing packets whose remaining length exceeds `limit` bytes;
+   * with `onPacket`, each complete packet (fixed header included) is passed to it.
+   */
+  constructor(
+    limit: number = MAX_INCOMING_PACKET_BYTES,
+    onPacket?: (packet: Uint8Array) => void,
+  ) {
     this.#limit = limit;
+    this.#onPacket = onPacket;
   }
 
   /** True when the bytes so far end inside a packet (a close now cuts a packet). */
@@ -55,14 +67,18 @@ export class FrameGuard {
     let i = 0;
     while (i < chunk.length) {
       if (this.#phase === "type") {
-        this.#type = chunk[i++] >> 4;
+        this.#type = chunk[i] >> 4;
+        this.#header = [chunk[i++]];
         this.#phase = "length";
         this.#length = 0;
         this.#lengthBytes = 0;
       } else if (this.#phase === "length") {
+        this.#header.push(chunk[i]);
         this.#readLengthByte(chunk[i++]);
       } else {
         const take = Math.min(this.#remaining, chunk.length - i);
+        this.#packet?.set(chunk.subarray(i, i + take), this.#filled);
+        this.#filled += take;
         i += take;
         this.#remaining -= take;
         if (this.#remaining === 0) this.#endPacket();
@@ -89,6 +105,11 @@ export class FrameGuard {
       );
     }
     if (this.#type === PUBLISH) this.publishesStarted++;
+    if (this.#onPacket) {
+      this.#packet = new Uint8Array(this.#header.length + this.#length);
+      this.#packet.set(this.#header);
+      this.#filled = this.#header.length;
+    }
     this.#remaining = this.#length;
     this.#phase = "body";
     if (this.#remaining === 0) this.#endPacket();
@@ -97,44 +118,8 @@ export class FrameGuard {
   #endPacket(): void {
     if (this.#type === PUBLISH) this.publishes++;
     this.#phase = "type";
+    const packet = this.#packet;
+    this.#packet = undefined;
+    if (packet) this.#onPacket!(packet);
   }
-}
-
-/**
- * The TLS socket as MQTT.js sees it: writes go straight through; every byte
- * read passes `guard` first, and a refused packet destroys the socket (with
- * the {@linkcode FramingError}) before MQTT.js gets any of it.
- */
-export function guardedStream(socket: TLSSocket, guard: FrameGuard): Duplex {
-  const stream: Duplex = new Duplex({
-    read() {
-      socket.resume();
-    },
-    // Done once the socket took the bytes (or drained): its own write callbacks
-    // may wait for the TLS handshake, which would stall the packets behind.
-    writev(chunks, callback) {
-      const bytes = Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer));
-      if (socket.write(bytes)) callback();
-      else socket.once("drain", () => callback());
-    },
-    final(callback) {
-      socket.end(callback);
-    },
-    destroy(error, callback) {
-      socket.destroy(error ?? undefined);
-      callback(error);
-    },
-  });
-  socket.on("data", (chunk: Buffer) => {
-    try {
-      guard.inspect(chunk);
-    } catch (error) {
-      socket.destroy(error as Error);
-      return;
-    }
-    if (!stream.push(chunk)) socket.pause();
-  });
-  socket.on("end", () => stream.push(null));
-  socket.on("close", () => stream.destroy());
-  return stream;
 }

@@ -54,6 +54,20 @@ const NAMES: Record<number, string> = {
 /** Codes that time can heal: the broker is busy, unavailable, going down or rate-limiting. */
 const TRANSIENT = new Set([0x88, 0x89, 0x8b, 0x8d, 0x8e, 0x96, 0x97, 0x98, 0x9f, 0xa0]);
 
+/** MQTT 3.1.1 CONNACK return codes. */
+const RETURN_CODES: Record<number, string> = {
+  1: "unacceptable protocol version",
+  2: "identifier rejected",
+  3: "server unavailable",
+  4: "bad user name or password",
+  5: "not authorized",
+};
+
+/** An MQTT 3.1.1 CONNACK refusal: "CONNACK return code 5 (not authorized)". */
+export function returnCodeText(code: number): string {
+  return `CONNACK return code ${code} (${RETURN_CODES[code] ?? "unknown"})`;
+}
+
 /** "0x87 Not authorized". */
 export function reasonCodeText(code: number): string {
   const hex = `0x${code.toString(16).padStart(2, "0")}`;

@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { Settings } from "../config/settings.ts";
 import { osFailure } from "../errors.ts";
 import { fsyncDirectory, writeFileAtomic } from "../secure_files/mod.ts";
 
@@ -99,10 +100,28 @@ export function writeJournal(configDir: string, entry: JournalEntry): void {
   writeFileAtomic(journalPath(configDir), JSON.stringify(entry), { mode: 0o600 });
 }
 
-/** Removes the journal once the runtime config holds the result. */
+/** Removes the journal once the runtime config holds the result (nothing to do without one). */
 export function clearJournal(configDir: string): void {
-  rmSync(journalPath(configDir), { force: true });
+  const path = journalPath(configDir);
+  if (!existsSync(path)) return;
+  rmSync(path, { force: true });
   fsyncDirectory(configDir);
+}
+
+/**
+ * True when the runtime config says "provisioned" but the journal holds the
+ * same certificate at a step before the proof: the new certificate has not
+ * connected yet, so the run is not over.
+ */
+export function proofPending(settings: Settings): boolean {
+  if (settings.runtime.status !== "provisioned") return false;
+  const entry = readJournal(settings.configDir);
+  if (!entry || entry.step === "certificate-created") return false;
+  try {
+    return readFileSync(settings.runtime.cert, "utf8") === entry.certificatePem;
+  } catch {
+    return false;
+  }
 }
 
 /** True while the journal's ownership token may still be used. */

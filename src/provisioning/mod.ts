@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 import { crashPoint } from "../failpoints.ts";
@@ -26,7 +26,7 @@ import { RejectionError } from "../protocol/mod.ts";
 import { ensureDirectory } from "../secure_files/mod.ts";
 import { untrusted } from "../text.ts";
 import { clockProblem, type ValidityWindow, validityWindow } from "./clock.ts";
-import { connect, verifyCredentials } from "./connect.ts";
+import { connect, preopen, type Preopened, verifyCredentials } from "./connect.ts";
 import {
   checkOutputPaths,
   type ClaimCredentials,
@@ -54,10 +54,17 @@ import {
   POLICY_CLOSES,
   policyClose,
 } from "./outcome.ts";
-import { createCertificate, type CsrPlan, csrPlan, registerThing } from "./requests.ts";
+import {
+  claimSubscriptions,
+  createCertificate,
+  type CsrPlan,
+  csrPlan,
+  registerThing,
+} from "./requests.ts";
 import { backoffDelay, delay, isTransient } from "./retry.ts";
 
 export { MAX_CERTIFICATES_PER_RUN } from "./outcome.ts";
+export { proofPending } from "./journal.ts";
 
 /** Mode of a config dir fleetprov creates: what the Device Client checks for. */
 const CONFIG_DIR_MODE = 0o745;
@@ -99,23 +106,6 @@ export async function provision(
   return await new Provisioning(settings, options).run();
 }
 
-/**
- * True when the runtime config says "provisioned" but fleetprov's journal
- * holds the same certificate at a step before the proof: the new
- * certificate has not connected yet, so the run is not over.
- */
-export function proofPending(settings: Settings): boolean {
-  const entry = readJournal(settings.configDir);
-  if (!entry || entry.step === "certificate-created" || settings.runtime.status !== "provisioned") {
-    return false;
-  }
-  try {
-    return readFileSync(settings.runtime.cert, "utf8") === entry.certificatePem;
-  } catch {
-    return false;
-  }
-}
-
 /** One provisioning run: its state, its claim session, and its retry bookkeeping. */
 class Provisioning {
   readonly #settings: Settings;
@@ -128,6 +118,8 @@ class Provisioning {
   readonly #window: ValidityWindow | undefined;
   #state: State;
   #session: Session | undefined;
+  /** The proof's transport, opened while RegisterThing is in flight. */
+  #proofTransport: Preopened | undefined;
   #plan: { value: CsrPlan | undefined } | undefined;
   #attempt = 0;
   #retries = 0;
@@ -155,15 +147,19 @@ class Provisioning {
   /** Steps until done; a failure is retried, or ends the run, by {@linkcode recover}. */
   async run(): Promise<ProvisionResult> {
     await this.#awaitPlausibleClock();
-    while (this.#state.step !== "done") {
-      this.#attempt++;
-      const step = this.#state.step;
-      try {
-        await this.#step();
-        if (this.#state.step !== step) this.#policyCloses = 0;
-      } catch (error) {
-        await this.#recover(error);
+    try {
+      while (this.#state.step !== "done") {
+        this.#attempt++;
+        const step = this.#state.step;
+        try {
+          await this.#step();
+          if (this.#state.step !== step) this.#policyCloses = 0;
+        } catch (error) {
+          await this.#recover(error);
+        }
       }
+    } finally {
+      this.#proofTransport?.discard();
     }
     const entry = this.#state.entry;
     return {
@@ -204,18 +200,17 @@ class Provisioning {
         crashPoint("after-journal-created");
         break;
       }
-      case "certificate-created":
-        this.#state = await registerThing(
-          await this.#claimSession(),
-          this.#settings,
-          state,
-          this.#logger,
-        );
+      case "certificate-created": {
+        const session = await this.#claimSession();
+        const request = registerThing(session, this.#settings, state, this.#logger);
+        this.#proofTransport = preopen(this.#settings, session.remoteAddress());
+        this.#state = await request;
         crashPoint("after-register-answer");
         writeJournal(configDir, this.#state);
         crashPoint("after-journal-registered");
         await this.#dropSession();
         break;
+      }
       case "registered":
         await this.#dropSession();
         commitFiles(this.#settings, state);
@@ -227,7 +222,11 @@ class Provisioning {
         this.#logger.info(`Wrote the runtime config ${runtimeConfigPath}.`);
         break;
       case "committed":
-        await verifyCredentials(this.#settings, this.#claim, state, this.#logger);
+        await verifyCredentials(this.#settings, this.#claim, state, {
+          logger: this.#logger,
+          transport: this.#proofTransport,
+        });
+        this.#proofTransport = undefined;
         crashPoint("after-verify");
         clearJournal(configDir);
         crashPoint("after-journal-clear");
@@ -243,6 +242,8 @@ class Provisioning {
    */
   async #recover(error: unknown): Promise<void> {
     await this.#dropSession();
+    this.#proofTransport?.discard();
+    this.#proofTransport = undefined;
     const state = this.#state;
     // What the disk holds, which may be a step behind the state when its write failed.
     const journal = readJournal(this.#settings.configDir);
@@ -342,10 +343,12 @@ class Provisioning {
   }
 
   async #claimSession(): Promise<Session> {
+    const step = this.#state.step === "start" ? "start" : "certificate-created";
     this.#session ??= await connect(this.#settings, {
       ...this.#claim,
       clientId: this.#settings.clientId,
       policyName: "the claim policy",
+      subscriptions: claimSubscriptions(this.#settings, { step, plan: this.#plan?.value }),
     });
     return this.#session;
   }

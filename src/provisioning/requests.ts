@@ -80,6 +80,29 @@ export async function csrPlan(settings: Settings, logger: Logger): Promise<CsrPl
   return undefined;
 }
 
+/**
+ * Every answer topic the claim connection will wait on from `step` on, for
+ * its one SUBSCRIBE at CONNACK: the create operation's (unless the
+ * certificate exists already) and RegisterThing's, accepted and rejected.
+ */
+export function claimSubscriptions(
+  settings: Settings,
+  options: { step: "start" | "certificate-created"; plan: CsrPlan | undefined },
+): string[] {
+  const format = settings.payloadFormat;
+  const topics = [
+    operationTopics("RegisterThing", {
+      format,
+      templateName: settings.fleetProvisioning.templateName,
+    }),
+  ];
+  if (options.step === "start") {
+    const create = options.plan ? "CreateCertificateFromCsr" : "CreateKeysAndCertificate";
+    topics.unshift(operationTopics(create, { format }));
+  }
+  return topics.flatMap((t) => [t.accepted, t.rejected]);
+}
+
 /** Asks for a new certificate (from a CSR when there is one); the journal entry of the answer. */
 export async function createCertificate(
   session: Session,
