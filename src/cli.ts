@@ -11,6 +11,7 @@
  */
 import process from "node:process";
 import { ExitCode, FleetprovError, osFailure } from "./errors.ts";
+import { writeStderr, writeStdout } from "./output.ts";
 import { newRunReport, resultLine, type RunReport } from "./result_line.ts";
 import { escapeControls } from "./text.ts";
 import { versionLine } from "./version.ts";
@@ -58,7 +59,7 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
   const { json, report } = options;
   if (args.includes("--version")) {
     textOnly(json, "--version");
-    process.stdout.write(`${versionLine()}\n`);
+    writeStdout(`${versionLine()}\n`);
     return ExitCode.Ok;
   }
   if (args[0] === "emulator") {
@@ -68,13 +69,13 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
   if (args.includes("--help") || args.includes("-h")) {
     textOnly(json, "--help");
     const { helpText } = await import("./commands/help.ts");
-    process.stdout.write(helpText());
+    writeStdout(helpText());
     return ExitCode.Ok;
   }
   if (args.includes("--third-party-notices")) {
     textOnly(json, "--third-party-notices");
     const { embeddedNotices, FROM_SOURCE_NOTICE } = await import("./notices.ts");
-    process.stdout.write(embeddedNotices() ?? FROM_SOURCE_NOTICE);
+    writeStdout(embeddedNotices() ?? FROM_SOURCE_NOTICE);
     return ExitCode.Ok;
   }
   const exportIndex = args.indexOf("--export-default-settings");
@@ -89,7 +90,7 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
     }
     const { exportDefaultSettings } = await import("./commands/help.ts");
     exportDefaultSettings(path);
-    process.stdout.write(`Wrote the default settings to ${path}.\n`);
+    writeStdout(`Wrote the default settings to ${path}.\n`);
     return ExitCode.Ok;
   }
   if (args[0] === "check" || args.includes("--dry-run")) {
@@ -100,7 +101,8 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
     );
   }
   const { runProvisionCommand } = await import("./commands/provision.ts");
-  return await runProvisionCommand(args, { report, logToStderr: json });
+  // The report feeds the result line only: without --output json nothing is gathered for it.
+  return await runProvisionCommand(args, { report: json ? report : undefined, logToStderr: json });
 }
 
 /**
@@ -112,32 +114,18 @@ function reportFailure(caught: unknown): number {
   const error = osFailure(caught) ?? caught;
   if (error instanceof FleetprovError) {
     for (const line of error.message.split("\n")) {
-      process.stderr.write(`fleetprov: ${escapeControls(line)}\n`);
+      writeStderr(`fleetprov: ${escapeControls(line)}\n`);
     }
     return error.exitCode;
   }
   const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(
-    `fleetprov: internal error (please report it): ${escapeControls(message)}\n`,
-  );
-  if (process.env.FLEETPROV_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+  writeStderr(`fleetprov: internal error (please report it): ${escapeControls(message)}\n`);
+  if (process.env.FLEETPROV_DEBUG) writeStderr(`${(error as Error).stack}\n`);
   return ExitCode.Software;
-}
-
-/**
- * A reader that closes stdout early (`fleetprov --third-party-notices | head`)
- * must not crash a run with an unhandled EPIPE: what it no longer reads is dropped.
- */
-function dropOutputToClosedPipe(): void {
-  if (process.stdout.listenerCount("error") > 0) return;
-  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EPIPE") throw error;
-  });
 }
 
 /** Runs fleetprov with `args` (argv without the program) and returns the exit code. */
 export async function runCli(args: string[]): Promise<number> {
-  dropOutputToClosedPipe();
   let format: OutputFormat = "text";
   const report = newRunReport();
   let failure: unknown;
@@ -153,7 +141,7 @@ export async function runCli(args: string[]): Promise<number> {
   }
   if (format === "json") {
     const line = resultLine(report, code, { error: failure, totalMs: performance.now() });
-    process.stdout.write(`${JSON.stringify(line)}\n`);
+    writeStdout(`${JSON.stringify(line)}\n`);
   }
   return code;
 }

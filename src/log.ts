@@ -6,9 +6,9 @@
  * @module
  */
 import { constants, fchmodSync, openSync, writeSync } from "node:fs";
-import process from "node:process";
 import type { LoggingSettings, LogLevel } from "./config/settings.ts";
 import { ExitCode, FleetprovError, osFailure } from "./errors.ts";
+import { writeStderr, writeStdout } from "./output.ts";
 import { escapeControls } from "./text.ts";
 
 const ORDER: Record<LogLevel, number> = { DEBUG: 0, INFO: 1, WARN: 2, ERROR: 3 };
@@ -41,11 +41,11 @@ export function createLogger(
     const line = `${new Date().toISOString()} [${level}] ${escapeControls(message)}\n`;
     if (fd !== undefined) {
       writeSync(fd, line);
-      if (level === "ERROR") process.stderr.write(line);
+      if (level === "ERROR") writeStderr(line);
       return;
     }
     const toStderr = ORDER[level] >= ORDER.WARN || options.stdoutToStderr;
-    (toStderr ? process.stderr : process.stdout).write(line);
+    (toStderr ? writeStderr : writeStdout)(line);
   }
   return {
     debug: (m) => write("DEBUG", m),

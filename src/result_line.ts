@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { ExitCode, FleetprovError } from "./errors.ts";
 import { escapeControls, untrusted } from "./text.ts";
@@ -72,7 +71,9 @@ export function newRunReport(): RunReport {
  * The AWS IoT certificate id (hex SHA-256 of the DER) of the PEM certificate
  * at `path`, or undefined when it cannot be read.
  */
-export function certificateIdOfFile(path: string): string | undefined {
+export async function certificateIdOfFile(path: string): Promise<string | undefined> {
+  // node:crypto is loaded here, for --output json only: the already-provisioned boot needs none.
+  const { createHash, X509Certificate } = await import("node:crypto");
   try {
     const der = new X509Certificate(readFileSync(path)).raw;
     return createHash("sha256").update(der).digest("hex");

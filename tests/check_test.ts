@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { runCheckCommand } from "../src/commands/check.ts";
 import { EXIT_CODES, exportDefaultSettings, helpText } from "../src/commands/help.ts";
 import { loadSettings } from "../src/config/mod.ts";
-import { FLAGS } from "../src/config/flags.ts";
+import { allFlags } from "../src/config/flags.ts";
 import { ExitCode } from "../src/errors.ts";
 import { writeRuntimeConfig } from "../src/runtime_config/mod.ts";
 import { ensureDirectory } from "../src/secure_files/mod.ts";
@@ -280,7 +280,7 @@ Deno.test("help: usage, subcommands, every flag with its default, exit codes", (
   for (const word of ["fleetprov [flags]", "fleetprov check", "fleetprov emulator"]) {
     assert(text.includes(word), word);
   }
-  for (const f of FLAGS.filter((f) => !f.foreign)) {
+  for (const f of allFlags().filter((f) => !f.foreign)) {
     assertMatch(
       text,
       new RegExp(`\\n  ${f.flag}${f.value ? ` ${f.value.replace("|", "\\|")}` : ""}`),

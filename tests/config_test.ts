@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULTS, loadSettings } from "../src/config/mod.ts";
 import type { Settings } from "../src/config/settings.ts";
-import { FLAGS, parseFlags } from "../src/config/flags.ts";
+import { allFlags, parseFlags } from "../src/config/flags.ts";
 import { expandPath } from "../src/config/paths.ts";
 import { parseTemplateParameters } from "../src/config/template_parameters.ts";
 import { machineClientId } from "../src/config/system_info.ts";
@@ -105,7 +105,7 @@ Deno.test("flag parsing: --flag=value, foreign flags and switches", () => {
 
 Deno.test("every Device Client flag of other features is accepted and reported as ignored", async () => {
   const layout = await makeLayout();
-  const foreign = FLAGS.filter((f) => f.foreign);
+  const foreign = allFlags().filter((f) => f.foreign);
   const args = [...layout.args];
   for (const f of foreign) {
     args.push(f.flag);
@@ -343,7 +343,7 @@ Deno.test("every key and flag: the flag sets it, the config key sets it, the fla
   const table = await entries(layout);
   // Every non-meta flag fleetprov reads (except --config-file and --http-proxy-config, tested below) is covered.
   const covered = new Set(table.map((e) => e[0]));
-  for (const f of FLAGS.filter((f) => !f.foreign && !f.meta && f.key)) {
+  for (const f of allFlags().filter((f) => !f.foreign && !f.meta && f.key)) {
     assert(covered.has(f.flag), `${f.flag} is not in the table`);
   }
   for (const [flag, key, value, expected, get] of table) {
@@ -1077,14 +1077,14 @@ Deno.test("machine client id: stable, different per machine, never a shared cons
   const b = join(layout.root, "id-b");
   writeFileSync(a, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
   writeFileSync(b, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n");
-  assertEquals(machineClientId([a]), machineClientId([a]));
-  assert(machineClientId([a]) !== machineClientId([b]));
+  assertEquals(await machineClientId([a]), await machineClientId([a]));
+  assert(await machineClientId([a]) !== await machineClientId([b]));
   // Missing or empty machine id files: falls back to the host name and MAC, still per machine.
   const empty = join(layout.root, "id-empty");
   writeFileSync(empty, "\n");
-  const fallback = machineClientId([join(layout.root, "missing"), empty]);
+  const fallback = await machineClientId([join(layout.root, "missing"), empty]);
   assertMatch(fallback, /^fleetprov-[0-9a-f]{16}$/);
-  assert(fallback !== machineClientId([a]));
+  assert(fallback !== await machineClientId([a]));
 });
 
 // ---------------------------------------------------------------- runtime config

@@ -2,7 +2,7 @@
 /** The settings table: one row per setting, and everything derived from it agrees with it. */
 import { assert, assertEquals } from "./support/assert.ts";
 import { SETTINGS } from "../src/config/table.ts";
-import { FLAGS } from "../src/config/flags.ts";
+import { allFlags } from "../src/config/flags.ts";
 import { FOREIGN_SECTIONS } from "../src/config/known_keys.ts";
 import { defaultSettingsJson } from "../src/config/default_settings.ts";
 import { helpText } from "../src/commands/help.ts";
@@ -24,7 +24,7 @@ Deno.test("settings table: keys and flags are unique; every row says which versi
 
 Deno.test("settings table: --help shows exactly the flags of the settings fleetprov reads", () => {
   const text = helpText();
-  const shown = FLAGS.filter((f) => !f.foreign && !f.meta).map((f) => f.flag);
+  const shown = allFlags().filter((f) => !f.foreign && !f.meta).map((f) => f.flag);
   assertEquals(
     shown,
     SETTINGS.filter((s) => !s.ignored && s.flag !== undefined).map((s) => s.flag),

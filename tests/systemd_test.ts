@@ -188,9 +188,11 @@ Deno.test({
     const deep = join(scratch, "etc");
     mkdirSync(deep, { mode: 0o745 });
     chmodSync(deep, 0o745);
+    // A comment sends it through the JSONC parser (plain JSON goes through JSON.parse, which
+    // does not overflow): the known bug is there.
     writeWithMode(
       join(deep, "deep.conf"),
-      `{"x": ${"[".repeat(20000)}${"]".repeat(20000)}}`,
+      `{"x": /* deep */ ${"[".repeat(20000)}${"]".repeat(20000)}}`,
       0o640,
     );
     const eioHome = deviceHome();
@@ -215,7 +217,8 @@ Deno.test({
       },
       {
         // The only real path to 70 is a bug: today the JSONC parser's stack overflow on a
-        // config nested 20000 levels deep (the KNOWN BUG test in hostile_input_test.ts).
+        // config with comments nested 20000 levels deep (the KNOWN BUG test in
+        // hostile_input_test.ts).
         code: ExitCode.Software,
         why: "a bug (deep nesting)",
         args: ["--config-file", join(deep, "deep.conf")],

@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { proofPending } from "../provisioning/mod.ts";
-import process from "node:process";
+import { proofPending } from "../provisioning/journal.ts";
 import {
   ignoredNotice,
   loadSettings,
@@ -16,6 +15,7 @@ import {
 } from "../config/mod.ts";
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
+import { writeStderr, writeStdout } from "../output.ts";
 
 /** Options of {@linkcode runCheckCommand}. */
 export interface CheckCommandOptions extends LoadSettingsOptions {
@@ -33,8 +33,8 @@ export async function runCheckCommand(
   args: string[],
   options: CheckCommandOptions = {},
 ): Promise<number> {
-  const out = options.stdout ?? ((text: string) => process.stdout.write(text));
-  const err = options.stderr ?? ((text: string) => process.stderr.write(text));
+  const out = options.stdout ?? writeStdout;
+  const err = options.stderr ?? writeStderr;
   const { stdout: _o, stderr: _e, ...loadOptions } = options;
   let settings: Settings;
   try {

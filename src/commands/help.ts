@@ -7,7 +7,7 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { defaultSettingsJson } from "../config/default_settings.ts";
-import { FLAGS, type FlagSpec } from "../config/flags.ts";
+import { allFlags, type FlagSpec } from "../config/flags.ts";
 import { ExitCode, FleetprovError, NO_RESTART_EXIT_CODES } from "../errors.ts";
 import { writeFileAtomic } from "../secure_files/mod.ts";
 import { VERSION } from "../version.ts";
@@ -53,7 +53,7 @@ export function helpText(): string {
     "ignored. Paths expand ~ and $VAR. [+] marks fleetprov extensions.",
     "",
   ];
-  const shown = FLAGS.filter((f) => !f.foreign);
+  const shown = allFlags().filter((f) => !f.foreign);
   const left = (f: FlagSpec) =>
     `  ${f.flag}${f.value ? ` ${f.value}` : ""}${f.extension ? " [+]" : ""}`;
   const width = 38;

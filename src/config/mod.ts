@@ -128,7 +128,6 @@ export async function loadSettings(
   args: string[],
   options: LoadSettingsOptions = {},
 ): Promise<Settings> {
-  await Promise.resolve();
   const env = options.env ?? process.env;
   const home = options.home ?? env.HOME ?? homedir();
   const context: LoadContext = {
@@ -162,18 +161,18 @@ export async function loadSettings(
   const claim = claimAfterRuntimeConfig(values, layout.runtimeConfigPath, context);
   checkRequired(values, claim, context.problems);
   checkTemplateNameGiven(values, context);
-  const files = checkCredentialFiles(claim, context);
   const { provisioned } = claim;
+  const files = await checkCredentialFiles(claim, { provisioned }, context);
   const secureElement = values.value<boolean>("secure-element.enabled")!;
-  checkKeySource(values, { provisioned, secureElement }, context);
+  await checkKeySource(values, { provisioned, secureElement }, context);
   checkSecureElement(values, { provisioned }, context);
-  const parameters = templateParameters(
+  const parameters = await templateParameters(
     values,
     { provisioned, claimCertPem: files.certPem },
     context,
   );
   const clientId = values.value("client-id") ?? claim.thingName ??
-    machineClientId(options.machineIdFiles ?? MACHINE_ID_FILES);
+    await machineClientId(options.machineIdFiles ?? MACHINE_ID_FILES);
   throwIfProblems(context.problems, ignored);
   return buildSettings(values, {
     ...file,

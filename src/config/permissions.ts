@@ -56,14 +56,26 @@ export interface Identity {
   user: string;
 }
 
-/** The identity of this process. */
+/**
+ * The identity of this process. The user name (a passwd lookup, through NSS)
+ * is looked up only when a message needs it.
+ */
 export function currentIdentity(): Identity {
   const uid = typeof process.getuid === "function" ? process.getuid() : 0;
-  let user = String(uid);
-  try {
-    user = userInfo().username;
-  } catch { /* no passwd entry: the uid will do */ }
-  return { uid, user };
+  let user: string | undefined;
+  return {
+    uid,
+    get user(): string {
+      if (user === undefined) {
+        try {
+          user = userInfo().username;
+        } catch {
+          user = String(uid); // no passwd entry: the uid will do
+        }
+      }
+      return user;
+    },
+  };
 }
 
 /** Formats a mode as octal, three digits (four when special bits are set). */

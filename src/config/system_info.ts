@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { hostname, networkInterfaces } from "node:os";
 
@@ -27,9 +26,9 @@ export function primaryInterface(): { address: string; mac: string } | undefined
  * and ProvisioningCertSerialNumber (the claim certificate's serial, hex).
  * Returns what could be collected and a note for each item that could not.
  */
-export function collectSystemInformation(
+export async function collectSystemInformation(
   claimCertificatePem: string | undefined,
-): { parameters: Record<string, string>; notes: string[] } {
+): Promise<{ parameters: Record<string, string>; notes: string[] }> {
   const parameters: Record<string, string> = {};
   const notes: string[] = [];
   const iface = primaryInterface();
@@ -42,6 +41,7 @@ export function collectSystemInformation(
     );
   }
   if (claimCertificatePem !== undefined) {
+    const { X509Certificate } = await import("node:crypto");
     try {
       parameters.ProvisioningCertSerialNumber = new X509Certificate(claimCertificatePem)
         .serialNumber;
@@ -63,7 +63,12 @@ export const MACHINE_ID_FILES = ["/etc/machine-id", "/var/lib/dbus/machine-id"];
  * coming from `/etc/machine-id` (hashed, since the raw id should not leave
  * the machine); without one, from the host name and first MAC address.
  */
-export function machineClientId(files: readonly string[] = MACHINE_ID_FILES): string {
+export async function machineClientId(
+  files: readonly string[] = MACHINE_ID_FILES,
+): Promise<string> {
+  // node:crypto only here: a provisioned device connects as its thing and needs none of this.
+  const { createHash } = await import("node:crypto");
+  const sha256Hex = (text: string) => createHash("sha256").update(text).digest("hex");
   for (const file of files) {
     try {
       const id = readFileSync(file, "utf8").trim();
@@ -72,8 +77,4 @@ export function machineClientId(files: readonly string[] = MACHINE_ID_FILES): st
   }
   const mac = primaryInterface()?.mac ?? "";
   return `fleetprov-${sha256Hex(`host:${hostname()}|mac:${mac}`).slice(0, 16)}`;
-}
-
-function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
 }

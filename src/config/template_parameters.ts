@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { parse, type ParseError, printParseErrorCode } from "jsonc-parser";
-import { MAX_PARAMETER_KEY_LENGTH, MAX_PARAMETER_VALUE_LENGTH } from "../protocol/mod.ts";
+import { parse, type ParseError } from "jsonc-parser";
+import { MAX_PARAMETER_KEY_LENGTH, MAX_PARAMETER_VALUE_LENGTH } from "../protocol/limits.ts";
 
 /** Parsed parameters, or one line per problem (without the origin prefix). */
 export type ParsedParameters =
@@ -89,36 +89,34 @@ export function parseTemplateParameters(value: unknown): ParsedParameters {
   return problems.length > 0 ? { ok: false, problems } : { ok: true, parameters };
 }
 
+/**
+ * Human wording of jsonc-parser's error codes (its `ParseErrorCode` values,
+ * part of its API); the rest by their name. Only `parse` of jsonc-parser is
+ * bundled into the binary (build/bundle.ts): its formatter builds tables at
+ * load time that a config file never needs.
+ */
+const PARSE_ERRORS: Record<number, string> = {
+  1: "an invalid character",
+  2: "InvalidNumberFormat",
+  3: "a property name in double quotes is expected",
+  4: "a value is expected",
+  5: "a colon (:) is missing",
+  6: "a comma (,) is missing",
+  7: "a closing brace (}) is missing",
+  8: "a closing bracket (]) is missing",
+  9: "unexpected text after the end",
+  10: "a comment is malformed",
+  11: "a comment is malformed",
+  12: "a string is not closed",
+  13: "UnexpectedEndOfNumber",
+  14: "InvalidUnicode",
+  15: "an invalid escape sequence",
+  16: "InvalidCharacter",
+};
+
 /** Human wording of a jsonc-parser error code. */
 export function describeParseError(code: number): string {
-  const name = printParseErrorCode(code);
-  switch (name) {
-    case "ColonExpected":
-      return "a colon (:) is missing";
-    case "CommaExpected":
-      return "a comma (,) is missing";
-    case "CloseBraceExpected":
-      return "a closing brace (}) is missing";
-    case "CloseBracketExpected":
-      return "a closing bracket (]) is missing";
-    case "PropertyNameExpected":
-      return "a property name in double quotes is expected";
-    case "ValueExpected":
-      return "a value is expected";
-    case "EndOfFileExpected":
-      return "unexpected text after the end";
-    case "UnexpectedEndOfString":
-      return "a string is not closed";
-    case "InvalidSymbol":
-      return "an invalid character";
-    case "InvalidCommentToken":
-    case "UnexpectedEndOfComment":
-      return "a comment is malformed";
-    case "InvalidEscapeCharacter":
-      return "an invalid escape sequence";
-    default:
-      return name;
-  }
+  return PARSE_ERRORS[code] ?? "<unknown ParseErrorCode>";
 }
 
 function excerpt(text: string, offset: number): string {

@@ -54,16 +54,16 @@ const NAMES: Record<number, string> = {
 /** Codes that time can heal: the broker is busy, unavailable, going down or rate-limiting. */
 const TRANSIENT = new Set([0x88, 0x89, 0x8b, 0x8d, 0x8e, 0x96, 0x97, 0x98, 0x9f, 0xa0]);
 
-/** MQTT 3.1.1 CONNACK return codes. */
+/** MQTT 3.1.1 CONNACK return codes, in the words of the specification (table 3.1). */
 const RETURN_CODES: Record<number, string> = {
-  1: "unacceptable protocol version",
-  2: "identifier rejected",
-  3: "server unavailable",
-  4: "bad user name or password",
-  5: "not authorized",
+  1: "Connection Refused, unacceptable protocol version",
+  2: "Connection Refused, identifier rejected",
+  3: "Connection Refused, Server unavailable",
+  4: "Connection Refused, bad user name or password",
+  5: "Connection Refused, not authorized",
 };
 
-/** An MQTT 3.1.1 CONNACK refusal: "CONNACK return code 5 (not authorized)". */
+/** An MQTT 3.1.1 CONNACK refusal: "CONNACK return code 5 (Connection Refused, not authorized)". */
 export function returnCodeText(code: number): string {
   return `CONNACK return code ${code} (${RETURN_CODES[code] ?? "unknown"})`;
 }

@@ -18,7 +18,10 @@ import {
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import process from "node:process";
+
+/** Temporary files this process created so far. */
+let tempCounter = 0;
 
 /** Options of {@linkcode writeFileAtomic}. */
 export interface WriteOptions {
@@ -45,12 +48,7 @@ export function writeFileAtomic(
     );
   }
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-  const fd = openSync(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    options.mode,
-  );
+  const { tmp, fd } = createTemporary(dir, basename(path), options.mode);
   try {
     // The umask may have narrowed the mode at creation; set it exactly, before any byte.
     chmodSync(tmp, options.mode);
@@ -71,6 +69,28 @@ export function writeFileAtomic(
     throw error;
   }
   fsyncDirectory(dir);
+}
+
+/**
+ * Creates a new temporary file beside the target, with `mode` from the start
+ * and never through a link. Its name holds the PID, the time and a counter;
+ * one left by a process killed earlier (a PID comes back after a reboot) is
+ * stepped over, not reused.
+ */
+function createTemporary(dir: string, name: string, mode: number): { tmp: string; fd: number } {
+  for (let attempt = 0;; attempt++) {
+    const tmp = join(
+      dir,
+      `.${name}.${process.pid}-${Date.now().toString(36)}-${++tempCounter}.tmp`,
+    );
+    try {
+      const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL |
+        constants.O_NOFOLLOW;
+      return { tmp, fd: openSync(tmp, flags, mode) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 100) throw error;
+    }
+  }
 }
 
 /** Creates `path` (and missing parents) and sets its mode exactly. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { MAX_THING_NAME_BYTES } from "../../protocol/mod.ts";
+import { MAX_THING_NAME_BYTES } from "../../protocol/limits.ts";
 import type { Located, Problems } from "../problems.ts";
 import type { SettingValues } from "../reader.ts";
 import type { Entry } from "../schema.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import { statSync } from "node:fs";
-import { TEMPLATE_NAME_PATTERN } from "../../protocol/mod.ts";
+import { TEMPLATE_NAME_PATTERN } from "../../protocol/limits.ts";
 import { RULES } from "../permissions.ts";
 import type { LoadContext, Located } from "../problems.ts";
 import type { SettingValues } from "../reader.ts";
@@ -61,11 +61,11 @@ export function checkTemplateNameGiven(values: SettingValues, context: LoadConte
  * (checked unless the device is provisioned already), or a key generated on
  * the board, never both.
  */
-export function checkKeySource(
+export async function checkKeySource(
   values: SettingValues,
   options: { provisioned: boolean; secureElement: boolean },
   context: LoadContext,
-): void {
+): Promise<void> {
   const problems = context.problems;
   const csr = path(values, "fleet-provisioning.csr-file");
   const deviceKey = path(values, "fleet-provisioning.device-key");
@@ -83,7 +83,7 @@ export function checkKeySource(
   }
   if (
     deviceKey && checkPermissions(deviceKey.path, RULES.privateKey, deviceKey.origin, context) &&
-    !parsePrivateKey(deviceKey.path)
+    !(await parsePrivateKey(deviceKey.path))
   ) {
     problems.error(
       `Device key ${deviceKey.path} (from ${deviceKey.origin}) is not an unencrypted PEM private key.`,
@@ -104,17 +104,17 @@ export function checkKeySource(
  * `collect-system-information` is on and the device is not provisioned)
  * overridden by the user's values.
  */
-export function templateParameters(
+export async function templateParameters(
   values: SettingValues,
   options: { provisioned: boolean; claimCertPem?: string },
   context: LoadContext,
-): { parameters: Record<string, string>; systemParameters?: Record<string, string> } {
+): Promise<{ parameters: Record<string, string>; systemParameters?: Record<string, string> }> {
   const user = values.value<Record<string, string>>("fleet-provisioning.template-parameters");
   let systemParameters: Record<string, string> | undefined;
   if (
     values.value<boolean>("fleet-provisioning.collect-system-information") && !options.provisioned
   ) {
-    const collected = collectSystemInformation(options.claimCertPem);
+    const collected = await collectSystemInformation(options.claimCertPem);
     systemParameters = collected.parameters;
     for (const note of collected.notes) context.problems.warn(note);
   }

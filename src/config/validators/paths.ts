@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
+import type { KeyObject, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { expandPath } from "../paths.ts";
 import { checkFile, type PermissionRule, RULES } from "../permissions.ts";
@@ -46,21 +46,37 @@ export function checkPermissions(
   );
 }
 
+/** node:crypto, loaded only where contents are parsed. */
+type Crypto = typeof import("node:crypto");
+
+/** The armour of a PEM private key (PKCS#8, PKCS#1, SEC 1). */
+const PRIVATE_KEY_ARMOUR = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
 /**
- * The claim certificate and key (checked, parsed, and matched with each
- * other) and the root CA (a missing one means the system trust store).
- * Returns the certificate's PEM and the root CA path when they are usable.
+ * The certificate and key (checked, parsed, and matched with each other) and
+ * the root CA (a missing one means the system trust store). Returns the
+ * certificate's PEM and the root CA path when they are usable. On a
+ * provisioned device (the runtime config's certificate and key) the files are
+ * checked as the Device Client checks them (there, mode, owner) and for their
+ * PEM armour, not parsed: parsing needs node:crypto, which the
+ * already-provisioned boot does without, and the Device Client's next
+ * connection reads them anyway.
  */
-export function checkCredentialFiles(
+export async function checkCredentialFiles(
   claim: { cert?: Located; key?: Located; rootCa?: Located },
+  options: { provisioned: boolean },
   context: LoadContext,
-): { certPem?: string; rootCa?: string } {
+): Promise<{ certPem?: string; rootCa?: string }> {
   const { cert, key } = claim;
   const problems = context.problems;
+  const crypto = options.provisioned ? undefined : await import("node:crypto");
   let certPem: string | undefined;
   if (cert && checkPermissions(cert.path, RULES.certificate, cert.origin, context)) {
     certPem = readPem(cert.path);
-    if (!parseCertificate(certPem)) {
+    if (
+      !certPem?.includes("-----BEGIN CERTIFICATE-----") ||
+      (crypto && !parseCertificate(crypto, certPem))
+    ) {
       problems.error(
         `Certificate ${cert.path} (from ${cert.origin}) is not a PEM X.509 certificate.`,
       );
@@ -69,14 +85,16 @@ export function checkCredentialFiles(
   }
   let privateKey: KeyObject | undefined;
   if (key && checkPermissions(key.path, RULES.privateKey, key.origin, context)) {
-    privateKey = parsePrivateKey(key.path);
-    if (!privateKey) {
+    const pem = readPem(key.path);
+    const armoured = pem !== undefined && PRIVATE_KEY_ARMOUR.test(pem);
+    privateKey = armoured && crypto ? parseKey(crypto, pem) : undefined;
+    if (!armoured || (crypto && !privateKey)) {
       problems.error(
         `Private key ${key.path} (from ${key.origin}) is not an unencrypted PEM private key.`,
       );
     }
   }
-  if (certPem && privateKey && !keyMatches(certPem, privateKey)) {
+  if (crypto && certPem && privateKey && !keyMatches(crypto, certPem, privateKey)) {
     problems.error(
       `Private key ${key!.path} does not belong to certificate ${
         cert!.path
@@ -86,8 +104,8 @@ export function checkCredentialFiles(
   return { certPem, rootCa: checkRootCa(claim.rootCa, context) };
 }
 
-function keyMatches(certPem: string, privateKey: KeyObject): boolean {
-  const certificate = parseCertificate(certPem);
+function keyMatches(crypto: Crypto, certPem: string, privateKey: KeyObject): boolean {
+  const certificate = parseCertificate(crypto, certPem);
   if (!certificate || typeof certificate.checkPrivateKey !== "function") return true;
   try {
     return certificate.checkPrivateKey(privateKey);
@@ -118,22 +136,25 @@ export function readPem(path: string): string | undefined {
   }
 }
 
-function parseCertificate(pem: string | undefined): X509Certificate | undefined {
-  if (pem === undefined || !pem.includes("-----BEGIN CERTIFICATE-----")) return undefined;
+function parseCertificate(crypto: Crypto, pem: string): X509Certificate | undefined {
   try {
-    return new X509Certificate(pem);
+    return new crypto.X509Certificate(pem);
+  } catch {
+    return undefined;
+  }
+}
+
+function parseKey(crypto: Crypto, pem: string): KeyObject | undefined {
+  try {
+    return crypto.createPrivateKey({ key: pem, format: "pem" });
   } catch {
     return undefined;
   }
 }
 
 /** An unencrypted PEM private key from a file, or undefined. */
-export function parsePrivateKey(path: string): KeyObject | undefined {
+export async function parsePrivateKey(path: string): Promise<KeyObject | undefined> {
   const pem = readPem(path);
-  if (pem === undefined || !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) return undefined;
-  try {
-    return createPrivateKey({ key: pem, format: "pem" });
-  } catch {
-    return undefined;
-  }
+  if (pem === undefined || !PRIVATE_KEY_ARMOUR.test(pem)) return undefined;
+  return parseKey(await import("node:crypto"), pem);
 }
