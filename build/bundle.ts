@@ -8,7 +8,23 @@
  */
 import * as esbuild from "esbuild";
 import { builtinModules } from "node:module";
-import { relative } from "node:path";
+import { relative, resolve } from "node:path";
+
+/**
+ * A module a bundle leaves out and loads, when first called, from the binary
+ * it runs in (src/embedded.ts): the build appends it there.
+ */
+export interface EmbeddedModule {
+  /** The module's absolute path, as importers resolve it. */
+  path: string;
+  /** The name it is appended under. */
+  resource: string;
+  /** The functions its importers call. */
+  exports: readonly string[];
+}
+
+/** The V8 magic comment asking to compile every function with the script (and so into its code cache). */
+const EAGER_COMPILE_HINT = "//# allFunctionsCalledOnLoad\n";
 
 /** A finished bundle. */
 export interface BundleResult {
@@ -52,6 +68,61 @@ function importMetaMainPlugin(entry: string): esbuild.Plugin {
   };
 }
 
+/**
+ * Replaces imports of embedded modules with loaders: each export becomes a
+ * function that loads the module from the binary on first call.
+ */
+function embeddedModulesPlugin(root: string, modules: readonly EmbeddedModule[]): esbuild.Plugin {
+  return {
+    name: "embedded-modules",
+    setup(build) {
+      build.onResolve({ filter: /\.ts$/ }, (args) => {
+        const path = resolve(args.resolveDir, args.path);
+        const module = modules.find((m) => m.path === path);
+        return module ? { path: module.resource, namespace: "embedded" } : undefined;
+      });
+      build.onLoad({ filter: /.*/, namespace: "embedded" }, (args) => {
+        const module = modules.find((m) => m.resource === args.path)!;
+        const loader = JSON.stringify(resolve(root, "src", "embedded.ts"));
+        const lines = [
+          `import { loadEmbedded } from ${loader};`,
+          "let loaded: Record<string, (...args: unknown[]) => unknown> | undefined;",
+          `const load = () => (loaded ??= loadEmbedded(${JSON.stringify(module.resource)}));`,
+          ...module.exports.map((name) =>
+            `export function ${name}(...args: unknown[]) { return load().${name}(...args); }`
+          ),
+        ];
+        return { contents: lines.join("\n"), loader: "ts", resolveDir: root };
+      });
+    },
+  };
+}
+
+/**
+ * `await import("node:crypto")` (a built-in loaded only where needed) becomes
+ * a lazy `require`: esbuild keeps dynamic imports of external modules as
+ * `import()`, which in a single executable goes through Node's ES module
+ * loader, costing a board milliseconds before the module itself.
+ */
+function lazyBuiltinsPlugin(): esbuild.Plugin {
+  return {
+    name: "lazy-builtins",
+    setup(build) {
+      build.onResolve(
+        { filter: /^node:/ },
+        (args) =>
+          args.kind === "dynamic-import"
+            ? { path: args.path, namespace: "lazy-builtin" }
+            : undefined,
+      );
+      build.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(args.path)});`,
+        loader: "js",
+      }));
+    },
+  };
+}
+
 /** Explains esbuild failures that have a known cause in this project. */
 function explain(error: unknown): Error {
   const message = error instanceof Error ? error.message : String(error);
@@ -68,12 +139,23 @@ function explain(error: unknown): Error {
  * Bundles `entry` (an absolute path) for Node.js `nodeMajor`. Throws when the
  * bundle would need a module from disk at run time or uses `import.meta`,
  * which a single executable cannot provide. `embedNotices`, given the
- * bundle's inputs, returns the notices to embed (already packed).
+ * bundle's inputs, returns the notices to embed (already packed);
+ * `embedded` lists modules left out and loaded from the binary;
+ * `eagerCompile` asks V8 to compile every function with the script, so a
+ * code cache made from it holds them all; `keepNames` (default true) keeps
+ * function and class names through minification, for code that reads them
+ * (@peculiar/asn1-schema compares `constructor.name`).
  */
 export async function bundle(
   entry: string,
   root: string,
-  options: { nodeMajor: number; embedNotices?: (inputs: string[]) => Promise<string> },
+  options: {
+    nodeMajor: number;
+    embedNotices?: (inputs: string[]) => Promise<string>;
+    embedded?: readonly EmbeddedModule[];
+    eagerCompile?: boolean;
+    keepNames?: boolean;
+  },
 ): Promise<BundleResult> {
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
   let minified: esbuild.TransformResult;
@@ -91,16 +173,20 @@ export async function bundle(
       write: false,
       metafile: true,
       logLevel: "silent",
-      plugins: [importMetaMainPlugin(entry)],
+      plugins: [
+        importMetaMainPlugin(entry),
+        lazyBuiltinsPlugin(),
+        ...(options.embedded?.length ? [embeddedModulesPlugin(root, options.embedded)] : []),
+      ],
       // jsonc-parser's "main" is a UMD build whose factory gets `require` as a
       // parameter, hiding its relative requires from esbuild; use its ESM build.
-      alias: { "jsonc-parser": "jsonc-parser/lib/esm/main.js" },
+      alias: { "jsonc-parser": "jsonc-parser/lib/esm/impl/parser.js" },
     });
     const notices = await options.embedNotices?.(Object.keys(result.metafile.inputs).sort());
     minified = await esbuild.transform(result.outputFiles[0].text, {
       define: notices === undefined ? {} : { [NOTICES_GLOBAL]: JSON.stringify(notices) },
       minify: true,
-      keepNames: true,
+      keepNames: options.keepNames ?? true,
       legalComments: "none",
       format: "cjs",
       platform: "node",
@@ -136,7 +222,9 @@ export async function bundle(
     );
   }
   return {
-    code: new TextEncoder().encode(minified.code),
+    code: new TextEncoder().encode(
+      (options.eagerCompile ? EAGER_COMPILE_HINT : "") + minified.code,
+    ),
     inputs: Object.keys(result.metafile.inputs).sort(),
   };
 }

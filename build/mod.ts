@@ -19,7 +19,7 @@
 import { createHash } from "node:crypto";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { bundle } from "./bundle.ts";
+import { bundle, type EmbeddedModule } from "./bundle.ts";
 import { buildDeb, DEB_ARCH } from "./deb.ts";
 import {
   type BundledPackage,
@@ -30,7 +30,15 @@ import {
   runtimeLicenseText,
 } from "./notices.ts";
 import { findOnPath, hostRunner, runFor } from "./host.ts";
-import { findStrip, injectBlob, makeBlob, SEA_EXEC_ARGV, strip, supportsExecArgv } from "./sea.ts";
+import {
+  appendBundle,
+  findStrip,
+  injectBlob,
+  makeBlob,
+  SEA_EXEC_ARGV,
+  strip,
+  supportsExecArgv,
+} from "./sea.ts";
 import { parseTargetId, TARGET_IDS, type TargetId, TARGETS } from "./targets.ts";
 import { writeYoctoLayer } from "./yocto.ts";
 import { VERSION } from "../src/version.ts";
@@ -39,7 +47,14 @@ import { VERSION } from "../src/version.ts";
 export const ROOT: string = resolve(dirname(new URL(import.meta.url).pathname), "..");
 
 /** Bumped when the shape of the build output changes, to force rebuilds. */
-const BUILD_FORMAT = 2;
+const BUILD_FORMAT = 3;
+
+/** The emulator: left out of the main script, appended to the binary (src/embedded.ts). */
+const EMULATOR: EmbeddedModule = {
+  path: join(ROOT, "src", "commands", "emulator.ts"),
+  resource: "FLEETPROV_EMULATOR",
+  exports: ["runEmulatorCommand"],
+};
 
 /** Options for {@linkcode build}. */
 export interface BuildOptions {
@@ -256,7 +271,7 @@ async function verify(id: TargetId, path: string, nodeVersion: string): Promise<
 
 async function buildTarget(
   id: TargetId,
-  bundlePath: string,
+  bundled: { path: string; emulatorPath: string },
   options: {
     runtimePath: string;
     nodeVersion: string;
@@ -273,7 +288,7 @@ async function buildTarget(
   if (options.codeCache && !useCodeCache) {
     log(`${id}: cannot run ${id} code here, so the blob has no code cache (slower start-up)`);
   }
-  await makeBlob(maker.runner, bundlePath, {
+  await makeBlob(maker.runner, bundled.path, {
     blobPath,
     useCodeCache,
     execArgv: supportsExecArgv(nodeVersion) ? SEA_EXEC_ARGV : [],
@@ -286,6 +301,7 @@ async function buildTarget(
     await Deno.chmod(tmp, 0o755);
     if (stripIt && stripTool) await strip(stripTool, tmp);
     await injectBlob(tmp, blobPath);
+    await appendBundle(tmp, EMULATOR.resource, bundled.emulatorPath);
     return canRun ? await verify(id, tmp, nodeVersion) : null;
   };
   let stripped = stripTool !== null;
@@ -373,7 +389,13 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
 
   const bundles = new Map<
     string,
-    { path: string; hash: string; notices: string; packages: BundledPackage[] }
+    {
+      path: string;
+      emulatorPath: string;
+      hash: string;
+      notices: string;
+      packages: BundledPackage[];
+    }
   >();
   const allPackages = new Map<string, BundledPackage>();
   const built: BuiltTarget[] = [];
@@ -385,9 +407,17 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
       const major = Number(nodeVersion.split(".")[0]);
       let notices = "";
       let bundledList: BundledPackage[] = [];
+      // The emulator rides at the end of the binary, loaded only by `fleetprov emulator`.
+      const emulator = await bundle(EMULATOR.path, ROOT, { nodeMajor: major });
       const result = await bundle(join(ROOT, "main.ts"), ROOT, {
         nodeMajor: major,
-        embedNotices: async (inputs) => {
+        embedded: [EMULATOR],
+        eagerCompile: true,
+        // Nothing in the main script reads names (the X.509 library that does is the emulator's):
+        // keeping them costs a call per function at every start.
+        keepNames: false,
+        embedNotices: async (mainInputs) => {
+          const inputs = [...new Set([...mainInputs, ...emulator.inputs])].sort();
           const packages = await bundledPackages(ROOT, inputs);
           bundledList = packages;
           for (const p of packages) allPackages.set(`${p.name}@${p.version}`, p);
@@ -400,7 +430,18 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
       });
       const path = join(cacheDir, `fleetprov-node${nodeVersion}-${bundles.size}.cjs`);
       await Deno.writeFile(path, result.code);
-      bundled = { path, hash: sha256(result.code), notices, packages: bundledList };
+      const emulatorPath = join(
+        cacheDir,
+        `fleetprov-emulator-node${nodeVersion}-${bundles.size}.cjs`,
+      );
+      await Deno.writeFile(emulatorPath, emulator.code);
+      bundled = {
+        path,
+        emulatorPath,
+        hash: sha256(JSON.stringify([sha256(result.code), sha256(emulator.code)])),
+        notices,
+        packages: bundledList,
+      };
       bundles.set(runtimeKey, bundled);
     }
     const outPath = join(outDir, `fleetprov-linux-${id}`);
@@ -427,7 +468,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
       continue;
     }
     if (userRuntime) log(`${id}: using your runtime ${runtimePath} (Node.js ${nodeVersion})`);
-    const target = await buildTarget(id, bundled.path, {
+    const target = await buildTarget(id, bundled, {
       runtimePath,
       nodeVersion,
       outPath,

@@ -47,8 +47,22 @@ export const NO_RESTART_EXIT_CODES: readonly ExitCodeValue[] = [
   ExitCode.Config,
 ];
 
+/** Marks fleetprov's own errors, across copies of this module (src/embedded.ts loads a second one). */
+const FLEETPROV_ERROR = Symbol.for("fleetprov.FleetprovError");
+
 /** An expected failure: printed as its one-line message, exits with its code. */
 export class FleetprovError extends Error {
+  /**
+   * `instanceof FleetprovError` holds for one thrown by another copy of this
+   * class too (the emulator's, embedded in the binary); subclasses test as usual.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== FleetprovError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === "object" && value !== null && FLEETPROV_ERROR in value;
+  }
+
+  /** The brand {@linkcode FleetprovError}'s `instanceof` looks for. */
+  readonly [FLEETPROV_ERROR] = true;
   /** The process exit code for this failure. */
   readonly exitCode: ExitCodeValue;
   /** A short machine-readable cause (`clock`, `disk-full`, ...), for the `--output json` line. */

@@ -1,51 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Just enough DER to assemble X.509 certificates quickly (the emulator's hot
- * path): tag-length-value, INTEGER, time, and the fixed extension sets.
+ * path): time and the fixed extension sets, over the primitives of
+ * `src/pki/der.ts`.
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 
-/** Encodes a DER length. */
-function length(n: number): number[] {
-  if (n < 0x80) return [n];
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return [0x80 | bytes.length, ...bytes];
-}
-
-/** Concatenates byte arrays. */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
-/** A tag-length-value item. */
-export function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const body = content.length === 1 ? content[0] : concat(...content);
-  return concat(new Uint8Array([tag, ...length(body.length)]), body);
-}
-
-/** SEQUENCE. */
-export function sequence(...content: Uint8Array[]): Uint8Array {
-  return tlv(0x30, ...content);
-}
-
-/** A positive INTEGER from big-endian bytes. */
-export function positiveInteger(bytes: Uint8Array): Uint8Array {
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  const trimmed = bytes.subarray(start);
-  return trimmed[0] & 0x80 ? tlv(0x02, new Uint8Array([0]), trimmed) : tlv(0x02, trimmed);
-}
+export { concat, pem, positiveInteger, sequence, tlv } from "../pki/der.ts";
+import { sequence, tlv } from "../pki/der.ts";
 
 /** UTCTime before 2050, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5). */
 export function time(date: Date): Uint8Array {
@@ -141,10 +104,3 @@ export const CLIENT_EXTENSIONS: Uint8Array = tlv(
 
 /** Version v3: `[0] { INTEGER 2 }`. */
 export const VERSION_3: Uint8Array = new Uint8Array([0xa0, 0x03, 0x02, 0x01, 0x02]);
-
-/** PEM armour. */
-export function pem(der: Uint8Array, label: string): string {
-  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64");
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
-}

@@ -40,15 +40,14 @@ export interface CsrPlan {
 export async function csrPlan(settings: Settings, logger: Logger): Promise<CsrPlan | undefined> {
   const fp = settings.fleetProvisioning;
   if (fp.generateKey) {
-    // The X.509 library is loaded only on the paths that need it (it costs ~8 MB of RSS).
-    const { createCsr, generateKeyPair } = await import("../pki/mod.ts");
-    const { keys, privateKeyPem } = await generateKeyPair(fp.generateKey);
+    const { createDeviceCsr, generateDeviceKey } = await import("../pki/csr.ts");
+    const key = await generateDeviceKey(fp.generateKey);
     logger.info(`Generated a ${fp.generateKey} key on the device.`);
     return {
-      csr: await createCsr(settings.clientId, keys, { algorithm: fp.generateKey }),
-      spki: publicKeyOf(privateKeyPem, "the generated key"),
+      csr: createDeviceCsr(settings.clientId, key, fp.generateKey),
+      spki: key.spki,
       keySource: "generated",
-      privateKeyPem,
+      privateKeyPem: key.privateKeyPem,
     };
   }
   if (settings.secureElement.enabled) {
@@ -221,9 +220,9 @@ function assertSameKey(certificatePem: string, spki: Uint8Array): void {
 }
 
 async function csrPublicKey(csrPem: string): Promise<Uint8Array> {
-  const { x509 } = await import("../pki/mod.ts");
+  const { csrPublicKey: spkiOfCsr } = await import("../pki/csr.ts");
   try {
-    return new Uint8Array(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
+    return spkiOfCsr(csrPem);
   } catch (error) {
     throw new FleetprovError(
       `fleet-provisioning.csr-file is not a PEM certificate signing request (${
