@@ -172,7 +172,7 @@ const TEST = { ignore: unavailable, sanitizeResources: false, sanitizeOps: false
 Deno.test({
   ...TEST,
   name:
-    "nspawn: first boot provisions without a warning and starts the certificate's users; the second exits 0 without connecting",
+    "nspawn: first boot provisions without a warning and starts the certificate's users; the second exits 0 without connecting; completed-fp false provisions again at the third",
   async fn() {
     const emulator = await emulatorAt(join(tempDir("fleetprov-emu-"), "state"));
     const overlay = await Overlay.mount(await debianRootfs());
@@ -234,6 +234,31 @@ Deno.test({
         await second.poweroff();
       }
       assertEquals(emulator.counters.connect.requests, 2);
+
+      // The Device Client's way to provision again: completed-fp false. The unit has no
+      // condition on the runtime config (README: why), so the next boot runs fleetprov, which
+      // provisions again and starts the certificate's users.
+      const runtimePath = join(
+        overlay.root,
+        "root",
+        ".aws-iot-device-client",
+        "aws-iot-device-client-runtime.conf",
+      );
+      const reset = JSON.parse(await Deno.readTextFile(runtimePath));
+      reset["runtime-config"]["completed-fp"] = false;
+      await Deno.writeTextFile(runtimePath, JSON.stringify(reset, null, 2) + "\n");
+      const third = await boot(overlay.root);
+      try {
+        await third.booted();
+        await certificateUser(third);
+        const lines = fleetprovLines(await third.journal("fleetprov.service"));
+        assert(lines.some((line) => line.includes("[INFO] Provisioned thing ")), lines.join("\n"));
+      } finally {
+        await third.poweroff();
+      }
+      assertEquals(emulator.counters.connect.requests, 4);
+      const again = JSON.parse(await Deno.readTextFile(runtimePath))["runtime-config"];
+      assertEquals(again["completed-fp"], true);
     } finally {
       await overlay.remove();
       await emulator.close();
