@@ -100,7 +100,18 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
     );
   }
   const { runProvisionCommand } = await import("./commands/provision.ts");
-  return await runProvisionCommand(args, { report, logToStderr: json });
+  return await runProvisionCommand(args, {
+    report,
+    logToStderr: json,
+    // SIGTERM ends the process from its handler: the result line goes out first.
+    onStop: json ? (error) => writeResultLine(report, error.exitCode, error) : undefined,
+  });
+}
+
+/** Writes the `--output json` line of a run that ended with `code`. */
+function writeResultLine(report: RunReport, code: number, error: unknown): void {
+  const line = resultLine(report, code, { error, totalMs: performance.now() });
+  process.stdout.write(`${JSON.stringify(line)}\n`);
 }
 
 /**
@@ -151,9 +162,6 @@ export async function runCli(args: string[]): Promise<number> {
     failure = error;
     code = reportFailure(error);
   }
-  if (format === "json") {
-    const line = resultLine(report, code, { error: failure, totalMs: performance.now() });
-    process.stdout.write(`${JSON.stringify(line)}\n`);
-  }
+  if (format === "json") writeResultLine(report, code, failure);
   return code;
 }

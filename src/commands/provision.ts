@@ -11,7 +11,7 @@ import { createLogger, type Logger } from "../log.ts";
 import { acquireLock, type Lock, lockPath } from "../lock/mod.ts";
 import { proofPending, provision } from "../provisioning/mod.ts";
 import { clearJournal, readJournal } from "../provisioning/journal.ts";
-import { ExitCode } from "../errors.ts";
+import { ExitCode, FleetprovError } from "../errors.ts";
 import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 import { untrusted } from "../text.ts";
 
@@ -23,6 +23,8 @@ export interface ProvisionCommandOptions {
   report?: RunReport;
   /** Send every log line to stderr (stdout carries the `--output json` line). */
   logToStderr?: boolean;
+  /** Hears the failure of a run SIGTERM ends, just before the process exits. */
+  onStop?: (error: FleetprovError) => void;
 }
 
 /** Runs a provisioning; returns the exit code (errors are thrown as FleetprovError). */
@@ -47,7 +49,7 @@ export async function runProvisionCommand(
   }
   if (alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
   const lock = acquireLock(lockPath(env));
-  const stop = stopOnSigterm(settings, { lock, logger });
+  const stop = stopOnSigterm(settings, { lock, logger, onStop: options.onStop });
   try {
     const result = await provision(settings, {
       logger,
@@ -131,14 +133,21 @@ function alreadyProvisioned(
  * at shutdown too) ends the run at once with exit 75: the lock released, the
  * journal as the last completed step left it, so the next start resumes.
  */
-function stopOnSigterm(settings: Settings, options: { lock: Lock; logger: Logger }): () => void {
+function stopOnSigterm(
+  settings: Settings,
+  options: { lock: Lock; logger: Logger; onStop?: (error: FleetprovError) => void },
+): () => void {
   const handler = () => {
     // Journal writes are synchronous: a signal handled here never cuts one.
     const step = readJournal(settings.configDir)?.step ?? "start";
     options.lock.release();
-    options.logger.warn(
+    const stopped = new FleetprovError(
       `Stopped by SIGTERM at step ${step}; the journal keeps the progress and the next start resumes (exit ${ExitCode.TempFail}).`,
+      ExitCode.TempFail,
+      { kind: "stopped" },
     );
+    options.logger.warn(stopped.message);
+    options.onStop?.(stopped);
     process.exit(ExitCode.TempFail);
   };
   process.on("SIGTERM", handler);
