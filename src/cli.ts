@@ -101,8 +101,19 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
     );
   }
   const { runProvisionCommand } = await import("./commands/provision.ts");
-  // The report feeds the result line only: without --output json nothing is gathered for it.
-  return await runProvisionCommand(args, { report: json ? report : undefined, logToStderr: json });
+  return await runProvisionCommand(args, {
+    // The report feeds the result line only: without --output json nothing is gathered for it.
+    report: json ? report : undefined,
+    logToStderr: json,
+    // SIGTERM ends the process from its handler: the result line goes out first.
+    onStop: json ? (error) => writeResultLine(report, error.exitCode, error) : undefined,
+  });
+}
+
+/** Writes the `--output json` line of a run that ended with `code`. */
+function writeResultLine(report: RunReport, code: number, error: unknown): void {
+  const line = resultLine(report, code, { error, totalMs: performance.now() });
+  writeStdout(`${JSON.stringify(line)}\n`);
 }
 
 /**
@@ -139,9 +150,6 @@ export async function runCli(args: string[]): Promise<number> {
     failure = error;
     code = reportFailure(error);
   }
-  if (format === "json") {
-    const line = resultLine(report, code, { error: failure, totalMs: performance.now() });
-    writeStdout(`${JSON.stringify(line)}\n`);
-  }
+  if (format === "json") writeResultLine(report, code, failure);
   return code;
 }

@@ -2,8 +2,10 @@
 /**
  * Crash points for the power-loss tests: when `FLEETPROV_CRASH_AT` names a
  * point, the process kills itself with SIGKILL there, exactly as a power cut
- * would stop it (no cleanup, no flush). Unset, a crash point costs one
- * string comparison.
+ * would stop it (no cleanup, no flush). When `FLEETPROV_BUG_AT` names one, a
+ * plain Error is thrown there, as a bug in fleetprov would (exit 70): the only
+ * way the exit-code tests can reach 70 once the known bugs are fixed. Unset,
+ * a crash point costs two string comparisons.
  *
  * @module
  */
@@ -27,8 +29,10 @@ export const CRASH_POINTS = [
 export type CrashPoint = typeof CRASH_POINTS[number];
 
 const armed = process.env.FLEETPROV_CRASH_AT;
+const bug = process.env.FLEETPROV_BUG_AT;
 
-/** Kills the process with SIGKILL when `FLEETPROV_CRASH_AT` names this point. */
+/** Kills the process (`FLEETPROV_CRASH_AT`) or throws (`FLEETPROV_BUG_AT`) when armed here. */
 export function crashPoint(point: CrashPoint): void {
   if (armed === point) process.kill(process.pid, "SIGKILL");
+  if (bug === point) throw new Error(`a simulated bug at ${point} (FLEETPROV_BUG_AT)`);
 }

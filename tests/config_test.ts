@@ -547,6 +547,11 @@ Deno.test("bad values: one line each, naming the key or flag, the value and what
       ["--thing-name", ""],
       /^--thing-name is empty; give a value or leave the flag out\.$/,
     ],
+    [
+      "a 3000-character endpoint is quoted capped, not in full",
+      ["--endpoint", `https://${"a".repeat(3000)}`],
+      /^--endpoint is "https:\/\/a{68}\.\.\."; expected a host name only/,
+    ],
   ];
   for (const [name, extra, pattern] of cases) {
     await t.step(name, async () => {

@@ -514,7 +514,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "SIGTERM (systemd stop) ends a waiting run within a second: exit 75, journal intact, lock released",
+    "SIGTERM (systemd stop) ends a waiting run within a second: exit 75, journal intact, lock released, the result line printed",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -532,7 +532,7 @@ Deno.test({
     const home = deviceHome();
     try {
       const { child, result } = spawnFleetprov(
-        deviceArgs(emulator, { extra: ["--port", String(broker.port)] }),
+        deviceArgs(emulator, { extra: ["--port", String(broker.port), "--output", "json"] }),
         { home },
       );
       await registering;
@@ -550,6 +550,15 @@ Deno.test({
       );
       assertEquals(journalOf(home), journal);
       assert(!existsSync(join(home, "lock", "devicecl.lock")), "the lock was released");
+      // --output json: the run's one result line, even though SIGTERM ended it.
+      const lines = ended.stdout.trim().split("\n");
+      assertEquals(lines.length, 1, ended.stdout);
+      const line = JSON.parse(lines[0]);
+      assertEquals([line.outcome, line.exitCode, line.error?.cause], [
+        "failed",
+        ExitCode.TempFail,
+        "stopped",
+      ]);
     } finally {
       await broker.close();
       await emulator.close();

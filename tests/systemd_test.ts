@@ -13,7 +13,7 @@ import { assert, assertEquals } from "./support/assert.ts";
 import { join } from "node:path";
 import { build } from "../build/mod.ts";
 import { ExitCode, NO_RESTART_EXIT_CODES } from "../src/errors.ts";
-import { chmodSync, mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import {
   boardEmulator,
   canMount,
@@ -185,16 +185,6 @@ Deno.test({
     const scratch = tempDir("fleetprov-codes-");
     const looseKey = join(scratch, "claim-0644.key");
     writeWithMode(looseKey, readFileSync(emulator.claim.keyPath, "utf8"), 0o644);
-    const deep = join(scratch, "etc");
-    mkdirSync(deep, { mode: 0o745 });
-    chmodSync(deep, 0o745);
-    // A comment sends it through the JSONC parser (plain JSON goes through JSON.parse, which
-    // does not overflow): the known bug is there.
-    writeWithMode(
-      join(deep, "deep.conf"),
-      `{"x": /* deep */ ${"[".repeat(20000)}${"]".repeat(20000)}}`,
-      0o640,
-    );
     const eioHome = deviceHome();
     mkdirSync(configDirOf(eioHome), { mode: 0o745 });
     // A read the kernel fails with EIO, as a failing flash would.
@@ -216,12 +206,12 @@ Deno.test({
         args: deviceArgs(emulator),
       },
       {
-        // The only real path to 70 is a bug: today the JSONC parser's stack overflow on a
-        // config with comments nested 20000 levels deep (the KNOWN BUG test in
-        // hostile_input_test.ts).
+        // The only real path to 70 is a bug: FLEETPROV_BUG_AT throws a plain Error at a
+        // crash point, as one would.
         code: ExitCode.Software,
-        why: "a bug (deep nesting)",
-        args: ["--config-file", join(deep, "deep.conf")],
+        why: "a bug (simulated after the create answer)",
+        args: deviceArgs(emulator, { serial: "SN-70" }),
+        env: { FLEETPROV_BUG_AT: "after-create-answer" },
       },
       {
         code: ExitCode.CantCreate,

@@ -13,7 +13,7 @@ import type { Settings } from "../config/settings.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { Lock } from "../lock/mod.ts";
 import { clearJournal, proofPending, readJournal } from "../provisioning/journal.ts";
-import { ExitCode } from "../errors.ts";
+import { ExitCode, FleetprovError } from "../errors.ts";
 import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 import { untrusted } from "../text.ts";
 
@@ -25,6 +25,8 @@ export interface ProvisionCommandOptions {
   report?: RunReport;
   /** Send every log line to stderr (stdout carries the `--output json` line). */
   logToStderr?: boolean;
+  /** Hears the failure of a run SIGTERM ends, just before the process exits. */
+  onStop?: (error: FleetprovError) => void;
 }
 
 /** Runs a provisioning; returns the exit code (errors are thrown as FleetprovError). */
@@ -51,7 +53,7 @@ export async function runProvisionCommand(
   const { acquireLock, lockPath } = await import("../lock/mod.ts");
   const { provision } = await import("../provisioning/mod.ts");
   const lock = acquireLock(lockPath(env));
-  const stop = stopOnSigterm(settings, { lock, logger });
+  const stop = stopOnSigterm(settings, { lock, logger, onStop: options.onStop });
   try {
     const result = await provision(settings, {
       logger,
@@ -135,14 +137,21 @@ async function alreadyProvisioned(
  * at shutdown too) ends the run at once with exit 75: the lock released, the
  * journal as the last completed step left it, so the next start resumes.
  */
-function stopOnSigterm(settings: Settings, options: { lock: Lock; logger: Logger }): () => void {
+function stopOnSigterm(
+  settings: Settings,
+  options: { lock: Lock; logger: Logger; onStop?: (error: FleetprovError) => void },
+): () => void {
   const handler = () => {
     // Journal writes are synchronous: a signal handled here never cuts one.
     const step = readJournal(settings.configDir)?.step ?? "start";
     options.lock.release();
-    options.logger.warn(
+    const stopped = new FleetprovError(
       `Stopped by SIGTERM at step ${step}; the journal keeps the progress and the next start resumes (exit ${ExitCode.TempFail}).`,
+      ExitCode.TempFail,
+      { kind: "stopped" },
     );
+    options.logger.warn(stopped.message);
+    options.onStop?.(stopped);
     process.exit(ExitCode.TempFail);
   };
   process.on("SIGTERM", handler);

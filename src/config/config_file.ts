@@ -6,7 +6,7 @@
  * @module
  */
 import { readFileSync, statSync } from "node:fs";
-import { parse, type ParseError } from "jsonc-parser";
+import { createScanner, parse, type ParseError } from "jsonc-parser";
 import { describeParseError } from "./template_parameters.ts";
 
 /**
@@ -15,6 +15,34 @@ import { describeParseError } from "./template_parameters.ts";
  * sizes no config file has, so a wrong path cannot make it read a huge file.
  */
 export const MAX_CONFIG_FILE_BYTES = 64 * 1024;
+
+/**
+ * Deepest nesting of objects and arrays a config file may have. The Device
+ * Client's files nest three levels; the limit keeps a hostile file from
+ * overflowing the (recursive) parser's stack.
+ */
+export const MAX_CONFIG_DEPTH = 32;
+
+/** jsonc-parser's SyntaxKind values (a const enum its types cannot export as values). */
+const OPEN_BRACE = 1;
+const CLOSE_BRACE = 2;
+const OPEN_BRACKET = 3;
+const CLOSE_BRACKET = 4;
+const EOF = 17;
+
+/** The offset where nesting first passes {@linkcode MAX_CONFIG_DEPTH}, or -1 (an iterative scan). */
+function tooDeepAt(text: string): number {
+  const scanner = createScanner(text, true);
+  let depth = 0;
+  for (let token = scanner.scan(); token !== EOF; token = scanner.scan()) {
+    if (token === OPEN_BRACE || token === OPEN_BRACKET) {
+      if (++depth > MAX_CONFIG_DEPTH) return scanner.getTokenOffset();
+    } else if (token === CLOSE_BRACE || token === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return -1;
+}
 
 /** A parsed JSON object, or one line per problem. */
 export type JsonFileResult =
@@ -66,6 +94,18 @@ export function readJsoncFile(path: string, what: string): JsonFileResult {
     return {
       ok: false,
       errors: [`${what} ${path} cannot be read (${(error as NodeJS.ErrnoException).code}).`],
+    };
+  }
+  const deep = tooDeepAt(text);
+  if (deep >= 0) {
+    const { line, column } = lineAndColumn(text, deep);
+    return {
+      ok: false,
+      errors: [
+        `${what} ${path} is nested too deeply: line ${line}, column ${column} opens level ${
+          MAX_CONFIG_DEPTH + 1
+        }; config files nest at most ${MAX_CONFIG_DEPTH} levels.`,
+      ],
     };
   }
   const { data, parseErrors } = parseJsonc(text);

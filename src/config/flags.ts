@@ -9,6 +9,7 @@
  */
 import type { Setting } from "./schema.ts";
 import { SETTINGS } from "./table.ts";
+import { describe } from "./problems.ts";
 
 /** One command-line flag. */
 export interface FlagSpec {
@@ -149,7 +150,7 @@ export function parseFlags(args: readonly string[]): ParsedFlags {
       value = args[++i];
     }
     if (spec.boolean && value !== "true" && value !== "false") {
-      errors.push(`Flag ${name} is ${JSON.stringify(value)}; expected true or false.`);
+      errors.push(`Flag ${name} is ${describe(value)}; expected true or false.`);
       continue;
     }
     if (spec.foreign) {

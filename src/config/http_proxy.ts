@@ -7,6 +7,7 @@
  */
 import type { HttpProxySettings } from "./settings.ts";
 import { readJsoncFile } from "./config_file.ts";
+import { describe } from "./problems.ts";
 
 /** Parsed proxy settings, or one line per problem. */
 export type ProxyResult =
@@ -60,7 +61,7 @@ class ProxyFile {
     if (raw === undefined) return false;
     if (typeof raw === "boolean") return raw;
     this.errors.push(
-      `${this.at("http-proxy-enabled")} is ${JSON.stringify(raw)}; expected true or false.`,
+      `${this.at("http-proxy-enabled")} is ${describe(raw)}; expected true or false.`,
     );
     return false;
   }

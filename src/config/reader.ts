@@ -139,7 +139,7 @@ export class SettingValues {
     const expanded = expandPath(entry.value, this.#context.expand);
     if (!expanded.ok) {
       this.#context.problems.error(
-        `${entry.origin} is ${JSON.stringify(entry.value)}: it ${expanded.reason}.`,
+        `${entry.origin} is ${describe(entry.value)}: it ${expanded.reason}.`,
       );
       return undefined;
     }
@@ -183,7 +183,7 @@ export class SettingValues {
       : entry.value.toLowerCase();
     if (!rule.choices.includes(value)) {
       this.#context.problems.error(
-        `${entry.origin} is ${JSON.stringify(entry.value)}; expected ${orList(rule.choices)}.`,
+        `${entry.origin} is ${describe(entry.value)}; expected ${orList(rule.choices)}.`,
       );
       return undefined;
     }

@@ -18,10 +18,14 @@ import type { Operation, PayloadFormat } from "./topics.ts";
 
 /** An answer that does not match the API: missing fields, wrong types, bad encoding. */
 export class MalformedAnswerError extends Error {
+  /** False when the bad answer came on the rejected topic (the service refused the request). */
+  readonly accepted: boolean;
+
   /** Creates the error; the message names the operation and the problem. */
-  constructor(message: string) {
+  constructor(message: string, options: { accepted?: boolean } = {}) {
     super(message);
     this.name = "MalformedAnswerError";
+    this.accepted = options.accepted ?? true;
   }
 }
 
@@ -98,6 +102,19 @@ export function parseAnswer(
   format: PayloadFormat,
 ): RegisterThingAccepted;
 export function parseAnswer(
+  operation: Operation,
+  answer: { accepted: boolean; payload: Uint8Array },
+  format: PayloadFormat,
+): unknown {
+  try {
+    return parseBody(operation, answer, format);
+  } catch (error) {
+    if (!(error instanceof MalformedAnswerError) || answer.accepted) throw error;
+    throw new MalformedAnswerError(error.message, { accepted: false });
+  }
+}
+
+function parseBody(
   operation: Operation,
   answer: { accepted: boolean; payload: Uint8Array },
   format: PayloadFormat,

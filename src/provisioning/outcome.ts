@@ -22,12 +22,13 @@ export const MAX_CERTIFICATES_PER_RUN = 3;
 
 /**
  * Whether a create request that failed may still have minted a certificate:
- * the service accepted it (the answer was malformed or oversized) or its
- * answer was lost on the way back (cut mid-packet, never came). A rejection,
- * a refused connection or a close before any answer byte minted nothing.
+ * the service accepted it (the accepted answer was malformed or oversized) or
+ * its answer was lost on the way back (cut mid-packet, never came). A
+ * rejection (even a malformed one), a refused connection or a close before any
+ * answer byte minted nothing.
  */
 export function mayHaveMinted(error: unknown): boolean {
-  if (error instanceof MalformedAnswerError) return true;
+  if (error instanceof MalformedAnswerError) return error.accepted;
   if (!(error instanceof SessionError)) return false;
   return error.kind === "malformed" || error.closeDetail === "mid-packet" ||
     error.code === NO_ANSWER;

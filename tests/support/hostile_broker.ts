@@ -95,7 +95,7 @@ export async function hostileBroker(
       socket.write(mqttPacket.generate(packet as unknown as mqttPacket.Packet));
     parser.on("packet", (packet: mqttPacket.Packet) => {
       // Packets behind one that closed the connection were never read.
-      if (socket.destroyed) return;
+      if (socket.destroyed || socket.writableEnded) return;
       switch (packet.cmd) {
         case "connect": {
           clientId = packet.clientId;
@@ -165,7 +165,10 @@ function perform(
     const packet = answerPacket(`${requestTopic}/accepted`, action.body);
     socket.write(packet.subarray(0, Math.floor(packet.length / 2)), () => socket.destroy());
   } else if ("close" in action) {
-    socket.destroy();
+    // What was already sent (CONNACK, SUBACK, PUBACK) still goes out first, as
+    // from a broker that closes after reading the request; destroy() alone
+    // could drop it and look like a hang-up before CONNACK.
+    socket.end(() => socket.destroy());
   }
 }
 

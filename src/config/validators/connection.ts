@@ -9,13 +9,14 @@ import { MAX_THING_NAME_BYTES } from "../../protocol/limits.ts";
 import type { Located, Problems } from "../problems.ts";
 import type { SettingValues } from "../reader.ts";
 import type { Entry } from "../schema.ts";
+import { describe } from "../problems.ts";
 
 /** `endpoint`: a host name only (no scheme, port or path). */
 export function hostName(entry: Entry<string>): string | undefined {
   const value = entry.value;
   if (!value.includes("://") && !/[\s/?#@]/.test(value) && value.length <= 253) return undefined;
   return `${entry.origin} is ${
-    JSON.stringify(value)
+    describe(value)
   }; expected a host name only, such as abc123-ats.iot.us-east-1.amazonaws.com (no scheme, port or path).`;
 }
 

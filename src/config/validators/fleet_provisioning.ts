@@ -14,6 +14,7 @@ import type { SettingValues } from "../reader.ts";
 import { collectSystemInformation } from "../system_info.ts";
 import type { Entry } from "../schema.ts";
 import { checkPermissions, parsePrivateKey, readPem } from "./paths.ts";
+import { describe } from "../problems.ts";
 
 /** Largest CSR file accepted (spec §3). */
 export const MAX_CSR_BYTES = 2000;
@@ -22,7 +23,7 @@ export const MAX_CSR_BYTES = 2000;
 export function templateName(entry: Entry<string>): string | undefined {
   if (TEMPLATE_NAME_PATTERN.test(entry.value)) return undefined;
   return `${entry.origin} is ${
-    JSON.stringify(entry.value)
+    describe(entry.value)
   }; expected 1 to 36 letters, digits, '-' or '_' (an AWS IoT provisioning template name).`;
 }
 

@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { expandPath } from "../paths.ts";
 import { checkFile, type PermissionRule, RULES } from "../permissions.ts";
 import type { LoadContext, Located } from "../problems.ts";
+import { describe } from "../problems.ts";
 
 /**
  * The path of an optional file: the flag's (which must exist), else
@@ -26,7 +27,7 @@ export function locateFile(
   const expanded = expandPath(flag.value, context.expand);
   if (!expanded.ok) {
     context.problems.error(
-      `${flag.name} is ${JSON.stringify(flag.value)}: it ${expanded.reason}.`,
+      `${flag.name} is ${describe(flag.value)}: it ${expanded.reason}.`,
     );
   } else if (!existsSync(expanded.path)) {
     context.problems.error(`${what} ${expanded.path} (from ${flag.name}) does not exist.`);
