@@ -179,8 +179,10 @@ export async function bundle(
         ...(options.embedded?.length ? [embeddedModulesPlugin(root, options.embedded)] : []),
       ],
       // jsonc-parser's "main" is a UMD build whose factory gets `require` as a
-      // parameter, hiding its relative requires from esbuild; use its ESM build.
-      alias: { "jsonc-parser": "jsonc-parser/lib/esm/impl/parser.js" },
+      // parameter, hiding its relative requires from esbuild; use its ESM
+      // parser and scanner, the only parts fleetprov calls (its formatter, in
+      // main.js, builds tables at load time: a cost on every boot for nothing).
+      alias: { "jsonc-parser": resolve(root, "build", "shims", "jsonc_parser.js") },
     });
     const notices = await options.embedNotices?.(Object.keys(result.metafile.inputs).sort());
     minified = await esbuild.transform(result.outputFiles[0].text, {
