@@ -73,7 +73,10 @@ export async function verifyCredentials(
   if (entry.keySource === "secure-element") claim.token!.useCertificate(entry.certificatePem);
   const key = entry.keySource === "secure-element"
     ? {} // the token context now holds the new certificate with the same key
-    : { key: entry.privateKeyPem ?? readText(keyPath, "fleet-provisioning.device-key") };
+    : {
+      key: entry.privateKeyPem ?? readText(keyPath, "fleet-provisioning.device-key"),
+      secureContext: undefined, // not the claim's: this connection's is built from cert and key
+    };
   const socket = await options.transport?.take();
   const session = await connect(settings, {
     ...claim,

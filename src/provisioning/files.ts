@@ -8,6 +8,7 @@
  */
 import { lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import tls from "node:tls";
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
 import { crashPoint } from "../failpoints.ts";
@@ -43,6 +44,20 @@ export function readClaimCredentials(settings: Settings): ClaimCredentials {
     alpnProtocols: settings.port === 443 ? [AWS_MQTT_ALPN] : undefined,
     connectTimeoutMs: settings.retry.stepTimeoutMs,
   };
+}
+
+/**
+ * The claim connection's TLS context (certificate, key, trusted CAs), built
+ * once per run and kept for its retries; the secure element's, when there is one.
+ */
+export function claimContext(claim: ClaimCredentials): tls.SecureContext {
+  claim.secureContext ??= tls.createSecureContext({
+    cert: claim.cert,
+    key: claim.key,
+    ca: claim.ca,
+    minVersion: "TLSv1.2",
+  });
+  return claim.secureContext;
 }
 
 /**

@@ -29,6 +29,7 @@ import { clockProblem, type ValidityWindow, validityWindow } from "./clock.ts";
 import { connect, preopen, type Preopened, verifyCredentials } from "./connect.ts";
 import {
   checkOutputPaths,
+  claimContext,
   type ClaimCredentials,
   commitFiles,
   credentialPaths,
@@ -346,6 +347,7 @@ class Provisioning {
     const step = this.#state.step === "start" ? "start" : "certificate-created";
     this.#session ??= await connect(this.#settings, {
       ...this.#claim,
+      secureContext: claimContext(this.#claim),
       clientId: this.#settings.clientId,
       policyName: "the claim policy",
       subscriptions: claimSubscriptions(this.#settings, { step, plan: this.#plan?.value }),
