@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { BundledPackage, RuntimeLicense } from "./notices.ts";
+import { runChecked } from "./host.ts";
 import { type TargetId, TARGETS } from "./targets.ts";
 
 const BUILD_DIR = new URL(".", import.meta.url).pathname;
@@ -59,16 +60,7 @@ export interface DebInput {
 }
 
 async function run(command: string, args: string[]): Promise<string> {
-  const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(output.stdout);
-  if (!output.success) {
-    throw new Error(
-      `${command} ${args.join(" ")} failed (exit ${output.code}): ` +
-        new TextDecoder().decode(output.stderr).trim(),
-    );
-  }
-  return text;
+  return (await runChecked(command, args)).stdout;
 }
 
 /** `a` compared with `b` as dotted versions ("3.4.21" < "3.4.26"). */
@@ -559,17 +551,10 @@ export async function buildDeb(
   }
 
   const debPath = join(options.outDir, `fleetprov_${input.version}_${arch}.deb`);
-  const output = await new Deno.Command("dpkg-deb", {
-    args: ["--root-owner-group", "-Zxz", "--build", root, debPath],
+  await runChecked("dpkg-deb", ["--root-owner-group", "-Zxz", "--build", root, debPath], {
     env: { SOURCE_DATE_EPOCH: String(input.epoch) },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(
-      `dpkg-deb could not build ${debPath}: ${new TextDecoder().decode(output.stderr).trim()}`,
-    );
-  }
+    what: `Building ${debPath}`,
+  });
   await Deno.remove(root, { recursive: true });
   return debPath;
 }

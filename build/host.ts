@@ -59,7 +59,7 @@ export interface RunResult {
 }
 
 /** Runs `program args` for `target` on this host and collects its output. */
-export async function runFor(
+export function runFor(
   target: TargetId,
   program: string,
   args: string[],
@@ -68,8 +68,17 @@ export async function runFor(
   const runner = hostRunner(target);
   if (!runner.ok) throw new Error(`Cannot run ${target} code here: ${runner.reason}.`);
   const [command, ...prefixArgs] = [...runner.prefix, program];
+  return runCommand(command, [...prefixArgs, ...args], options);
+}
+
+/** Runs a command to completion, stdin closed, and collects what it printed. */
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string } = {},
+): Promise<RunResult> {
   const output = await new Deno.Command(command, {
-    args: [...prefixArgs, ...args],
+    args,
     env: options.env,
     cwd: options.cwd,
     stdin: "null",
@@ -82,4 +91,24 @@ export async function runFor(
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/**
+ * Runs a command like {@linkcode runCommand} and returns its result; when it
+ * fails, throws an error naming `what` (or the command line) with its output.
+ */
+export async function runChecked(
+  command: string,
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; what?: string } = {},
+): Promise<RunResult> {
+  const result = await runCommand(command, args, options);
+  if (result.code !== 0) {
+    throw new Error(
+      `${
+        options.what ?? `${command} ${args.join(" ")}`
+      } failed (${command} exited with ${result.code}):\n${(result.stdout + result.stderr).trim()}`,
+    );
+  }
+  return result;
 }

@@ -5,25 +5,15 @@
  *
  * @module
  */
-import { findOnPath } from "./host.ts";
+import { findOnPath, runChecked } from "./host.ts";
 
 /** The fuse string Node.js looks for to know a blob was injected. */
 export const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
 /** Runs a command; throws with its output when it fails. */
 async function run(command: string, args: string[], what: string): Promise<string> {
-  const output = await new Deno.Command(command, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(output.stdout) +
-    new TextDecoder().decode(output.stderr);
-  if (!output.success) {
-    throw new Error(`${what} failed (${command} exited with ${output.code}):\n${text.trim()}`);
-  }
-  return text;
+  const result = await runChecked(command, args, { what });
+  return result.stdout + result.stderr;
 }
 
 /**

@@ -18,7 +18,7 @@
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { join } from "node:path";
 import { build, sha256File } from "../build/mod.ts";
-import { hostRunner } from "../build/host.ts";
+import { hostRunner, runCommand } from "../build/host.ts";
 import { SYSTEMD_UNITS, writeYoctoLayer } from "../build/yocto.ts";
 import type { TargetId } from "../build/targets.ts";
 import { VERSION } from "../src/version.ts";
@@ -131,18 +131,8 @@ async function runAsBuilder(
     ...env,
     ...command,
   ];
-  const result = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: options.cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: result.code,
-    output: decoder.decode(result.stdout) + decoder.decode(result.stderr),
-  };
+  const result = await runCommand(argv[0], argv.slice(1), { cwd: options.cwd });
+  return { code: result.code, output: result.stdout + result.stderr };
 }
 
 async function chownToBuilder(path: string): Promise<void> {

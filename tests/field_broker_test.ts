@@ -27,6 +27,7 @@ import {
   hostileBroker,
   type HostileBrokerOptions,
   hostileCertificate,
+  type HostileRequest,
   oneLineError,
   runFleetprov,
   runtimeConfigOf,
@@ -165,16 +166,15 @@ Deno.test({
 
 Deno.test({
   name:
-    `hostile broker: a token refused forever mints at most ${MAX_CERTIFICATES_PER_RUN} certificates, through backoff, then exit 1`,
+    `hostile broker: the certificate cap stops a run at ${MAX_CERTIFICATES_PER_RUN} create requests, each through the backoff, then exit 1`,
   sanitizeOps: false,
   sanitizeResources: false,
-  async fn() {
+  async fn(t) {
     const emulator = await boardEmulator();
     const certificate = await hostileCertificate();
-    try {
-      const { result, broker } = await againstBroker(emulator, {
-        // A long deadline: the cap, not the deadline, must stop the loop.
-        retry: ["--deadline", "60", "--step-timeout", "5", "--retry-base-delay", "0.05"],
+    const cases: { name: string; onRequest: (request: HostileRequest) => HostileAction }[] = [
+      {
+        name: "a token refused forever",
         onRequest: ({ operation }) =>
           operation === "RegisterThing"
             ? {
@@ -186,51 +186,45 @@ Deno.test({
               },
             }
             : goodAnswer(operation, certificate),
-      });
-      assertEquals(result.code, ExitCode.Rejected, result.stderr);
-      assertEquals(
-        broker.requests.filter((r) => r === "CreateKeysAndCertificate").length,
-        MAX_CERTIFICATES_PER_RUN,
-      );
-      assertMatch(
-        oneLineError(result, true),
-        new RegExp(`Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run`),
-      );
-      // Every new request went through the backoff: one retry line per refusal before the cap.
-      assertEquals(
-        result.stderr.split("\n").filter((l) => /Attempt \d+ failed at step/.test(l)).length,
-        MAX_CERTIFICATES_PER_RUN - 1,
-      );
-    } finally {
-      await emulator.close();
-    }
-  },
-});
-
-Deno.test({
-  name:
-    `hostile broker: malformed create answers forever stop at ${MAX_CERTIFICATES_PER_RUN} requests (each minted a certificate), then exit 1`,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const emulator = await boardEmulator();
-    try {
-      const { result, broker } = await againstBroker(emulator, {
-        // A long deadline: the cap, not the deadline, must stop the loop.
-        retry: ["--deadline", "60", "--step-timeout", "5", "--retry-base-delay", "0.05"],
+      },
+      {
+        name: "malformed create answers forever (each accepted request minted one)",
         onRequest: () => ({
           answer: "accepted",
           body: { certificateId: "a".repeat(64), certificatePem: "not a certificate" },
         }),
-      });
-      assertEquals(result.code, ExitCode.Rejected, result.stderr);
-      assertEquals(
-        broker.requests.filter((r) => r === "CreateKeysAndCertificate").length,
-        MAX_CERTIFICATES_PER_RUN,
-      );
-      assertMatch(
-        oneLineError(result, true),
-        new RegExp(`Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run`),
+      },
+    ];
+    try {
+      await concurrentSteps(
+        t,
+        cases.map((c) => ({
+          name: c.name,
+          fn: async () => {
+            const { result, broker } = await againstBroker(emulator, {
+              // A long deadline: the cap, not the deadline, must stop the loop.
+              retry: ["--deadline", "60", "--step-timeout", "5", "--retry-base-delay", "0.05"],
+              onRequest: c.onRequest,
+            });
+            assertEquals(result.code, ExitCode.Rejected, result.stderr);
+            assertEquals(
+              broker.requests.filter((r) => r === "CreateKeysAndCertificate").length,
+              MAX_CERTIFICATES_PER_RUN,
+            );
+            assertMatch(
+              oneLineError(result, true),
+              new RegExp(
+                `Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run`,
+              ),
+            );
+            // Every new request went through the backoff: one retry line per failure before the cap.
+            assertEquals(
+              result.stderr.split("\n").filter((l) => /Attempt \d+ failed at step/.test(l)).length,
+              MAX_CERTIFICATES_PER_RUN - 1,
+            );
+          },
+        })),
+        2,
       );
     } finally {
       await emulator.close();

@@ -7,9 +7,7 @@
  */
 import type { Buffer } from "node:buffer";
 import { readFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
-import tls from "node:tls";
 import mqttPacket from "mqtt-packet";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
@@ -21,6 +19,8 @@ import {
   retryLines,
   runFleetprov,
   TEMPLATE_NAME,
+  type TlsTestServer,
+  tlsTestServer,
 } from "./support/mod.ts";
 import { claimPolicy, type Emulator } from "../src/emulator/mod.ts";
 import { ExitCode } from "../src/errors.ts";
@@ -125,22 +125,8 @@ Deno.test('config file key mqtt-version: "5" is used; anything else is a configu
 });
 
 /** An MQTT 5 broker that refuses every CONNECT with 0x87 and `reasonString` (a hostile one). */
-async function refusingBroker(
-  emulator: Emulator,
-  reasonString: string,
-): Promise<{ port: number; close(): Promise<void> }> {
-  const caDir = join(dirname(emulator.configPath), "ca");
-  const sockets = new Set<tls.TLSSocket>();
-  const server = tls.createServer({
-    cert: readFileSync(join(caDir, "server-cert.pem")),
-    key: readFileSync(join(caDir, "server-key.pem")),
-    requestCert: true,
-    rejectUnauthorized: false,
-  });
-  server.on("secureConnection", (socket: tls.TLSSocket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
+function refusingBroker(emulator: Emulator, reasonString: string): Promise<TlsTestServer> {
+  return tlsTestServer(emulator, (socket) => {
     const parser = mqttPacket.parser({ protocolVersion: 5 });
     parser.on("packet", (packet: mqttPacket.Packet) => {
       if (packet.cmd !== "connect") return;
@@ -153,15 +139,6 @@ async function refusingBroker(
     });
     socket.on("data", (data: Buffer) => parser.parse(data));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 Deno.test("a hostile reason string is escaped and capped in the error line", async () => {

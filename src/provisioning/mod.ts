@@ -125,7 +125,6 @@ class Provisioning {
   #attempt = 0;
   #retries = 0;
   #minted = 0;
-  #lastFailure: unknown;
   #policyCloses = 0;
   #clockLogged = false;
   #hangupsInARow = 0;
@@ -183,8 +182,8 @@ class Provisioning {
         // The key is made before the claim connection opens (once per run).
         this.#plan ??= { value: await csrPlan(this.#settings, this.#logger) };
         // Each certificate the service may have minted counts, whatever became
-        // of it (its token refused, its answer malformed or lost on the way back).
-        if (this.#minted >= MAX_CERTIFICATES_PER_RUN) throw certificateCap(this.#lastFailure);
+        // of it (its token refused, its answer malformed or lost on the way
+        // back): #recover stops the run at the cap.
         try {
           this.#state = await createCertificate(await this.#claimSession(), this.#settings, {
             plan: this.#plan.value,
@@ -254,9 +253,7 @@ class Provisioning {
       // A certificate "not yet valid" or "expired" here is the board's clock.
       return await this.#awaitPlausibleClock();
     }
-    this.#lastFailure = error;
     if (isRefusedToken(error, state)) {
-      if (this.#minted >= MAX_CERTIFICATES_PER_RUN) throw certificateCap(error);
       this.#logger.warn(
         `The ownership token for certificate ${
           untrusted(state.certificateId)
@@ -267,6 +264,10 @@ class Provisioning {
     } else {
       this.#countPolicyClose(error);
       if (!this.#retryable(error)) throw finalError(error, state.step, journal);
+    }
+    // The next attempt would ask for another certificate: not past the cap.
+    if (this.#state.step === "start" && this.#minted >= MAX_CERTIFICATES_PER_RUN) {
+      throw certificateCap(error);
     }
     await this.#backoff(error, state.step);
   }

@@ -62,19 +62,24 @@ export function fleetprovEnv(
   };
 }
 
-/** Starts the CLI as a child process with piped output; the caller may kill it. */
-export function spawnFleetprov(
-  args: string[],
-  options: RunOptions,
-): { child: Deno.ChildProcess; result: Promise<RunResult> } {
+/** The CLI as a child process with piped output (Deno, or the binary in FLEETPROV_BIN). */
+function spawnChild(args: string[], options: RunOptions): Deno.ChildProcess {
   const { command, args: fullArgs } = fleetprovCommand(args, options);
-  const child = new Deno.Command(command, {
+  return new Deno.Command(command, {
     args: fullArgs,
     env: fleetprovEnv(options.home, options.env),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Starts the CLI as a child process with piped output; the caller may kill it. */
+export function spawnFleetprov(
+  args: string[],
+  options: RunOptions,
+): { child: Deno.ChildProcess; result: Promise<RunResult> } {
+  const child = spawnChild(args, options);
   const result = child.output().then((output) => ({
     code: output.code,
     signal: output.signal,
@@ -223,14 +228,7 @@ export interface WatchedRun {
 
 /** Starts the CLI and reads its output as it comes, so a test can act on a log line. */
 export function watchFleetprov(args: string[], options: RunOptions): WatchedRun {
-  const { command, args: fullArgs } = fleetprovCommand(args, options);
-  const child = new Deno.Command(command, {
-    args: fullArgs,
-    env: fleetprovEnv(options.home, options.env),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnChild(args, options);
   const text = { stdout: "", stderr: "" };
   const waiters = new Set<{ pattern: RegExp; resolve: () => void }>();
   const check = () => {

@@ -65,30 +65,15 @@ export async function hostileBroker(
   emulator: Emulator,
   options: HostileBrokerOptions,
 ): Promise<HostileBroker> {
-  const caDir = join(dirname(emulator.configPath), "ca");
-  const sockets = new Set<tls.TLSSocket>();
   const counts = new Map<Operation, number>();
   const broker = {
     port: 0,
     requests: [] as Operation[],
     connects: [] as string[],
     oversizedBytesSent: 0,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
+    close: () => Promise.resolve(),
   };
-  const server = tls.createServer({
-    cert: readFileSync(join(caDir, "server-cert.pem")),
-    key: readFileSync(join(caDir, "server-key.pem")),
-    requestCert: true,
-    rejectUnauthorized: false,
-  });
-  server.on("secureConnection", (socket: tls.TLSSocket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => {});
+  const server = await tlsTestServer(emulator, (socket) => {
     let clientId = "";
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     const send = (packet: Record<string, unknown>) =>
@@ -133,9 +118,50 @@ export async function hostileBroker(
     });
     socket.on("data", (data: Buffer) => parser.parse(data));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  broker.port = (server.address() as AddressInfo).port;
+  broker.port = server.port;
+  broker.close = server.close;
   return broker;
+}
+
+/** A listening TLS server of the suite's own, and how to stop it. */
+export interface TlsTestServer {
+  port: number;
+  /** Destroys every open connection and stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * A TLS server on a free loopback port with the emulator's server certificate
+ * (so devices configured for the emulator trust it), asking for the client
+ * certificate without judging it; `onSocket` speaks whatever the test needs.
+ */
+export async function tlsTestServer(
+  emulator: Emulator,
+  onSocket: (socket: tls.TLSSocket) => void,
+): Promise<TlsTestServer> {
+  const caDir = join(dirname(emulator.configPath), "ca");
+  const sockets = new Set<tls.TLSSocket>();
+  const server = tls.createServer({
+    cert: readFileSync(join(caDir, "server-cert.pem")),
+    key: readFileSync(join(caDir, "server-key.pem")),
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => {});
+    onSocket(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 function answerPacket(topic: string, body: unknown): Buffer {

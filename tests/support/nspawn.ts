@@ -13,6 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { runCommand, type RunResult } from "../../build/host.ts";
 import { ROOT } from "./mod.ts";
 
 /** What debootstrap installs: systemd as init, nothing else beyond minbase. */
@@ -109,19 +110,8 @@ export async function run(
   command: string,
   args: string[],
   options: { allowFailure?: boolean } = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(command, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  const result = {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+): Promise<RunResult> {
+  const result = await runCommand(command, args);
   if (!options.allowFailure && result.code !== 0) {
     throw new Error(`${command} ${args.join(" ")} exited ${result.code}: ${result.stderr}`);
   }
