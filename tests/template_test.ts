@@ -5,7 +5,7 @@ import {
   LIMITS,
   TemplateError,
   validateParameters,
-} from "../src/emulator/template.ts";
+} from "../src/template/mod.ts";
 import { mergeThing } from "../src/emulator/service.ts";
 import { sampleTemplate } from "../src/emulator/defaults.ts";
 import type { ThingRecord } from "../src/emulator/registry.ts";

@@ -2,7 +2,7 @@
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { operationTopics, routeOf } from "../src/protocol/mod.ts";
 import { filterMatches } from "../src/emulator/authorize.ts";
-import { isAllowed } from "../src/emulator/policy.ts";
+import { isAllowed } from "../src/policy/mod.ts";
 import { claimPolicy, fpCertPolicy } from "../src/emulator/defaults.ts";
 
 Deno.test("topics: request, accepted and rejected of each operation and format", () => {

@@ -9,7 +9,7 @@ import type { Client } from "aedes";
 import type { CertificateAuthority } from "./ca.ts";
 import type { EmulatorEvents } from "./events.ts";
 import { FAULT_OPERATIONS, type FaultController, type FaultOperation } from "./faults.ts";
-import { type IotAction, isAllowed } from "./policy.ts";
+import { type IotAction, isAllowed } from "../policy/mod.ts";
 import type { Registry } from "./registry.ts";
 import type { ProvisioningService } from "./service.ts";
 

@@ -30,7 +30,7 @@ import {
 import { EmulatorEvents } from "./events.ts";
 import { FaultController, type FaultOperation, type FaultRule } from "./faults.ts";
 import { KeyPool, type KeyType } from "./keys.ts";
-import { checkPolicyDocument } from "./policy.ts";
+import { checkPolicyDocument } from "../policy/mod.ts";
 import { Registry, type RegistryView } from "./registry.ts";
 import { ProvisioningService } from "./service.ts";
 
@@ -54,7 +54,7 @@ export type {
 } from "./registry.ts";
 export { claimPolicy, DEFAULT_TEMPLATE_NAME, fpCertPolicy, sampleTemplate } from "./defaults.ts";
 export { KEY_TYPES, type KeyType } from "./keys.ts";
-export { checkPolicyDocument } from "./policy.ts";
+export { checkPolicyDocument } from "../policy/mod.ts";
 
 /**
  * Registry changes are written (atomically) at most this long after they

@@ -18,7 +18,7 @@ import {
   type TemplateResult,
   type ThingResource,
   validateParameters,
-} from "./template.ts";
+} from "../template/mod.ts";
 
 /** An answer: accepted body, or a rejection. */
 export type Answer =

@@ -20,9 +20,9 @@ import {
   type Json,
   scalar,
   TemplateError,
-} from "./template_expressions.ts";
+} from "./expressions.ts";
 
-export { TemplateError } from "./template_expressions.ts";
+export { TemplateError } from "./expressions.ts";
 
 /** What AWS does with a property of a thing that already exists. */
 export type OverrideAction = "DO_NOTHING" | "REPLACE" | "FAIL" | "MERGE";
