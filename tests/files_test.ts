@@ -79,17 +79,9 @@ Deno.test("lock: a live holder refuses a second instance with exit code 75; a st
   const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
   try {
     writeFileSync(path, `${child.pid}\n`);
-    const error = assertThrows(
-      () => acquireLock(path),
-      FleetprovError,
-    ) as unknown as FleetprovError;
-    void error;
-    try {
-      acquireLock(path);
-    } catch (e) {
-      assertEquals((e as FleetprovError).exitCode, ExitCode.TempFail);
-      assertMatch((e as Error).message, new RegExp(`PID ${child.pid}`));
-    }
+    const error = assertThrows(() => acquireLock(path), FleetprovError);
+    assertEquals(error.exitCode, ExitCode.TempFail);
+    assertMatch(error.message, new RegExp(`PID ${child.pid}`));
   } finally {
     child.kill("SIGKILL");
     await child.status;
