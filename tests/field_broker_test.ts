@@ -34,6 +34,7 @@ import {
   runWithPeakRss,
   spawnFleetprov,
   type TestEmulator,
+  watchFleetprov,
 } from "./support/mod.ts";
 
 const JOURNAL = "fleetprov-journal.json";
@@ -558,6 +559,33 @@ Deno.test({
       await emulator.close();
     }
   },
+});
+
+Deno.test("SIGTERM while the settings load (before any lock): exit 75 with one line and the result line, not a signal death", async () => {
+  const emulator = await boardEmulator();
+  try {
+    const home = deviceHome();
+    const run = watchFleetprov(
+      deviceArgs(emulator, { serial: "SN-TERM", extra: ["--output", "json"] }),
+      { home, env: { FLEETPROV_PAUSE_AT: "loading-settings" } },
+    );
+    await run.until(/paused at loading-settings/);
+    run.child.kill("SIGTERM");
+    const ended = await run.result;
+    assertEquals([ended.code, ended.signal], [ExitCode.TempFail, null], ended.stderr);
+    assertMatch(
+      ended.stderr,
+      /^fleetprov: Stopped by SIGTERM while loading the settings; nothing was started, and the next start begins again \(exit 75\)\.$/m,
+    );
+    const lines = ended.stdout.trim().split("\n");
+    assertEquals(lines.length, 1, ended.stdout);
+    const line = JSON.parse(lines[0]);
+    assertEquals([line.outcome, line.exitCode, line.error?.cause], ["failed", 75, "stopped"]);
+    assertEquals(emulator.counters.connect.requests, 0, "nothing was started");
+    assert(!existsSync(join(home, "lock", "devicecl.lock")), "no lock was taken");
+  } finally {
+    await emulator.close();
+  }
 });
 
 Deno.test({

@@ -14,6 +14,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { ExitCode, FleetprovError } from "../errors.ts";
+import { pausePoint } from "../failpoints.ts";
 import type { KeyAlgorithm } from "../pki/algorithms.ts";
 import type { PayloadFormat } from "../protocol/mod.ts";
 import { readRuntimeConfig, type RuntimeConfigState } from "../runtime_config/mod.ts";
@@ -165,6 +166,7 @@ export async function loadSettings(
     ),
     ...flags.ignored,
   ];
+  await pausePoint("loading-settings");
   const values = new SettingValues(SETTINGS, { flags: flags.values, ...file }, context);
   checkTimes(values, context);
   const proxyFlag = flags.values.get("--http-proxy-config");
