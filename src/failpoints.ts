@@ -16,6 +16,8 @@ import process from "node:process";
 /** The crash points, in the order a provisioning passes them. */
 export const CRASH_POINTS = [
   "after-create-answer",
+  // Inside the first atomic write (the journal's): its temporary file written, not renamed.
+  "mid-write",
   "after-journal-created",
   "after-register-answer",
   "after-journal-registered",

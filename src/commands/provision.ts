@@ -15,6 +15,7 @@ import type { Lock } from "../lock/mod.ts";
 import { clearJournal, proofPending, readJournal } from "../provisioning/journal.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
 import { writeStderr } from "../output.ts";
+import { sweepTemporaries } from "../secure_files/mod.ts";
 import type { ProvisionResult } from "../provisioning/mod.ts";
 import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 import { untrusted } from "../text.ts";
@@ -46,6 +47,7 @@ export async function runProvisionCommand(
     const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
     Object.assign(stop.run, { settings, logger });
     for (const warning of settings.warnings) logger.warn(warning);
+    sweepOwnTemporaries(settings, logger);
     if (settings.ignored.length > 0) {
       logger.info(ignoredNotice(settings.ignored));
     }
@@ -86,6 +88,23 @@ export async function runProvisionCommand(
   } finally {
     stop.off();
     lock?.release();
+  }
+}
+
+/**
+ * Removes what a run killed mid-write (power loss, kill -9) left in
+ * fleetprov's own directories: its temporary files, by their name, of
+ * processes that are gone. Nothing else is touched.
+ */
+function sweepOwnTemporaries(settings: Settings, logger: Logger): void {
+  for (const dir of [settings.configDir, settings.keysDir]) {
+    const removed = sweepTemporaries(dir);
+    if (removed.length === 0) continue;
+    logger.info(
+      `Removed ${removed.length} temporary file(s) an interrupted write left in ${dir}: ${
+        removed.join(", ")
+      }.`,
+    );
   }
 }
 
