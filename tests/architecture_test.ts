@@ -72,6 +72,7 @@ export const LAYERS: Record<string, number> = {
   "pki/": 8,
   "runtime_config/": 8,
   "lock/": 8,
+  "clock/": 8,
   "secure_files/": 9,
   "errors.ts": SHARED,
   "failpoints.ts": SHARED,

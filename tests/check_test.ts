@@ -15,6 +15,7 @@ import {
   BOARD,
   deviceHome,
   type Layout,
+  leafCertificate,
   loadOptions,
   makeLayout,
   runFleetprov,
@@ -227,7 +228,76 @@ const CHECK_CASES: CheckCase[] = [
     pattern: /Config file \S+eio\.conf cannot be read: the storage reported an I\/O error \(EIO\)/,
     problems: 1,
   },
+  ...ROOT_CA_CASES(),
 ];
+
+/** A certificate that cannot anchor a chain: neither a CA nor self-signed. */
+const LEAF = (await leafCertificate("server.example.com")).toString("pem");
+
+/** A root CA a run could not use, written in place of the layout's. */
+function ROOT_CA_CASES(): CheckCase[] {
+  const replaced = (l: Layout, text: string) => {
+    writeFileSync(l.rootCa, text);
+    return l.args;
+  };
+  return [
+    {
+      name: "a root CA of garbage",
+      setup: (l) => replaced(l, "hello, world\n"),
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Root CA \S+ \(from --root-ca\) holds no PEM certificate/m,
+      problems: 1,
+    },
+    {
+      name: "a private key as the root CA",
+      setup: (l) => replaced(l, readFileSync(l.claimKey, "utf8")),
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Root CA \S+ \(from --root-ca\) holds no PEM certificate/m,
+      problems: 1,
+    },
+    {
+      name: "a root CA whose armour holds no X.509 certificate",
+      setup: (l) =>
+        replaced(
+          l,
+          `${
+            readFileSync(l.rootCa, "utf8")
+          }-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`,
+        ),
+      code: ExitCode.Config,
+      pattern:
+        /^fleetprov: Root CA \S+ \(from --root-ca\): certificate 2 of 2 is not a valid X\.509 certificate\./m,
+      problems: 1,
+    },
+    {
+      name: "a leaf certificate (no CA, not self-signed) as the root CA",
+      setup: (l) => replaced(l, LEAF),
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Root CA \S+ \(from --root-ca\) holds no CA certificate/m,
+      problems: 1,
+    },
+    {
+      name: "a claim certificate of garbage inside its armour",
+      setup: (l) => {
+        writeFileSync(
+          l.claimCert,
+          "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
+        return l.args;
+      },
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Certificate \S+ \(from --cert\) is not a PEM X\.509 certificate\./m,
+      problems: 1,
+    },
+    {
+      name: "a claim key of another certificate",
+      setup: (l) => l.args.map((a) => a === l.claimKey ? l.otherKey : a),
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Private key \S+ does not belong to certificate \S+/m,
+      problems: 1,
+    },
+  ];
+}
 
 Deno.test("check: errors and exit codes are those of a run (in-process and the real CLI)", async (t) => {
   for (const c of CHECK_CASES) {

@@ -17,6 +17,7 @@ import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
 import { writeStderr, writeStdout } from "../output.ts";
 import { escapeControls } from "../text.ts";
+import { type ClockReading, iso, readClock } from "../clock/mod.ts";
 
 /** Options of {@linkcode runCheckCommand}. */
 export interface CheckCommandOptions extends LoadSettingsOptions {
@@ -124,6 +125,7 @@ export function describeSettings(settings: Settings): string {
         settings.logging.type === "FILE" ? settings.logging.file : "stdout/stderr"
       }`,
     ],
+    ["Clock", describeClock(readClock())],
     ["Keys directory", settings.keysDir],
     [
       "Runtime config",
@@ -170,6 +172,13 @@ export function describePlan(settings: Settings): string {
   return `provision: ${connect}, ${create}, RegisterThing with template ${fp.templateName}${
     parameters.length > 0 ? ` and parameters ${parameters.join(", ")}` : ""
   }, write the credentials under ${settings.keysDir} and the runtime config ${settings.runtimeConfigPath}, then connect with the new certificate.`;
+}
+
+/** The clock, the floor it must read after, and whether NTP set it (src/clock/mod.ts). */
+function describeClock(clock: ClockReading): string {
+  return `${iso(clock.now)} (fleetprov built ${iso(clock.built)}; ${
+    clock.synchronised ? "synchronised by NTP" : "NTP synchronisation not known"
+  })`;
 }
 
 function seconds(ms: number): string {

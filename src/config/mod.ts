@@ -15,6 +15,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { ExitCode, FleetprovError } from "../errors.ts";
 import { pausePoint } from "../failpoints.ts";
+import { readClock } from "../clock/mod.ts";
 import type { KeyAlgorithm } from "../pki/algorithms.ts";
 import type { PayloadFormat } from "../protocol/mod.ts";
 import { readRuntimeConfig, type RuntimeConfigState } from "../runtime_config/mod.ts";
@@ -74,6 +75,8 @@ export interface LoadSettingsOptions {
   machineIdFiles?: readonly string[];
   /** Identity the ownership rules are checked against (tests; default: this process). */
   identity?: Identity;
+  /** The clock the credentials' validity is judged by (tests; default: the system's). */
+  clock?: { now?: number; timesyncFlag?: string };
 }
 
 /**
@@ -175,7 +178,11 @@ export async function loadSettings(
   checkRequired(values, claim, context.problems);
   checkTemplateNameGiven(values, context);
   const { provisioned } = claim;
-  const files = await checkCredentialFiles(claim, { provisioned }, context);
+  const files = await checkCredentialFiles(
+    claim,
+    { provisioned, clock: readClock(options.clock) },
+    context,
+  );
   const secureElement = values.value<boolean>("secure-element.enabled")!;
   await checkKeySource(values, { provisioned, secureElement }, context);
   checkSecureElement(values, { provisioned }, context);

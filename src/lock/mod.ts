@@ -82,5 +82,3 @@ function readOwner(path: string): number | undefined {
     return undefined;
   }
 }
-
-
