@@ -128,6 +128,12 @@ Deno.test("sweepTemporaries removes only writeFileAtomic's temporary files of de
     );
     assertEquals(readFileSync(victim, "utf8"), "keep");
     assertEquals(sweepTemporaries(join(dir, "absent")), []);
+    // A directory reached through a link is not swept.
+    writeFileSync(join(dir, stale), "x");
+    const link = join(tempDir(), "keys");
+    symlinkSync(dir, link);
+    assertEquals(sweepTemporaries(link), []);
+    assert(existsSync(join(dir, stale)));
   } finally {
     live.kill("SIGKILL");
     await live.status;

@@ -90,6 +90,8 @@ const TEMPORARY_NAME = /^\.[^/]+\.(\d+)-[0-9a-z]+-\d+\.tmp$/;
 export function sweepTemporaries(dir: string): string[] {
   let names: string[];
   try {
+    // Never through a link: a directory fleetprov would refuse to write into is not swept.
+    if (!lstatSync(dir).isDirectory()) return [];
     names = readdirSync(dir);
   } catch {
     return []; // absent (not yet created) or unreadable: nothing of ours to sweep
