@@ -42,12 +42,34 @@ import { writeFileAtomic } from "../src/secure_files/mod.ts";
 
 type TemplateKind = "serial" | "dc-sample";
 
+/**
+ * The emulator of a case. EC keys: the cases run side by side, and RSA key
+ * generation on a loaded machine could outlast a step timeout, retry a create
+ * and mint a certificate the counts below would take for a crash's.
+ */
 function emulatorFor(kind: TemplateKind, options: { tokenLifetimeMs?: number } = {}) {
-  return kind === "serial" ? boardEmulator(options) : testEmulator(options);
+  const all = { ...options, keyType: "ec-p256" as const };
+  return kind === "serial" ? boardEmulator(all) : testEmulator(all);
 }
 
+/** Retries as FAST_RETRY, with a step timeout a loaded machine does not reach. */
+const CRASH_RETRY = [
+  "--step-timeout",
+  "15",
+  "--deadline",
+  "60",
+  "--retry-base-delay",
+  "0.02",
+  "--retry-max-delay",
+  "0.2",
+];
+
 function argsFor(kind: TemplateKind, emulator: Emulator, extra: string[] = []): string[] {
-  return deviceArgs(emulator, { serial: kind === "serial" ? "SN-CRASH" : undefined, extra });
+  return deviceArgs(emulator, {
+    serial: kind === "serial" ? "SN-CRASH" : undefined,
+    extra,
+    retry: CRASH_RETRY,
+  });
 }
 
 /** fleetprov's temporary files (writeFileAtomic's names) under a device's config dir. */
