@@ -8,6 +8,7 @@
 import { ExitCode, osFailure } from "../src/errors.ts";
 import { FrameGuard, FramingError, MAX_INCOMING_PACKET_BYTES } from "../src/mqtt/framing.ts";
 import { credentialWindow } from "../src/provisioning/clock.ts";
+import { resumeFromJournal } from "../src/provisioning/resume.ts";
 import { clockProblem, type ClockReading, credentialProblem } from "../src/clock/mod.ts";
 import { untrusted, UNTRUSTED_MAX_CHARS } from "../src/text.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "./support/assert.ts";
@@ -190,4 +191,25 @@ Deno.test("OS conditions: path, condition and the exit code that says whether ti
   }
   assertEquals(osFailure(Object.assign(new Error("x"), { code: "ENOENT" })), undefined);
   assertEquals(osFailure(new Error("plain")), undefined);
+});
+
+Deno.test("resume: a journaled token is reused while fresh; one issued after a synchronised clock, or stale, is not", () => {
+  const warnings: string[] = [];
+  const logger = { debug() {}, info() {}, warn: (m: string) => warnings.push(m), error() {} };
+  const entry = {
+    step: "certificate-created" as const,
+    endpoint: "e",
+    templateName: "t",
+    certificateId: "c".repeat(64),
+    certificatePem: "pem",
+    keySource: "service" as const,
+    ownershipToken: "token",
+    issuedAt: Date.parse("2026-12-07T10:00:00Z"),
+  };
+  assertEquals(resumeFromJournal(entry, entry.issuedAt + 6_000, logger), entry);
+  assertEquals(resumeFromJournal(entry, entry.issuedAt + 56 * 60_000, logger), { step: "start" });
+  assertMatch(warnings[0], /has an expired ownership token; starting over/);
+  assertEquals(resumeFromJournal(entry, entry.issuedAt - 60_000, logger), { step: "start" });
+  assertMatch(warnings[1], /issued at 2026-12-07T10:00:00\.000Z, after the clock NTP synchronised/);
+  assertEquals(resumeFromJournal(undefined, entry.issuedAt, logger), { step: "start" });
 });

@@ -46,7 +46,13 @@ export function resumeFromJournal(
   if (!entry) return { step: "start" };
   if (entry.step === "certificate-created" && !tokenStillValid(entry, now)) {
     logger.warn(
-      `The journaled certificate ${entry.certificateId} has an expired ownership token; starting over with a new certificate.`,
+      now < entry.issuedAt
+        ? `The journaled certificate ${entry.certificateId} has an ownership token issued at ${
+          new Date(entry.issuedAt).toISOString()
+        }, after the clock NTP synchronised (${
+          new Date(now).toISOString()
+        }): its age is unknown; starting over with a new certificate.`
+        : `The journaled certificate ${entry.certificateId} has an expired ownership token; starting over with a new certificate.`,
     );
     return { step: "start" };
   }
