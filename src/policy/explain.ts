@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Why a request is denied, in words a person can act on, and the fix: the
+ * explicit Deny that refuses it, or the Allow that nearly grants it (the
+ * wrong resource type, MQTT wildcards, a variable a claim connection cannot
+ * resolve, another region or account, the action missing, a misspelt
+ * action, a Condition), or that no statement allows it; and the exact
+ * statement that would allow it.
+ *
+ * @module
+ */
+import { arnOf, type ArnScope, RESOURCE_TYPE, resourceOf } from "./arn.ts";
+import { actionMatches, nearestAction, type ParsedPolicy, type Statement } from "./document.ts";
+import {
+  evaluate,
+  type EvaluationContext,
+  glob,
+  type PolicyRequest,
+  refOf,
+  resourceMatches,
+  statementCovers,
+  type StatementRef,
+} from "./evaluate.ts";
+import { substitute, variablesIn } from "./variables.ts";
+
+/** A statement that allows one action on some resources. */
+export interface AllowStatement {
+  Effect: "Allow";
+  Action: string;
+  Resource: string | string[];
+}
+
+/** Why a request is denied and what fixes it. */
+export interface Explanation {
+  /** A sentence without the final period: "statement 2 … grants … but …". */
+  because: string;
+  /** The statement it is about (the Deny, or the near miss), if any. */
+  statement?: StatementRef;
+  /** The fix in words: "add {…}" or "narrow statement 3 …". */
+  fix: string;
+  /** The statement to add (undefined when a Deny must be narrowed instead). */
+  add?: AllowStatement;
+}
+
+/** Another name the caller knows the request is often confused with, and why. */
+export interface Alternative {
+  name: string;
+  /** What allowing that name instead means, e.g. "the JSON topics, but the device sends CBOR". */
+  why: string;
+}
+
+/** The statement that allows `action` on each of `names`, in `scope` (unknown region, account: `*`). */
+export function allowStatement(
+  action: PolicyRequest["action"],
+  names: readonly string[],
+  scope: ArnScope = {},
+): AllowStatement {
+  const arns = names.map((name) => arnOf(resourceOf(action, name), scope));
+  return { Effect: "Allow", Action: action, Resource: arns.length === 1 ? arns[0] : arns };
+}
+
+/** "statement 3 (Sid "X") of the claim policy". */
+export function describeRef(ref: StatementRef): string {
+  return `statement ${ref.index}${
+    ref.sid ? ` (Sid ${JSON.stringify(ref.sid)})` : ""
+  } of ${ref.policy}`;
+}
+
+/**
+ * Explains a denied request; `alternatives` are names whose being allowed
+ * instead tells the likely mistake. The fix statement uses `fixScope`
+ * (default: the evaluation's scope).
+ */
+export function explainDenial(
+  policies: readonly ParsedPolicy[],
+  request: PolicyRequest,
+  options: { context: EvaluationContext; alternatives?: Alternative[]; fixScope?: ArnScope },
+): Explanation {
+  const { context } = options;
+  const decision = evaluate(policies, request, context);
+  const arn = arnOf(decision.resource, options.fixScope ?? context.scope);
+  if (decision.deniedBy) {
+    return {
+      because: `${
+        describeRef(decision.deniedBy)
+      } denies it, and an explicit Deny wins over any Allow`,
+      statement: decision.deniedBy,
+      fix: `narrow ${describeRef(decision.deniedBy)} so it does not cover ${arn}`,
+    };
+  }
+  const add = allowStatement(request.action, [request.name], options.fixScope ?? context.scope);
+  const fix = `add ${JSON.stringify(add)}`;
+  for (const policy of policies) {
+    for (const statement of policy.statements) {
+      if (statement.effect !== "Allow") continue;
+      const why = nearMiss(statement, request, options);
+      if (why) return { because: why, statement: refOf(policy, statement), fix, add };
+    }
+  }
+  return { because: `no statement allows ${request.action} on ${arn}`, fix, add };
+}
+
+/** Why this Allow statement does not grant the request although it nearly does, if it nearly does. */
+function nearMiss(
+  statement: Statement,
+  request: PolicyRequest,
+  options: { context: EvaluationContext; alternatives?: Alternative[] },
+): string | undefined {
+  const { context } = options;
+  const { action, name } = request;
+  const resource = resourceOf(action, name);
+  const covers = (r: { action: string; resource: string }, c: EvaluationContext = context) =>
+    statementCovers({ ...statement, conditional: false }, r, c);
+  const grants = covers({ action, resource });
+  const plain = `statement ${statement.index}`;
+  if (grants && statement.conditional) {
+    return `${plain} would allow it but has a "Condition", which is not evaluated: an Allow with a Condition counts as granting nothing`;
+  }
+  const actionCovered = statement.actions.some((p) => actionMatches(p, action)) !==
+    statement.notAction;
+  if (actionCovered && !statement.notResource) {
+    const why = resourceNearMiss(statement, request, context);
+    if (why) return `${plain} ${why}`;
+    for (const alternative of options.alternatives ?? []) {
+      if (covers({ action, resource: resourceOf(action, alternative.name) })) {
+        return `${plain} allows ${action} on ${
+          resourceOf(action, alternative.name)
+        } (${alternative.why}), not on ${resource}`;
+      }
+    }
+  }
+  if (!actionCovered && statement.resources.some((p) => resourceMatches(p, resource, context))) {
+    const typo = statement.actions.map((a) => ({ a, near: nearestAction(a) }))
+      .find((t) => t.near?.toLowerCase() === action.toLowerCase() && t.a !== t.near);
+    return typo
+      ? `${plain} has ${
+        JSON.stringify(typo.a)
+      }, which is not an AWS IoT action (did you mean ${action}?)`
+      : `${plain} covers ${resource} for ${statement.actions.join(", ")}${
+        statement.notAction ? " (NotAction)" : ""
+      } but not for ${action}`;
+  }
+  return undefined;
+}
+
+/** For a statement whose actions cover the request: why one of its resources nearly matches. */
+function resourceNearMiss(
+  statement: Statement,
+  request: PolicyRequest,
+  context: EvaluationContext,
+): string | undefined {
+  const { action, name } = request;
+  const wanted = RESOURCE_TYPE[action];
+  const resource = resourceOf(action, name);
+  for (const pattern of statement.resources) {
+    const typed = pattern.replace(/(:|^)(topicfilter|topic|client)\//, `$1${wanted}/`);
+    if (typed !== pattern && resourceMatches(typed, resource, context)) {
+      const type = /(topicfilter|topic|client)\//.exec(pattern)![1];
+      return `grants ${action} on ${type}/… (${
+        JSON.stringify(pattern)
+      }), but AWS IoT checks ${action} against ${wanted}/ ARNs`;
+    }
+    const starred = pattern.replace(/[+#]/g, "*");
+    if (starred !== pattern && resourceMatches(starred, resource, context)) {
+      return `has ${
+        JSON.stringify(pattern)
+      }, whose MQTT wildcards + and # are plain characters in a policy: use * instead`;
+    }
+    const unresolved = substitute(pattern, context.variables).unresolved;
+    if (unresolved !== undefined) {
+      const loose = pattern.replaceAll(`\${${unresolved}}`, "*");
+      if (variablesIn(loose).length === 0 && resourceMatches(loose, resource, context)) {
+        return `has ${
+          JSON.stringify(pattern)
+        }, but \${${unresolved}} does not resolve on this connection${
+          unresolved.startsWith("iot:Connection.Thing.")
+            ? " (a claim certificate has no thing attached)"
+            : ""
+        }, so it matches nothing`;
+      }
+    }
+    if (context.scope && resourceMatches(pattern, resource, { ...context, scope: {} })) {
+      return `has ${JSON.stringify(pattern)}, which names another ${
+        scopeMismatch(pattern, context.scope)
+      }`;
+    }
+  }
+  return undefined;
+}
+
+function scopeMismatch(pattern: string, scope: ArnScope): string {
+  const [, partition, , region, account] = pattern.split(":");
+  if (scope.region !== undefined && region !== undefined && !glob(region, scope.region)) {
+    return `region than the endpoint's (${scope.region})`;
+  }
+  if (
+    scope.account !== undefined && account !== undefined &&
+    !glob(account, scope.account)
+  ) return `account than ${scope.account}`;
+  return `partition than ${scope.partition ?? "aws"} (${partition})`;
+}
