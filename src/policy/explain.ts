@@ -90,58 +90,102 @@ export function explainDenial(
   }
   const add = allowStatement(request.action, [request.name], options.fixScope ?? context.scope);
   const fix = `add ${JSON.stringify(add)}`;
-  for (const policy of policies) {
-    for (const statement of policy.statements) {
-      if (statement.effect !== "Allow") continue;
-      const why = nearMiss(statement, request, options);
-      if (why) return { because: why, statement: refOf(policy, statement), fix, add };
-    }
-  }
-  return { because: `no statement allows ${request.action} on ${arn}`, fix, add };
+  const near = nearestMiss(policies, request, options);
+  return near
+    ? { because: near.because, statement: near.statement, fix, add }
+    : { because: `no statement allows ${request.action} on ${arn}`, fix, add };
 }
 
-/** Why this Allow statement does not grant the request although it nearly does, if it nearly does. */
-function nearMiss(
-  statement: Statement,
+/**
+ * The Allow that nearly grants the request, most telling first: one whose
+ * actions cover it (a Condition, a resource that nearly matches, an
+ * alternative name), then a misspelt action, then one that names the
+ * resource (not merely `*`) for other actions.
+ */
+function nearestMiss(
+  policies: readonly ParsedPolicy[],
   request: PolicyRequest,
   options: { context: EvaluationContext; alternatives?: Alternative[] },
-): string | undefined {
-  const { context } = options;
-  const { action, name } = request;
-  const resource = resourceOf(action, name);
-  const covers = (r: { action: string; resource: string }, c: EvaluationContext = context) =>
-    statementCovers({ ...statement, conditional: false }, r, c);
-  const grants = covers({ action, resource });
-  const plain = `statement ${statement.index}`;
-  if (grants && statement.conditional) {
-    return `${plain} would allow it but has a "Condition", which is not evaluated: an Allow with a Condition counts as granting nothing`;
-  }
-  const actionCovered = statement.actions.some((p) => actionMatches(p, action)) !==
-    statement.notAction;
-  if (actionCovered && !statement.notResource) {
-    const why = resourceNearMiss(statement, request, context);
-    if (why) return `${plain} ${why}`;
-    for (const alternative of options.alternatives ?? []) {
-      if (covers({ action, resource: resourceOf(action, alternative.name) })) {
-        return `${plain} allows ${action} on ${
-          resourceOf(action, alternative.name)
-        } (${alternative.why}), not on ${resource}`;
+): { because: string; statement: StatementRef } | undefined {
+  for (const phase of [coveredNearMiss, typoNearMiss, otherActionNearMiss]) {
+    for (const policy of policies) {
+      for (const statement of policy.statements) {
+        if (statement.effect !== "Allow") continue;
+        const why = phase(statement, request, options);
+        if (why) {
+          return {
+            because: `statement ${statement.index} ${why}`,
+            statement: refOf(policy, statement),
+          };
+        }
       }
     }
   }
-  if (!actionCovered && statement.resources.some((p) => resourceMatches(p, resource, context))) {
-    const typo = statement.actions.map((a) => ({ a, near: nearestAction(a) }))
-      .find((t) => t.near?.toLowerCase() === action.toLowerCase() && t.a !== t.near);
-    return typo
-      ? `${plain} has ${
-        JSON.stringify(typo.a)
-      }, which is not an AWS IoT action (did you mean ${action}?)`
-      : `${plain} covers ${resource} for ${statement.actions.join(", ")}${
-        statement.notAction ? " (NotAction)" : ""
-      } but not for ${action}`;
-  }
   return undefined;
 }
+
+type NearMiss = (
+  statement: Statement,
+  request: PolicyRequest,
+  options: { context: EvaluationContext; alternatives?: Alternative[] },
+) => string | undefined;
+
+function coversAction(statement: Statement, action: string): boolean {
+  return statement.actions.some((p) => actionMatches(p, action)) !== statement.notAction;
+}
+
+/** A statement whose actions cover the request: a Condition, a near resource, an alternative. */
+const coveredNearMiss: NearMiss = (statement, request, options) => {
+  const { context } = options;
+  const { action, name } = request;
+  if (!coversAction(statement, action)) return undefined;
+  const resource = resourceOf(action, name);
+  const covers = (r: string) =>
+    statementCovers({ ...statement, conditional: false }, { action, resource: r }, context);
+  if (statement.conditional && covers(resource)) {
+    return `would allow it but has a "Condition", which is not evaluated: an Allow with a Condition counts as granting nothing`;
+  }
+  if (statement.notResource) return undefined;
+  const why = resourceNearMiss(statement, request, context);
+  if (why) return why;
+  for (const alternative of options.alternatives ?? []) {
+    const other = resourceOf(action, alternative.name);
+    if (covers(other)) {
+      return `allows ${action} on ${other} (${alternative.why}), not on ${resource}`;
+    }
+  }
+  return undefined;
+};
+
+/** A statement with a misspelling of the action, on a resource that matches. */
+const typoNearMiss: NearMiss = (statement, request, { context }) => {
+  const resource = resourceOf(request.action, request.name);
+  if (!statement.resources.some((p) => resourceMatches(p, resource, context))) return undefined;
+  const typo = statement.actions.find((a) =>
+    !actionMatches(a, request.action) &&
+    nearestAction(a)?.toLowerCase() === request.action.toLowerCase()
+  );
+  return typo
+    ? `has ${
+      JSON.stringify(typo)
+    }, which is not an AWS IoT action (did you mean ${request.action}?)`
+    : undefined;
+};
+
+/** A statement that names this resource (not merely `*`) for other actions. */
+const otherActionNearMiss: NearMiss = (statement, request, { context }) => {
+  const resource = resourceOf(request.action, request.name);
+  if (coversAction(statement, request.action) || statement.notResource) return undefined;
+  const specific = statement.resources.some((p) =>
+    p !== "*" && !/^arn:[^:]*:[^:]*:[^:]*:[^:]*:\*$/.test(p) &&
+    resourceMatches(p, resource, context)
+  );
+  return specific
+    ? `covers ${resource} for ${statement.actions.join(", ")}${
+      statement.notAction ? " (NotAction)" : ""
+    } but not for ${request.action}`
+    : undefined;
+};
 
 /** For a statement whose actions cover the request: why one of its resources nearly matches. */
 function resourceNearMiss(
