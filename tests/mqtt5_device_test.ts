@@ -71,7 +71,7 @@ Deno.test("claim policy without the template's topics: MQTT 5 names SUBACK 0x87,
     assertMatch(
       oneLineError(v5, true),
       new RegExp(
-        `SUBACK 0x87 Not authorized for \\$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json/accepted: the claim policy lacks iot:Subscribe on it; add \\{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:\\*:\\*:topicfilter/\\$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json/accepted"\\}\\.$`,
+        `SUBACK 0x87 Not authorized for \\$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json/accepted: the claim policy does not allow iot:Subscribe on it; add \\{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:\\*:\\*:topicfilter/\\$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json/accepted"\\}\\.$`,
       ),
     );
     assertEquals(retryLines(v5.stdout + v5.stderr), []);

@@ -222,7 +222,7 @@ Deno.test("policy: a denial is explained by the statement that causes it, with t
   ], "iot:Subscribe");
   assertMatch(
     wrongType.because,
-    /^statement 1 grants iot:Subscribe on topic\/… .*but AWS IoT checks iot:Subscribe against topicfilter\/ ARNs$/,
+    /^statement 1 grants iot:Subscribe on topic\/… .*while AWS IoT checks iot:Subscribe against topicfilter\/ ARNs$/,
   );
   assertEquals(wrongType.add, {
     Effect: "Allow",

@@ -50,7 +50,7 @@ export function policyHint(
   denied: { action: IotAction; name: string; scope: ArnScope },
 ): string | undefined {
   if (code !== 0x87) return undefined;
-  return `${policy} lacks ${denied.action} on it; ${
+  return `${policy} does not allow ${denied.action} on it; ${
     addStatement(denied.action, [denied.name], denied.scope)
   }`;
 }

@@ -113,8 +113,9 @@ function nearestMiss(
         if (statement.effect !== "Allow") continue;
         const why = phase(statement, request, options);
         if (why) {
+          const sid = statement.sid === undefined ? "" : ` (Sid ${JSON.stringify(statement.sid)})`;
           return {
-            because: `statement ${statement.index} ${why}`,
+            because: `statement ${statement.index}${sid} ${why}`,
             statement: refOf(policy, statement),
           };
         }
@@ -202,7 +203,7 @@ function resourceNearMiss(
       const type = /(topicfilter|topic|client)\//.exec(pattern)![1];
       return `grants ${action} on ${type}/… (${
         JSON.stringify(pattern)
-      }), but AWS IoT checks ${action} against ${wanted}/ ARNs`;
+      }), while AWS IoT checks ${action} against ${wanted}/ ARNs`;
     }
     const starred = pattern.replace(/[+#]/g, "*");
     if (starred !== pattern && resourceMatches(starred, resource, context)) {

@@ -10,7 +10,7 @@
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 import { NO_ANSWER, SessionError } from "../mqtt/connection.ts";
-import { allowSent, sentText } from "../mqtt/policy_hints.ts";
+import { addStatement, allowSent, sentText } from "../mqtt/policy_hints.ts";
 import { scopeOfEndpoint } from "../policy/mod.ts";
 import { MalformedAnswerError, RejectionError } from "../protocol/mod.ts";
 import type { JournalEntry } from "./journal.ts";
@@ -144,7 +144,9 @@ export const HANGUPS_MEAN_REFUSED = 3;
 /** The broker hung up right after CONNECT again and again: the claim certificate or its policy. */
 export function hungUp(step: Step, settings: Settings): FleetprovError {
   return new FleetprovError(
-    `The broker closed the connection right after CONNECT, without CONNACK, ${HANGUPS_MEAN_REFUSED} times in a row at step ${step}: this is how AWS IoT refuses a claim certificate over MQTT 3.1.1. Check that the claim certificate is registered and ACTIVE and that its policy allows iot:Connect as client id ${settings.clientId} (--mqtt-version 5 gets the broker's reason code).`,
+    `The broker closed the connection right after CONNECT, without CONNACK, ${HANGUPS_MEAN_REFUSED} times in a row at step ${step}: this is how AWS IoT refuses a claim certificate over MQTT 3.1.1. Check that the claim certificate is registered and ACTIVE and that its policy allows iot:Connect as client id ${settings.clientId}: ${
+      addStatement("iot:Connect", [settings.clientId], scopeOfEndpoint(settings.endpoint) ?? {})
+    } (--mqtt-version 5 gets the broker's reason code).`,
     ExitCode.Rejected,
     { kind: "refused" },
   );
