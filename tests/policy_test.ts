@@ -306,7 +306,7 @@ Deno.test("policy: a denial is explained by the statement that causes it, with t
   );
   assertEquals(
     alternative.because,
-    "statement 1 allows iot:Publish on topic/a/json (JSON, not CBOR), not on topic/a/cbor",
+    "statement 1 allows iot:Publish on topic/a/json, not on topic/a/cbor: JSON, not CBOR",
   );
   assertEquals(allowStatement("iot:Subscribe", ["a", "b"], { region: "eu-west-1", account: "1" }), {
     Effect: "Allow",

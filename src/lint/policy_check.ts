@@ -72,7 +72,7 @@ export function checkPolicy(check: PolicyCheck): Finding[] {
       action: planned.action,
       name: planned.name,
       resource: arnOf(decision.resource, check.fixScope),
-      message: `${what(planned)} needs ${planned.action}, but ${explanation.because}: ${
+      message: `${what(planned)} needs ${planned.action}, but ${explanation.because}. ${
         consequence(planned, check.mqttVersion)
       }`,
       fix: explanation.fix,
@@ -118,15 +118,15 @@ function consequence(planned: PlannedAction, version: "3.1.1" | "5"): string {
   switch (planned.packet) {
     case "CONNECT":
       return v5
-        ? "the board gets CONNACK 0x87 Not authorized"
+        ? "The board gets CONNACK 0x87 Not authorized"
         : "AWS IoT hangs up right after CONNECT, without CONNACK";
     case "SUBSCRIBE":
       return v5
-        ? "the board gets SUBACK 0x87 Not authorized"
+        ? "The board gets SUBACK 0x87 Not authorized"
         : "AWS IoT closes the connection right after it";
     case "PUBLISH":
       return v5
-        ? "the board gets PUBACK 0x87 Not authorized"
+        ? "The board gets PUBACK 0x87 Not authorized"
         : "AWS IoT closes the connection right after it";
     case "delivery":
       return planned.required
@@ -155,8 +155,8 @@ function alternativesOf(name: string, check: PolicyCheck): Alternative[] {
     out.push({
       name: to + name.slice(from.length),
       why: csr
-        ? "CreateKeysAndCertificate's topics, but the device uses CreateCertificateFromCsr (its key is made on the board or given with csr-file and device-key)"
-        : "CreateCertificateFromCsr's topics, but the device uses CreateKeysAndCertificate (no generate-key, or no csr-file with device-key)",
+        ? "those are CreateKeysAndCertificate's topics, but the device uses CreateCertificateFromCsr (its key is made on the board, or given with csr-file and device-key)"
+        : "those are CreateCertificateFromCsr's topics, but the device uses CreateKeysAndCertificate (no generate-key, and no csr-file with device-key)",
     });
   }
   const prefix = `$aws/provisioning-templates/${templateName}/`;

@@ -45,7 +45,7 @@ export interface Explanation {
 /** Another name the caller knows the request is often confused with, and why. */
 export interface Alternative {
   name: string;
-  /** What allowing that name instead means, e.g. "the JSON topics, but the device sends CBOR". */
+  /** What allowing that name instead means, e.g. "those are the JSON topics, but the device sends CBOR". */
   why: string;
 }
 
@@ -152,7 +152,7 @@ const coveredNearMiss: NearMiss = (statement, request, options) => {
   for (const alternative of options.alternatives ?? []) {
     const other = resourceOf(action, alternative.name);
     if (covers(other)) {
-      return `allows ${action} on ${other} (${alternative.why}), not on ${resource}`;
+      return `allows ${action} on ${other}, not on ${resource}: ${alternative.why}`;
     }
   }
   return undefined;
