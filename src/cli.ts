@@ -146,8 +146,8 @@ export async function runCli(args: string[]): Promise<number> {
   const report = newRunReport();
   let failure: unknown;
   let code: number;
+  let rest = args;
   try {
-    let rest = args;
     // The emulator has flags of its own and never prints a result line.
     if (args[0] !== "emulator") ({ format, rest } = takeOutputFlag(args));
     code = await dispatch(rest, { json: format === "json", report });
@@ -156,6 +156,6 @@ export async function runCli(args: string[]): Promise<number> {
     code = reportFailure(error);
   }
   // lint prints its own JSON object (its findings), never a provisioning result line.
-  if (format === "json" && args[0] !== "lint") writeResultLine(report, code, failure);
+  if (format === "json" && rest[0] !== "lint") writeResultLine(report, code, failure);
   return code;
 }

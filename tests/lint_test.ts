@@ -364,7 +364,7 @@ Deno.test("lint: a config error is a finding, nothing to lint is an error, and t
   );
 
   const json = await runFleetprov(
-    ["lint", "--output", "json", "--config-file", boardConfig(dir), "--claim-policy", broken],
+    ["--output", "json", "lint", "--config-file", boardConfig(dir), "--claim-policy", broken],
     { home },
   );
   assertEquals(json.code, ExitCode.Config);
