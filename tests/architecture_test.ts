@@ -60,6 +60,7 @@ export const LAYERS: Record<string, number> = {
   "commands/": 2,
   "result_line.ts": 3,
   "notices.ts": 3,
+  "lint/": 3,
   "provisioning/": 4,
   "emulator/": 4,
   "mqtt/": 5,
