@@ -14,6 +14,9 @@ import { createLogger, type Logger } from "../log.ts";
 import type { Lock } from "../lock/mod.ts";
 import { clearJournal, proofPending, readJournal } from "../provisioning/journal.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
+import { writeStderr } from "../output.ts";
+import { sweepTemporaries } from "../secure_files/mod.ts";
+import type { ProvisionResult } from "../provisioning/mod.ts";
 import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 import { untrusted } from "../text.ts";
 
@@ -35,26 +38,30 @@ export async function runProvisionCommand(
   options: ProvisionCommandOptions = {},
 ): Promise<number> {
   const env = options.env ?? process.env;
-  const settings = await loadSettings(args, { env, home: options.home });
-  const report = options.report;
-  const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
-  for (const warning of settings.warnings) logger.warn(warning);
-  if (settings.ignored.length > 0) {
-    logger.info(ignoredNotice(settings.ignored));
-  }
-  if (!settings.fleetProvisioning.enabled) {
-    logger.info(
-      "Fleet provisioning is disabled (fleet-provisioning.enabled / --enable-fleet-provisioning); nothing to do.",
-    );
-    if (report) report.outcome = "disabled";
-    return ExitCode.Ok;
-  }
-  if (await alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
-  const { acquireLock, lockPath } = await import("../lock/mod.ts");
-  const { provision } = await import("../provisioning/mod.ts");
-  const lock = acquireLock(lockPath(env));
-  const stop = stopOnSigterm(settings, { lock, logger, onStop: options.onStop });
+  // From the first moment, while the settings load too: SIGTERM ends the run with 75.
+  const stop = stopOnSigterm(options.onStop);
+  let lock: Lock | undefined;
   try {
+    const settings = await loadSettings(args, { env, home: options.home });
+    const report = options.report;
+    const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
+    Object.assign(stop.run, { settings, logger });
+    for (const warning of settings.warnings) logger.warn(warning);
+    sweepOwnTemporaries(settings, logger);
+    if (settings.ignored.length > 0) {
+      logger.info(ignoredNotice(settings.ignored));
+    }
+    if (!settings.fleetProvisioning.enabled) {
+      logger.info(
+        "Fleet provisioning is disabled (fleet-provisioning.enabled / --enable-fleet-provisioning); nothing to do.",
+      );
+      if (report) report.outcome = "disabled";
+      return ExitCode.Ok;
+    }
+    if (await alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
+    const { acquireLock, lockPath } = await import("../lock/mod.ts");
+    const { provision } = await import("../provisioning/mod.ts");
+    lock = stop.run.lock = acquireLock(lockPath(env));
     const result = await provision(settings, {
       logger,
       onRetry: () => {
@@ -76,21 +83,47 @@ export async function runProvisionCommand(
         } satisfies Partial<RunReport>,
       );
     }
-    logger.info(
-      `Provisioned thing ${untrusted(result.thingName)} with certificate ${
-        untrusted(result.certificateId)
-      } in ${Math.round(result.verifiedAt)} ms (runtime config written at ${
-        Math.round(result.runtimeConfigWrittenAt)
-      } ms, ${result.retries} retries).`,
-    );
-    logger.info(`Certificate: ${result.certPath}`);
-    logger.info(`Private key: ${result.keyPath}`);
-    logger.info(`Runtime config: ${settings.runtimeConfigPath}`);
+    logProvisioned(logger, { result, settings });
     return ExitCode.Ok;
   } finally {
-    stop();
-    lock.release();
+    stop.off();
+    lock?.release();
   }
+}
+
+/**
+ * Removes what a run killed mid-write (power loss, kill -9) left in
+ * fleetprov's own directories: its temporary files, by their name, of
+ * processes that are gone. Nothing else is touched.
+ */
+function sweepOwnTemporaries(settings: Settings, logger: Logger): void {
+  for (const dir of [settings.configDir, settings.keysDir]) {
+    const removed = sweepTemporaries(dir);
+    if (removed.length === 0) continue;
+    logger.info(
+      `Removed ${removed.length} temporary file(s) an interrupted write left in ${dir}: ${
+        removed.join(", ")
+      }.`,
+    );
+  }
+}
+
+/** The lines of a successful provisioning. */
+function logProvisioned(
+  logger: Logger,
+  done: { result: ProvisionResult; settings: Settings },
+): void {
+  const { result, settings } = done;
+  logger.info(
+    `Provisioned thing ${untrusted(result.thingName)} with certificate ${
+      untrusted(result.certificateId)
+    } in ${Math.round(result.verifiedAt)} ms (runtime config written at ${
+      Math.round(result.runtimeConfigWrittenAt)
+    } ms, ${result.retries} retries).`,
+  );
+  logger.info(`Certificate: ${result.certPath}`);
+  logger.info(`Private key: ${result.keyPath}`);
+  logger.info(`Runtime config: ${settings.runtimeConfigPath}`);
 }
 
 /**
@@ -132,28 +165,43 @@ async function alreadyProvisioned(
   return true;
 }
 
+/** What a SIGTERM handler knows of the run so far: filled in as the run goes. */
+interface StoppableRun {
+  settings?: Settings;
+  logger?: Logger;
+  lock?: Lock;
+}
+
 /**
- * Until the returned function is called, SIGTERM (systemd stopping the unit,
- * at shutdown too) ends the run at once with exit 75: the lock released, the
- * journal as the last completed step left it, so the next start resumes.
+ * Until `off` is called, SIGTERM (systemd stopping the unit, at shutdown too)
+ * ends the run at once with exit 75, whatever it is doing: while the settings
+ * load, before any lock, or mid-provisioning (the lock released, the journal
+ * as the last completed step left it, so the next start resumes).
  */
 function stopOnSigterm(
-  settings: Settings,
-  options: { lock: Lock; logger: Logger; onStop?: (error: FleetprovError) => void },
-): () => void {
+  onStop: ((error: FleetprovError) => void) | undefined,
+): { run: StoppableRun; off: () => void } {
+  const run: StoppableRun = {};
   const handler = () => {
-    // Journal writes are synchronous: a signal handled here never cuts one.
-    const step = readJournal(settings.configDir)?.step ?? "start";
-    options.lock.release();
-    const stopped = new FleetprovError(
-      `Stopped by SIGTERM at step ${step}; the journal keeps the progress and the next start resumes (exit ${ExitCode.TempFail}).`,
-      ExitCode.TempFail,
-      { kind: "stopped" },
-    );
-    options.logger.warn(stopped.message);
-    options.onStop?.(stopped);
+    run.lock?.release();
+    const stopped = new FleetprovError(stopMessage(run.settings), ExitCode.TempFail, {
+      kind: "stopped",
+    });
+    if (run.logger) run.logger.warn(stopped.message);
+    else writeStderr(`fleetprov: ${stopped.message}\n`);
+    onStop?.(stopped);
     process.exit(ExitCode.TempFail);
   };
   process.on("SIGTERM", handler);
-  return () => process.off("SIGTERM", handler);
+  return { run, off: () => process.off("SIGTERM", handler) };
+}
+
+/** What a SIGTERM stopped, and what the next start does. */
+function stopMessage(settings: Settings | undefined): string {
+  if (!settings) {
+    return `Stopped by SIGTERM while loading the settings; nothing was started, and the next start begins again (exit ${ExitCode.TempFail}).`;
+  }
+  // Journal writes are synchronous: a signal handled here never cuts one.
+  const step = readJournal(settings.configDir)?.step ?? "start";
+  return `Stopped by SIGTERM at step ${step}; the journal keeps the progress and the next start resumes (exit ${ExitCode.TempFail}).`;
 }

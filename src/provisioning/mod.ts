@@ -25,7 +25,9 @@ import { type Session, SessionError } from "../mqtt/connection.ts";
 import { RejectionError } from "../protocol/mod.ts";
 import { ensureDirectory } from "../secure_files/mod.ts";
 import { untrusted } from "../text.ts";
-import { clockProblem, type ValidityWindow, validityWindow } from "./clock.ts";
+import { type ClockFloor, clockProblem, readClock, type ValidityWindow } from "../clock/mod.ts";
+import { journalFloor, journalOf, resumeFromJournal } from "./resume.ts";
+import { credentialWindow } from "./clock.ts";
 import { connect, preopen, type Preopened, verifyCredentials } from "./connect.ts";
 import {
   checkOutputPaths,
@@ -40,7 +42,6 @@ import {
   type Committed,
   type JournalEntry,
   readJournal,
-  tokenStillValid,
   writeJournal,
 } from "./journal.ts";
 import {
@@ -65,8 +66,8 @@ export { proofPending } from "./journal.ts";
 /** Mode of a config dir fleetprov creates: what the Device Client checks for. */
 const CONFIG_DIR_MODE = 0o745;
 
-/** How often a run waiting for the clock looks at it again. */
-const CLOCK_POLL_MS = 500;
+/** How often a run waiting for the clock looks at it again (README: "polls every 0.5 s"). */
+export const CLOCK_POLL_MS = 500;
 
 /** What a completed provisioning produced. */
 export interface ProvisionResult {
@@ -90,6 +91,8 @@ export interface ProvisionOptions {
   onRetry?: () => void;
   /** Wall clock, for tests (token ages, the clock check). The deadline runs on a monotonic clock. */
   now?: () => number;
+  /** systemd-timesyncd's flag file, for tests (default: src/clock/mod.ts's TIMESYNC_FLAG). */
+  timesyncFlag?: string;
 }
 
 type State = { step: "start" } | JournalEntry | { step: "done"; entry: Committed };
@@ -112,7 +115,10 @@ class Provisioning {
   /** performance.now() at which the run gives up: immune to the wall clock jumping. */
   readonly #deadline: number;
   readonly #window: ValidityWindow | undefined;
-  #state: State;
+  readonly #timesyncFlag: string | undefined;
+  /** Times the clock cannot read before besides the build time (the journal's token issue). */
+  #floors: ClockFloor[] = [];
+  #state: State = { step: "start" };
   #session: Session | undefined;
   /** The proof's transport, opened while RegisterThing is in flight. */
   #proofTransport: Preopened | undefined;
@@ -131,17 +137,23 @@ class Provisioning {
     this.#now = options.now ?? Date.now;
     this.#onRetry = options.onRetry;
     this.#deadline = performance.now() + settings.retry.deadlineMs;
+    this.#timesyncFlag = options.timesyncFlag;
     this.#claim = readClaimCredentials(settings);
-    this.#window = validityWindow(this.#claim.cert, this.#claim.ca);
+    this.#window = credentialWindow(this.#claim.cert, this.#claim.ca);
     checkOutputPaths(settings);
     if (!existsSync(settings.configDir)) ensureDirectory(settings.configDir, CONFIG_DIR_MODE);
     ensureDirectory(settings.keysDir, 0o700);
-    this.#state = resumeFromJournal(settings, this.#now(), this.#logger);
   }
 
   /** Steps until done; a failure is retried, or ends the run, by {@linkcode recover}. */
   async run(): Promise<ProvisionResult> {
+    // The journal is judged (is its token still fresh?) only by a clock this run
+    // trusts: a board without an RTC boots at 1970 and would take a token of
+    // seconds ago for expired, and mint a second certificate.
+    const journal = journalOf(this.#settings, this.#logger);
+    if (journal) this.#floors = [journalFloor(journal)];
     await this.#awaitPlausibleClock();
+    this.#state = resumeFromJournal(journal, this.#now(), this.#logger) as State;
     try {
       while (this.#state.step !== "done") {
         this.#attempt++;
@@ -309,7 +321,8 @@ class Provisioning {
   }
 
   #clockIsWrong(): string | undefined {
-    return this.#window && clockProblem(this.#window, new Date(this.#now()));
+    const clock = readClock({ now: this.#now(), timesyncFlag: this.#timesyncFlag });
+    return clockProblem(clock, { window: this.#window, floors: this.#floors });
   }
 
   /** Logs once and polls while the clock is outside the credentials' validity; 75 at the deadline. */
@@ -329,6 +342,7 @@ class Provisioning {
         this.#clockLogged = true;
         this.#logger.warn(`${problem} Waiting up to ${Math.round(left / 1000)} s for it.`);
       }
+      this.#logger.debug(`The clock is not plausible yet; looking again in ${CLOCK_POLL_MS} ms.`);
       await delay(CLOCK_POLL_MS);
     }
     if (this.#clockLogged) {
@@ -366,26 +380,4 @@ function isRefusedToken(error: unknown, state: State): state is JournalEntry & {
   return error instanceof RejectionError &&
     error.rejection.errorCode === "InvalidCertificateOwnershipToken" &&
     state.step === "certificate-created";
-}
-
-function resumeFromJournal(settings: Settings, now: number, logger: Logger): State {
-  const entry = readJournal(settings.configDir);
-  if (!entry) return { step: "start" };
-  if (
-    entry.endpoint !== settings.endpoint ||
-    entry.templateName !== settings.fleetProvisioning.templateName
-  ) {
-    logger.warn("Ignoring the provisioning journal: it belongs to another endpoint or template.");
-    return { step: "start" };
-  }
-  if (entry.step === "certificate-created" && !tokenStillValid(entry, now)) {
-    logger.warn(
-      `The journaled certificate ${entry.certificateId} has an expired ownership token; starting over with a new certificate.`,
-    );
-    return { step: "start" };
-  }
-  logger.info(
-    `Resuming provisioning at step ${entry.step} with certificate ${entry.certificateId}.`,
-  );
-  return entry;
 }
