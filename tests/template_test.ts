@@ -6,7 +6,7 @@ import {
   TemplateError,
   validateParameters,
 } from "../src/template/mod.ts";
-import { mergeThing } from "../src/emulator/service.ts";
+import { mergeThing } from "../src/emulator/mqtt/service.ts";
 import { sampleTemplate } from "../src/emulator/defaults.ts";
 import type { ThingRecord } from "../src/emulator/registry.ts";
 

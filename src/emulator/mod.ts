@@ -17,8 +17,8 @@ import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import { certificateId as certificateIdOf } from "../pki/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
-import { startBroker } from "./broker.ts";
-import type { OperationCounters } from "./broker.ts";
+import { startBroker } from "./mqtt/broker.ts";
+import type { OperationCounters } from "./mqtt/broker.ts";
 import { CertificateAuthority } from "./ca.ts";
 import {
   CLAIM_POLICY_NAME,
@@ -28,16 +28,16 @@ import {
   sampleTemplate,
 } from "./defaults.ts";
 import { EmulatorEvents } from "./events.ts";
-import { FaultController, type FaultOperation, type FaultRule } from "./faults.ts";
-import { KeyPool, type KeyType } from "./keys.ts";
+import { FaultController, type FaultOperation, type FaultRule } from "./mqtt/faults.ts";
+import { KeyPool, type KeyType } from "./mqtt/keys.ts";
 import { checkPolicyDocument } from "../policy/mod.ts";
 import { Registry, type RegistryView } from "./registry.ts";
-import { ProvisioningService } from "./service.ts";
+import { ProvisioningService } from "./mqtt/service.ts";
 
-export type { OperationCounters } from "./broker.ts";
+export type { OperationCounters } from "./mqtt/broker.ts";
 export type { EmulatorEventMap, EmulatorEventName } from "./events.ts";
 export { EmulatorEvents } from "./events.ts";
-export { parseFaultFlag } from "./fault_flag.ts";
+export { parseFaultFlag } from "./mqtt/fault_flag.ts";
 export {
   FaultController,
   type FaultOperation,
@@ -45,7 +45,7 @@ export {
   parseFaults,
   type PauseHandle,
   type PausePoint,
-} from "./faults.ts";
+} from "./mqtt/faults.ts";
 export type {
   CertificateRecord,
   CertificateStatus,
@@ -53,7 +53,7 @@ export type {
   ThingRecord,
 } from "./registry.ts";
 export { claimPolicy, DEFAULT_TEMPLATE_NAME, fpCertPolicy, sampleTemplate } from "./defaults.ts";
-export { KEY_TYPES, type KeyType } from "./keys.ts";
+export { KEY_TYPES, type KeyType } from "./mqtt/keys.ts";
 export { checkPolicyDocument } from "../policy/mod.ts";
 
 /**

@@ -15,7 +15,7 @@ import {
   operationTopics,
   type PayloadFormat,
   type Route,
-} from "../protocol/mod.ts";
+} from "../../protocol/mod.ts";
 import { type BrokerContext, type ClientState, noteFault, sleep } from "./context.ts";
 import type { FaultPlan } from "./faults.ts";
 import { filterMatches } from "./authorize.ts";

@@ -6,11 +6,11 @@
  * @module
  */
 import type { Client } from "aedes";
-import type { CertificateAuthority } from "./ca.ts";
-import type { EmulatorEvents } from "./events.ts";
+import type { CertificateAuthority } from "../ca.ts";
+import type { EmulatorEvents } from "../events.ts";
 import { FAULT_OPERATIONS, type FaultController, type FaultOperation } from "./faults.ts";
-import { type IotAction, isAllowed } from "../policy/mod.ts";
-import type { Registry } from "./registry.ts";
+import { type IotAction, isAllowed } from "../../policy/mod.ts";
+import type { Registry } from "../registry.ts";
 import type { ProvisioningService } from "./service.ts";
 
 /** Requests and answers counted per operation. */

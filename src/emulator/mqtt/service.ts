@@ -8,17 +8,17 @@
  * @module
  */
 import { createHash, randomBytes } from "node:crypto";
-import type { Operation, Rejection } from "../protocol/mod.ts";
-import { type CertificateAuthority, parseCsr } from "./ca.ts";
+import type { Operation, Rejection } from "../../protocol/mod.ts";
+import { type CertificateAuthority, parseCsr } from "../ca.ts";
 import type { KeyPool } from "./keys.ts";
-import type { CertificateRecord, Registry, ThingRecord } from "./registry.ts";
+import type { CertificateRecord, Registry, ThingRecord } from "../registry.ts";
 import {
   evaluateTemplate,
   TemplateError,
   type TemplateResult,
   type ThingResource,
   validateParameters,
-} from "../template/mod.ts";
+} from "../../template/mod.ts";
 
 /** An answer: accepted body, or a rejection. */
 export type Answer =

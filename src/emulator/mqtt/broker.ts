@@ -13,7 +13,7 @@ import { constants as cryptoConstants } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import tls from "node:tls";
 import { Aedes } from "aedes";
-import { AWS_MQTT_ALPN, routeOf } from "../protocol/mod.ts";
+import { AWS_MQTT_ALPN, routeOf } from "../../protocol/mod.ts";
 import {
   authorizeForward,
   authorizePublish,
