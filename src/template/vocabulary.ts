@@ -14,11 +14,7 @@
  *
  * @module
  */
-import {
-  MAX_THING_NAME_BYTES,
-  TEMPLATE_NAME_PATTERN,
-  THING_NAME_PATTERN,
-} from "../protocol/mod.ts";
+import { MAX_THING_NAME_BYTES, THING_NAME_PATTERN } from "../protocol/mod.ts";
 
 /** Limits AWS applies to a template and to what it registers. */
 export const TEMPLATE_LIMITS = {
