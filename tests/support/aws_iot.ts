@@ -35,7 +35,6 @@ export function awsEnv(): Record<string, string> {
     AWS_SHARED_CREDENTIALS_FILE: join(home, "no-credentials"),
     AWS_PAGER: "",
     AWS_EC2_METADATA_DISABLED: "true",
-    AWS_MAX_ATTEMPTS: "1",
   };
 }
 
