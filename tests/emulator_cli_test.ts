@@ -2,7 +2,7 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { ExitCode } from "../src/errors.ts";
 import { existsSync } from "node:fs";
-import { claimCredentials, connect, fleetprovCommand } from "./support/mod.ts";
+import { claimCredentials, connect, fleetprovCommand, spawnEmulator } from "./support/mod.ts";
 
 /** Starts `fleetprov emulator` with `args` (its own HOME: the emulator's files are in --state-dir). */
 function fleetprov(args: string[]): Deno.ChildProcess {
@@ -11,6 +11,19 @@ function fleetprov(args: string[]): Deno.ChildProcess {
 }
 
 const BAD_FAULTS = `${Deno.makeTempDirSync()}/bad-faults.json`;
+const BAD_TEMPLATE = `${Deno.makeTempDirSync()}/bad-template.json`;
+Deno.writeTextFileSync(
+  BAD_TEMPLATE,
+  JSON.stringify({
+    Resources: {
+      certificate: {
+        Type: "AWS::IoT::Certificate",
+        Properties: { CertificateSigningRequest: "x" },
+      },
+      thing: { Type: "AWS::IoT::Thing", Properties: { ThingName: { "Fn::If": [] } } },
+    },
+  }),
+);
 Deno.writeTextFileSync(
   BAD_FAULTS,
   JSON.stringify([{ operation: "RegisterThing", drop: "sometimes" }]),
@@ -33,6 +46,28 @@ Deno.test("emulator CLI: bad flags exit 78 with one line naming the flag", async
       [
         ["--state-dir", "/tmp/x", "--faults-file", BAD_FAULTS],
         /--faults-file .*bad-faults.json: fault 1: "drop" must be/,
+      ],
+      // Every problem AWS would refuse the template for, on one line.
+      [
+        ["--state-dir", "/tmp/x", "--template-file", BAD_TEMPLATE],
+        /--template-file .*bad-template.json: The provisioning template FleetprovTemplate is not one AWS accepts: \$\.Resources\.certificate\.Properties\.CertificateSigningRequest: .*; \$\.Resources\.certificate\.Properties\.CertificateId: .*; \$\.Resources\.thing\.Properties\.ThingName\["Fn::If"\]: Fn::If is not an intrinsic function/,
+      ],
+      [
+        [
+          "--state-dir",
+          "/tmp/x",
+          "--pre-provisioning-hook",
+          "arn:aws:lambda:us-east-1:1:function:f",
+        ],
+        /--pre-provisioning-hook: .*cannot invoke a Lambda function; give it file:\/absolute\/path\/to\/command or http\(s\):\/\/host:port\/path/,
+      ],
+      [
+        ["--state-dir", "/tmp/x", "--hook-timeout", "0"],
+        /--hook-timeout "0" must be an integer from 1/,
+      ],
+      [
+        ["--state-dir", "/tmp/x", "--control-port", "70000"],
+        /--control-port "70000" must be an integer/,
       ],
     ] as const
   ) {
@@ -92,4 +127,36 @@ Deno.test("emulator CLI: prints config and address, serves, stops cleanly on SIG
   await child.stderr.cancel();
   assertEquals(status.code, 0);
   assertMatch(text, /stopped \(SIGTERM\)/);
+});
+
+Deno.test("emulator CLI: --control-port prints control: HOST:PORT and serves AWS IoT's REST API; --pre-provisioning-hook sets the default template's hook", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fleetprov-emulator-cli-" });
+  const emulator = await spawnEmulator([
+    "--control-port",
+    "0",
+    "--pre-provisioning-hook",
+    "http://127.0.0.1:9/hook",
+    "--hook-timeout",
+    "250",
+  ], { stateDir: `${dir}/state` });
+  try {
+    assertEquals(emulator.control?.host, "127.0.0.1");
+    const template = await fetch(
+      `${emulator.control!.url}/provisioning-templates/FleetprovTemplate`,
+    )
+      .then((r) => r.json());
+    assertEquals(template.preProvisioningHook, { targetArn: "http://127.0.0.1:9/hook" });
+    assertEquals(template.enabled, true);
+  } finally {
+    const stopped = await emulator.stop();
+    assertEquals(stopped.code, 0);
+    assertMatch(
+      stopped.stdout,
+      /^config: .*\nlistening: 127\.0\.0\.1:\d+\ncontrol: 127\.0\.0\.1:\d+\n/,
+    );
+  }
+  // Without the flag there is no control plane, and no control: line.
+  const plain = await spawnEmulator([], { stateDir: `${dir}/state` });
+  const stopped = await plain.stop();
+  assert(!stopped.stdout.includes("control:"), stopped.stdout);
 });

@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { type AwsSdk, installFromLock, missing } from "./aws_sdk.ts";
 import { ROOT, tempDir } from "./fs.ts";
 
-/** Debian's AWS CLI v2. */
-export const AWS_CLI = "/usr/bin/aws";
+/** Debian's AWS CLI v2, or the one FLEETPROV_AWS_CLI names (not the `aws` first on PATH). */
+export const AWS_CLI = Deno.env.get("FLEETPROV_AWS_CLI") || "/usr/bin/aws";
 
 /** The @aws-sdk/client-iot version the tests run (pinned in tests/aws_sdk_iot/). */
 export const IOT_SDK_VERSION = "3.1178.0";
@@ -27,7 +27,7 @@ export function awsEnv(): Record<string, string> {
   const home = tempDir("fleetprov-aws-home-");
   return {
     HOME: home,
-    PATH: "/usr/bin:/bin",
+    PATH: "/usr/local/bin:/usr/bin:/bin",
     AWS_ACCESS_KEY_ID: "AKIDEMULATOR",
     AWS_SECRET_ACCESS_KEY: "any-secret-works",
     AWS_DEFAULT_REGION: "us-east-1",
