@@ -35,7 +35,14 @@ function consistent(path: string): Registry {
 }
 
 /** Sends writes from `workers` clients until the emulator dies; returns what it acknowledged. */
-async function hammer(emulator: EmulatorProcess, round: number, claimId: string) {
+function hammer(
+  emulator: EmulatorProcess,
+  round: number,
+  claimId: string,
+): {
+  acknowledged: { policies: string[]; attached: string[]; count: number };
+  done: Promise<void[]>;
+} {
   const url = emulator.control!.url;
   const acknowledged = { policies: [] as string[], attached: [] as string[], count: 0 };
   const worker = async (w: number) => {
@@ -82,7 +89,7 @@ Deno.test("control plane: kill -9 during writes leaves registry.json readable, c
   const claimId = Object.entries(consistent(registryPath).certificates)[0][0];
   let total = 0;
   for (let round = 0; round < 4; round++) {
-    const { acknowledged, done } = await hammer(emulator, round, claimId);
+    const { acknowledged, done } = hammer(emulator, round, claimId);
     // Kill at a different point each round, while writes are in flight.
     const killAfter = 40 + round * 37;
     while (acknowledged.count < killAfter) await new Promise((r) => setTimeout(r, 5));
