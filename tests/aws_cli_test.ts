@@ -111,7 +111,13 @@ Deno.test("AWS CLI: a hooked template from create-provisioning-template denies o
   const cli = awsCli();
   if (!cli) return;
   const dir = tempDir("fleetprov-aws-cli-");
-  const emulator = await spawnEmulator(["--control-port", "0", "--key-type", "ec-p256"]);
+  const emulator = await spawnEmulator([
+    "--control-port",
+    "0",
+    "--key-type",
+    "ec-p256",
+    "--allow-command-hooks",
+  ]);
   const aws = (...args: string[]) => awsIot(cli, emulator.control!.url, args);
   const ok = async (...args: string[]) => {
     const result = await aws(...args);

@@ -111,6 +111,15 @@ Deno.test("control plane: an unknown operation is a 4xx naming it; bad names get
     );
     const missing = await call(emulator, "GET", `/certificates/${"0".repeat(64)}`);
     assertEquals([missing.status, missing.type], [404, "ResourceNotFoundException"]);
+    // A file: hook runs a command: not from a request unless the emulator allows it.
+    const hooked = await call(emulator, "PATCH", "/provisioning-templates/FleetprovTemplate", {
+      body: JSON.stringify({ preProvisioningHook: { targetArn: "file:/bin/true" } }),
+    });
+    assertEquals([hooked.status, hooked.type], [400, "InvalidRequestException"]);
+    assertMatch(
+      hooked.json.message,
+      /only when the emulator was started with --allow-command-hooks/,
+    );
     const status = await call(
       emulator,
       "PUT",

@@ -69,7 +69,7 @@ async function provision(
 function hooked<T>(
   hook: string,
   fn: (emulator: TestEmulator, claim: MqttClient) => Promise<T>,
-  options: { hookTimeoutMs?: number; controlPort?: number } = {},
+  options: { hookTimeoutMs?: number; controlPort?: number; allowCommandHooks?: boolean } = {},
 ): Promise<T> {
   return withEmulator(
     { ...BOARD, keyType: "ec-p256", keyPoolSize: 0, preProvisioningHook: hook, ...options },
@@ -200,5 +200,5 @@ Deno.test("templates changed through the control plane take effect for the next 
     });
     assertEquals(lambda.status, 400);
     assertMatch(lambda.text, /cannot invoke a Lambda function/);
-  }, { controlPort: 0 });
+  }, { controlPort: 0, allowCommandHooks: true });
 });

@@ -44,6 +44,8 @@ Options:
   --hook-timeout MS        a hook's time limit (default 5000, AWS's)
   --control-port N         serve AWS IoT's control plane (REST, a subset) on N; 0 picks one
   --control-host H         its listen address (default 127.0.0.1; it accepts any credentials)
+  --allow-command-hooks    let control-plane requests set file: hooks (commands this process
+                           runs); off by default, as anyone reaching the control plane could
   --token-lifetime SECONDS ownership token lifetime (default 3600)
   --claim-policy-file FILE the claim certificate's policy (AWS IoT policy JSON); default: the
                            policy of the AWS docs for --template-name
@@ -88,6 +90,11 @@ export async function runEmulatorCommand(args: string[]): Promise<number> {
   process.stdout.write(`listening: ${emulator.host}:${emulator.port}\n`);
   if (emulator.control) {
     process.stdout.write(`control: ${emulator.control.host}:${emulator.control.port}\n`);
+    if (!["127.0.0.1", "::1", "localhost"].includes(emulator.control.host)) {
+      process.stderr.write(
+        `emulator: warning: the control plane on ${emulator.control.host} accepts any credentials: whoever reaches it can change the registry.\n`,
+      );
+    }
   }
   const signal = await new Promise<string>((resolve) => {
     const stop = (name: string) => {
@@ -123,6 +130,7 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
         "hook-timeout": { type: "string" },
         "control-port": { type: "string" },
         "control-host": { type: "string" },
+        "allow-command-hooks": { type: "boolean" },
         "token-lifetime": { type: "string" },
         "claim-policy-file": { type: "string" },
         "key-type": { type: "string" },
@@ -214,6 +222,7 @@ function templateOptions(
     options.controlPort = integer("--control-port", values["control-port"] as string, 0, 65535);
   }
   if (values["control-host"] !== undefined) options.controlHost = values["control-host"] as string;
+  if (values["allow-command-hooks"]) options.allowCommandHooks = true;
   return options;
 }
 

@@ -185,6 +185,7 @@ async function startServers(
     log,
     disconnectCertificate: (id) => broker.disconnectCertificate(id),
     endpoint: { host: "localhost", port: broker.port },
+    allowCommandHooks: options.allowCommandHooks ?? false,
   }).catch(async (error) => {
     await Promise.all([broker.close(), keys.close()]);
     throw error;

@@ -63,6 +63,13 @@ export interface EmulatorOptions {
   controlPort?: number;
   /** The control plane's address, default "127.0.0.1" (it accepts any credentials). */
   controlHost?: string;
+  /**
+   * Let control-plane requests set `file:` hooks (commands the emulator runs).
+   * Off by default: the control plane accepts any credentials, so whoever
+   * reaches it could run commands as the emulator's user. Hooks given as
+   * options (`preProvisioningHook`, `templates`) need no permission.
+   */
+  allowCommandHooks?: boolean;
   /** Log sink, one line per call; default silent. */
   log?: (line: string) => void;
 }

@@ -27,6 +27,11 @@ export interface ApiContext {
   disconnectCertificate(certificateId: string): number;
   /** The MQTT endpoint devices use (DescribeEndpoint). */
   endpoint: { host: string; port: number };
+  /**
+   * Whether a request may set a `file:` hook (a command the emulator runs):
+   * anyone who reaches the control plane could run commands as the emulator's user.
+   */
+  allowCommandHooks: boolean;
 }
 
 /** An operation's answer: a JSON body (none for AWS's empty answers). */

@@ -32,17 +32,23 @@ function requireTemplate(context: ApiContext, name: unknown): TemplateRecord {
 }
 
 /** A preProvisioningHook of a request: targetArn (file: or http:) and payloadVersion. */
-function hookOf(value: unknown): HookRecord | undefined {
+function hookOf(context: ApiContext, value: unknown): HookRecord | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw invalid("preProvisioningHook must be an object with targetArn.");
   }
   const { targetArn, payloadVersion } = value as Record<string, unknown>;
   const target = string(targetArn, "preProvisioningHook.targetArn", { min: 1, max: 2048 });
+  let kind: string;
   try {
-    parseHookTarget(target);
+    kind = parseHookTarget(target).kind;
   } catch (error) {
     throw invalid((error as Error).message);
+  }
+  if (kind === "file" && !context.allowCommandHooks) {
+    throw invalid(
+      "A file: hook runs a command, and the control plane accepts any credentials: it takes file: targets only when the emulator was started with --allow-command-hooks (allowCommandHooks); an http(s): target needs nothing.",
+    );
   }
   if (payloadVersion === undefined) return { targetArn: target };
   return {
@@ -96,7 +102,7 @@ const createTemplate: Handler = (context, { body }) => {
         ).message,
     );
   }
-  const hook = hookOf(body.preProvisioningHook);
+  const hook = hookOf(context, body.preProvisioningHook);
   const tags = tagsOf(body.tags);
   const enabled = boolean(body.enabled, "enabled") ?? false;
   if (context.registry.template(templateName)) {
@@ -166,7 +172,7 @@ const updateTemplate: Handler = (context, request) => {
       SHAPES.roleArn,
     );
   }
-  const hook = hookOf(body.preProvisioningHook);
+  const hook = hookOf(context, body.preProvisioningHook);
   if (hook) next.preProvisioningHook = hook;
   if (remove) delete next.preProvisioningHook;
   context.registry.putTemplate(next);
