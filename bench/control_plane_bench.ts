@@ -116,6 +116,7 @@ const emulator = await spawnEmulator([
   "0",
   "--claim-policy-file",
   wideClaimPolicy(dir),
+  "--allow-command-hooks",
 ], { bin });
 const url = emulator.control!.url;
 const config = JSON.parse(readFileSync(emulator.configPath, "utf8"));
