@@ -225,3 +225,26 @@ Deno.test("template check: thing names, attributes (3 without a thing type, 50 w
   ]);
   assertEquals(thing({ ThingName: "x".repeat(128) }), []);
 });
+
+Deno.test("template check at the emulator: a literal policy document is checked as the emulator evaluates it", async () => {
+  const { templateProblems } = await import("../src/emulator/templates.ts");
+  const withPolicy = (document: unknown) =>
+    template({}, {
+      policy: { Type: "AWS::IoT::Policy", Properties: { PolicyDocument: document } },
+    });
+  const allow = { Effect: "Allow", Action: "iot:Connect", Resource: "*" };
+  assertEquals(templateProblems("T", withPolicy({ Statement: [allow] })), []);
+  assertEquals(templateProblems("T", withPolicy(JSON.stringify({ Statement: [allow] }))), []);
+  const conditioned = templateProblems(
+    "T",
+    withPolicy({
+      Statement: [{ ...allow, Condition: { Bool: { "aws:SecureTransport": "true" } } }],
+    }),
+  );
+  assertEquals(paths(conditioned), ["$.Resources.policy.Properties.PolicyDocument"]);
+  assert(/"Condition", which the emulator does not evaluate/.test(conditioned[0].message));
+  // A document built from parameters is checked at RegisterThing, once known.
+  const built = withPolicy({ Statement: [{ ...allow, Resource: { "Fn::Sub": "${Serial}" } }] });
+  (built as { Parameters?: unknown }).Parameters = { Serial: { Type: "String" } };
+  assertEquals(templateProblems("T", built), []);
+});

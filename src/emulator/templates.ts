@@ -9,7 +9,7 @@
  * @module
  */
 import { checkPolicyDocument } from "../policy/mod.ts";
-import { checkTemplate, type TemplateFinding } from "../template/mod.ts";
+import { checkTemplate, pathStep, type TemplateFinding } from "../template/mod.ts";
 import { parseHookTarget } from "./hooks/mod.ts";
 import type { Registry, TemplateRecord } from "./registry/mod.ts";
 
@@ -38,19 +38,26 @@ export function templateProblems(name: string, body: unknown): TemplateFinding[]
     let document = resource.Properties?.PolicyDocument;
     if (resource.Type !== "AWS::IoT::Policy" || document === undefined) continue;
     if (typeof document === "string") document = JSON.parse(document);
-    if (JSON.stringify(document).includes('"Fn::') || JSON.stringify(document).includes('"Ref"')) {
-      continue; // evaluated at RegisterThing
-    }
+    if (hasCall(document)) continue; // known only at RegisterThing, checked there
     try {
       checkPolicyDocument(document, "The policy document");
     } catch (error) {
       findings.push({
-        path: `$.Resources[${JSON.stringify(logicalId)}].Properties.PolicyDocument`,
+        path: `$.Resources${pathStep(logicalId)}.Properties.PolicyDocument`,
         message: (error as Error).message,
       });
     }
   }
   return findings;
+}
+
+/** Whether a value holds an intrinsic function call anywhere. */
+function hasCall(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasCall);
+  if (typeof value !== "object" || value === null) return false;
+  return Object.entries(value).some(([key, inner]) =>
+    key === "Ref" || key.startsWith("Fn:") || hasCall(inner)
+  );
 }
 
 /** Findings as one line: "path: message (fix)" joined by "; ". */

@@ -23,7 +23,7 @@ import { MERGEABLE, OVERRIDE_ACTIONS, RESOURCE_TYPES, TEMPLATE_LIMITS } from "./
 export { TemplateError } from "./expressions.ts";
 export { checkTemplate, type TemplateFinding, type TemplateSource } from "./validate.ts";
 export { type ExistingThing, mergeThing } from "./overrides.ts";
-export { CERTIFICATE_ID_PARAMETER, TEMPLATE_LIMITS } from "./vocabulary.ts";
+export { CERTIFICATE_ID_PARAMETER, pathStep, TEMPLATE_LIMITS } from "./vocabulary.ts";
 
 /** What AWS does with a property of a thing that already exists. */
 export type OverrideAction = "DO_NOTHING" | "REPLACE" | "FAIL" | "MERGE";
