@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Command dispatch: `fleetprov [flags]` provisions, `fleetprov check` (or
- * `--dry-run`) validates, `fleetprov emulator` runs the local AWS IoT
+ * `--dry-run`) validates, `fleetprov lint` checks a board's config against
+ * its claim policy and template, `fleetprov emulator` runs the local AWS IoT
  * fleet-provisioning emulator. Expected failures print one line each and
  * exit with their documented code; nothing prints a stack trace. With
  * `--output json` a provisioning run ends with one JSON object on stdout
@@ -93,6 +94,10 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
     writeStdout(`Wrote the default settings to ${path}.\n`);
     return ExitCode.Ok;
   }
+  if (args[0] === "lint") {
+    const { runLintCommand } = await import("./commands/lint.ts");
+    return await runLintCommand(args.slice(1), { json });
+  }
   if (args[0] === "check" || args.includes("--dry-run")) {
     textOnly(json, "check (--dry-run)");
     const { runCheckCommand } = await import("./commands/check.ts");
@@ -141,8 +146,8 @@ export async function runCli(args: string[]): Promise<number> {
   const report = newRunReport();
   let failure: unknown;
   let code: number;
+  let rest = args;
   try {
-    let rest = args;
     // The emulator has flags of its own and never prints a result line.
     if (args[0] !== "emulator") ({ format, rest } = takeOutputFlag(args));
     code = await dispatch(rest, { json: format === "json", report });
@@ -150,6 +155,7 @@ export async function runCli(args: string[]): Promise<number> {
     failure = error;
     code = reportFailure(error);
   }
-  if (format === "json") writeResultLine(report, code, failure);
+  // lint prints its own JSON object (its findings), never a provisioning result line.
+  if (format === "json" && rest[0] !== "lint") writeResultLine(report, code, failure);
   return code;
 }

@@ -235,14 +235,9 @@ Deno.test("template check at the emulator: a literal policy document is checked 
   const allow = { Effect: "Allow", Action: "iot:Connect", Resource: "*" };
   assertEquals(templateProblems("T", withPolicy({ Statement: [allow] })), []);
   assertEquals(templateProblems("T", withPolicy(JSON.stringify({ Statement: [allow] }))), []);
-  const conditioned = templateProblems(
-    "T",
-    withPolicy({
-      Statement: [{ ...allow, Condition: { Bool: { "aws:SecureTransport": "true" } } }],
-    }),
-  );
-  assertEquals(paths(conditioned), ["$.Resources.policy.Properties.PolicyDocument"]);
-  assert(/"Condition", which the emulator does not evaluate/.test(conditioned[0].message));
+  const broken = templateProblems("T", withPolicy({ Statement: [{ ...allow, Effect: "Maybe" }] }));
+  assertEquals(paths(broken), ["$.Resources.policy.Properties.PolicyDocument"]);
+  assert(/Effect/.test(broken[0].message), broken[0].message);
   // A document built from parameters is checked at RegisterThing, once known.
   const built = withPolicy({ Statement: [{ ...allow, Resource: { "Fn::Sub": "${Serial}" } }] });
   (built as { Parameters?: unknown }).Parameters = { Serial: { Type: "String" } };

@@ -55,13 +55,8 @@ import {
   POLICY_CLOSES,
   policyClose,
 } from "./outcome.ts";
-import {
-  claimSubscriptions,
-  createCertificate,
-  type CsrPlan,
-  csrPlan,
-  registerThing,
-} from "./requests.ts";
+import { claimSubscriptions } from "./plan.ts";
+import { createCertificate, type CsrPlan, csrPlan, registerThing } from "./requests.ts";
 import { backoffDelay, delay, isTransient } from "./retry.ts";
 
 export { MAX_CERTIFICATES_PER_RUN } from "./outcome.ts";
@@ -351,7 +346,7 @@ class Provisioning {
       secureContext: claimContext(this.#claim),
       clientId: this.#settings.clientId,
       policyName: "the claim policy",
-      subscriptions: claimSubscriptions(this.#settings, { step, plan: this.#plan?.value }),
+      subscriptions: claimSubscriptions(this.#settings, step),
     });
     return this.#session;
   }

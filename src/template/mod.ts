@@ -240,7 +240,10 @@ function thingResource(
   // What the registry refuses (names, attribute rules and counts), on the evaluated values.
   checkThing(properties, `$.${where}`, {
     add: (path, message) => {
-      throw new TemplateError("ResourceRegistrationFailure", `${path.slice(2)}: ${message}`);
+      throw new TemplateError(
+        "ResourceRegistrationFailure",
+        `${message.replace(/\.$/, "")}, at ${path.slice(2)}.`,
+      );
     },
   });
   const thing: ThingResource = { thingName, overrides: overridesOf(logicalId, overrideSettings) };
