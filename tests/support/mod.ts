@@ -22,3 +22,4 @@ export * from "./pki.ts";
 export * from "./hostile_broker.ts";
 export * from "./aws_sdk.ts";
 export * from "./skip.ts";
+export * from "./aws_iot.ts";
