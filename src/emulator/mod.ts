@@ -19,7 +19,7 @@ import { certificateId as certificateIdOf } from "../pki/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
 import { startBroker } from "./broker.ts";
 import type { OperationCounters } from "./broker.ts";
-import { CertificateAuthority } from "./ca.ts";
+import { CertificateAuthority, checkServerName, serverCertificate } from "./ca.ts";
 import {
   CLAIM_POLICY_NAME,
   claimPolicy,
@@ -55,6 +55,7 @@ export type {
 export { claimPolicy, DEFAULT_TEMPLATE_NAME, fpCertPolicy, sampleTemplate } from "./defaults.ts";
 export { KEY_TYPES, type KeyType } from "./keys.ts";
 export { checkPolicyDocument } from "../policy/mod.ts";
+export { checkServerName } from "./ca.ts";
 
 /**
  * Registry changes are written (atomically) at most this long after they
@@ -68,6 +69,12 @@ export interface EmulatorOptions {
   stateDir: string;
   /** Listen address, default "127.0.0.1". */
   host?: string;
+  /**
+   * Names the server certificate is valid for besides localhost, 127.0.0.1
+   * and ::1: DNS names or IP addresses, e.g. the name a board under QEMU
+   * resolves to 10.0.2.2. A kept certificate that lacks one is issued again.
+   */
+  serverNames?: string[];
   /** Listen port, default 8883; 0 picks a free port. */
   port?: number;
   /** Template name in the RegisterThing topic, default "FleetprovTemplate". */
@@ -150,7 +157,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   // the secrets inside stay in 0700 directories and 0600 files.
   ensureDirectory(stateDir, 0o745);
   const ca = await CertificateAuthority.loadOrCreate(join(stateDir, "ca"));
-  const server = await serverCertificate(ca, join(stateDir, "ca"));
+  const server = await serverCertificate(ca, join(stateDir, "ca"), options.serverNames ?? []);
   const registry = openRegistry(join(stateDir, "registry.json"), {
     claimPolicy: claimPolicyDocument,
     policies: options.policies,
@@ -221,6 +228,7 @@ function checkOptions(
   options: EmulatorOptions,
 ): void {
   checkTemplate(given.template);
+  for (const name of options.serverNames ?? []) checkServerName(name);
   checkTokenLifetime(given.tokenLifetimeMs);
   checkPolicyDocument(given.claimPolicy, "The claim policy");
   if (options.alpn !== undefined && options.alpn !== "require" && options.alpn !== "optional") {
@@ -308,21 +316,6 @@ function checkTemplate(template: unknown): void {
   if (typeof resources !== "object" || resources === null || Array.isArray(resources)) {
     throw new Error("The provisioning template has no Resources object.");
   }
-}
-
-async function serverCertificate(
-  ca: CertificateAuthority,
-  dir: string,
-): Promise<{ certPem: string; keyPem: string }> {
-  const certPath = join(dir, "server-cert.pem");
-  const keyPath = join(dir, "server-key.pem");
-  if (existsSync(certPath) && existsSync(keyPath)) {
-    return { certPem: readFileSync(certPath, "utf8"), keyPem: readFileSync(keyPath, "utf8") };
-  }
-  const issued = await ca.issueWithKey({ subject: "CN=localhost", server: true, days: 3650 });
-  writeFileAtomic(keyPath, issued.privateKeyPem, { mode: 0o600 });
-  writeFileAtomic(certPath, issued.certificatePem, { mode: 0o644 });
-  return { certPem: issued.certificatePem, keyPem: issued.privateKeyPem };
 }
 
 async function claimFiles(ca: CertificateAuthority, registry: Registry, dir: string) {
