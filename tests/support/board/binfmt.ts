@@ -19,11 +19,19 @@ import { run } from "../nspawn.ts";
 
 const BINFMT = "/proc/sys/fs/binfmt_misc";
 
-/** Debian's binfmt.d entry per QEMU user-mode architecture. */
-const CONF: Readonly<Record<string, string>> = {
-  aarch64: "/usr/lib/binfmt.d/qemu-aarch64.conf",
-  arm: "/usr/lib/binfmt.d/qemu-arm.conf",
-};
+/** Where qemu-user-static puts its binfmt.d entries. */
+const BINFMT_D = "/usr/lib/binfmt.d";
+
+/**
+ * The binfmt.d file of a QEMU user-mode architecture: `qemu-<arch>.conf`
+ * (Debian) or `qemu-<arch>-static.conf` (some Ubuntu releases).
+ */
+export function binfmtConf(qemuArch: string): string | undefined {
+  for (const name of [`qemu-${qemuArch}.conf`, `qemu-${qemuArch}-static.conf`]) {
+    if (exists(join(BINFMT_D, name))) return join(BINFMT_D, name);
+  }
+  return undefined;
+}
 
 function exists(path: string): boolean {
   try {
@@ -43,15 +51,13 @@ function entries(): string[] {
 
 /** The `:name:type:offset:magic:mask:interpreter:flags` line of Debian's entry. */
 function debianEntry(qemuArch: string): string {
-  const conf = CONF[qemuArch];
-  if (!conf) throw new Error(`No binfmt entry is known for QEMU architecture ${qemuArch}.`);
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(conf);
-  } catch {
-    throw new Error(`${conf} is missing: install the Debian package qemu-user-static.`);
+  const conf = binfmtConf(qemuArch);
+  if (!conf) {
+    throw new Error(
+      `${BINFMT_D}/qemu-${qemuArch}.conf is missing: install the Debian package qemu-user-static.`,
+    );
   }
-  const line = text.split("\n").find((l) => l.startsWith(":"));
+  const line = Deno.readTextFileSync(conf).split("\n").find((l) => l.startsWith(":"));
   if (!line) throw new Error(`${conf} holds no binfmt entry.`);
   return line.trim();
 }

@@ -156,13 +156,6 @@ export class BoardEndpoint {
     return ids;
   }
 
-  /** CONNECTs the emulator accepted from a client id. */
-  connectsFrom(clientId: string): number {
-    return this.#lines.filter((line) =>
-      line.includes(clientId) && /CONNECT/.test(line) && !/refused|dropped/.test(line)
-    ).length;
-  }
-
   /** The registry as the emulator last wrote it (registry.json, written within 100 ms of a change). */
   async registry(): Promise<
     { certificates: Record<string, RegistryCertificate>; things: Record<string, RegistryThing> }

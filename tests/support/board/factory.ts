@@ -60,6 +60,8 @@ function factoryScript(deb: string): string {
   return [
     "set -eu",
     "cd /mnt",
+    // The image lacks what the .deb depends on beyond minbase: apt must bring it.
+    'if dpkg -s libatomic1 >/dev/null 2>&1; then echo "libatomic1 is in the image" >&2; exit 1; fi',
     // README "Debian packages".
     `apt install -y ./${deb}`,
     "cp /etc/fleetprov/fleetprov.conf.example /etc/fleetprov/fleetprov.conf",

@@ -173,11 +173,6 @@ export class Board {
     return new Board(process, options.consoleLog, socketPath);
   }
 
-  /** Everything the console (ttyAMA0) printed so far. */
-  get console(): string {
-    return this.#console.text;
-  }
-
   /** Seconds since QEMU started. */
   elapsed(): number {
     return (performance.now() - this.startedAt) / 1000;

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { binfmtConf } from "./binfmt.ts";
 import { type BoardArch, IMAGE_TOOLS } from "./image.ts";
 
 export * from "./image.ts";
@@ -28,7 +29,10 @@ export function unavailableReason(arch: BoardArch): string | undefined {
   if (Deno.uid() !== 0) return "building and booting a board image needs root";
   const tools = [
     [arch.qemuSystem, "qemu-system-arm"],
-    [`/usr/lib/binfmt.d/qemu-${arch.qemuUser}.conf`, "qemu-user-static"],
+    [
+      binfmtConf(arch.qemuUser) ?? `/usr/lib/binfmt.d/qemu-${arch.qemuUser}.conf`,
+      "qemu-user-static",
+    ],
     ...IMAGE_TOOLS,
     ...BOARD_TOOLS,
   ];
