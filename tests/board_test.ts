@@ -30,8 +30,9 @@
  * asserted. Runs as root with qemu-system-arm, qemu-user-static, qemu-utils,
  * debootstrap and e2fsprogs; without them it is skipped loudly, unless
  * FLEETPROV_REQUIRE_QEMU=1 or FLEETPROV_REQUIRE_TOOLS=1 (CI) make that a
- * failure. FLEETPROV_BOARD_ARCHS picks the architectures (default
- * `arm64,armhf`).
+ * failure. FLEETPROV_BOARD_ARCHS picks the architectures: `arm64` (the
+ * default, every CI run), `armhf` (the GitHub workflow's board-armhf job), or
+ * `arm64,armhf`.
  *
  * @module
  */
@@ -72,7 +73,7 @@ import {
 
 const REQUIRED = Deno.env.get("FLEETPROV_REQUIRE_QEMU") === "1" ||
   Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1";
-const ARCHS = (Deno.env.get("FLEETPROV_BOARD_ARCHS") ?? "arm64,armhf").split(",")
+const ARCHS = (Deno.env.get("FLEETPROV_BOARD_ARCHS") || "arm64").split(",")
   .map((id) => id.trim()).filter((id) => id !== "");
 const EXAMPLE_CONFIG = join(
   ROOT,
