@@ -62,13 +62,19 @@ function debianEntry(qemuArch: string): string {
   return line.trim();
 }
 
-/** True when an enabled entry already hands this magic to some interpreter. */
+/**
+ * True when an enabled entry already hands this magic to an interpreter it
+ * opened at registration (flag F), which is what a chroot needs. An entry
+ * without F would look the interpreter up inside the chroot; then this
+ * module registers its own, which the kernel tries first (newest first).
+ */
 function alreadyHandled(magic: string): boolean {
   for (const name of entries()) {
     const text = Deno.readTextFileSync(join(BINFMT, name));
     if (!text.startsWith("enabled")) continue;
     const registered = /^magic ([0-9a-f]+)$/m.exec(text)?.[1];
-    if (registered === magic) return true;
+    const flags = /^flags: ?(\S*)$/m.exec(text)?.[1] ?? "";
+    if (registered === magic && flags.includes("F")) return true;
   }
   return false;
 }
