@@ -3,7 +3,8 @@
  * Debian packages `fleetprov_<version>_{amd64,arm64,armhf}.deb`, built with
  * `dpkg-deb` from a staged tree: /usr/bin/fleetprov, the systemd unit
  * (enabled by deb-systemd-helper in the maintainer scripts, as
- * dh_installsystemd writes them), /etc/fleetprov (0700) with the example
+ * dh_installsystemd writes them) and fleetprov-provisioned.target, which the
+ * unit starts after each successful run, /etc/fleetprov (0700) with the example
  * config as a conffile, a man page, and /usr/share/doc/fleetprov with the
  * machine-readable copyright file, the changelog and THIRD_PARTY_NOTICES.
  * `Depends:` comes from the binary's ELF version needs (readelf).
@@ -20,6 +21,8 @@ import { type TargetId, TARGETS } from "./targets.ts";
 
 const BUILD_DIR = new URL(".", import.meta.url).pathname;
 const UNIT = join(BUILD_DIR, "systemd", "fleetprov.service");
+/** Started by the unit after each successful run; services that need the certificate start from it. */
+const TARGET = join(BUILD_DIR, "systemd", "fleetprov-provisioned.target");
 const EXAMPLE_CONFIG = join(
   BUILD_DIR,
   "yocto",
@@ -457,6 +460,10 @@ export async function buildDeb(
   files.set("usr/bin/fleetprov", { data: await Deno.readFile(input.binary), mode: 0o755 });
   files.set("usr/lib/systemd/system/fleetprov.service", {
     data: await Deno.readFile(UNIT),
+    mode: 0o644,
+  });
+  files.set("usr/lib/systemd/system/fleetprov-provisioned.target", {
+    data: await Deno.readFile(TARGET),
     mode: 0o644,
   });
   files.set("etc/fleetprov/fleetprov.conf.example", {

@@ -153,6 +153,12 @@ for (const id of TARGET_IDS) {
         entries.get("/usr/lib/systemd/system/fleetprov.service"),
         "-rw-r--r-- root/root",
       );
+      // The unit starts it after each successful run (ExecStopPost=): without it every
+      // successful run fails with 5/NOTINSTALLED and is restarted forever.
+      assertEquals(
+        entries.get("/usr/lib/systemd/system/fleetprov-provisioned.target"),
+        "-rw-r--r-- root/root",
+      );
       for (
         const doc of ["copyright", "changelog.gz", "THIRD_PARTY_NOTICES.gz"]
       ) assertEquals(entries.get(`/usr/share/doc/fleetprov/${doc}`), "-rw-r--r-- root/root");
@@ -243,6 +249,8 @@ async function snapshot(): Promise<Map<string, string>> {
       "/etc/systemd/system",
       "/usr/lib/systemd/system/fleetprov.service",
       "/lib/systemd/system/fleetprov.service",
+      "/usr/lib/systemd/system/fleetprov-provisioned.target",
+      "/lib/systemd/system/fleetprov-provisioned.target",
       "/var/lib/systemd/deb-systemd-helper-enabled",
       "/var/lib/systemd/deb-systemd-helper-masked",
       "/usr/share/doc/fleetprov",
@@ -291,6 +299,7 @@ Deno.test({
         assertEquals(modeOf("/etc/fleetprov"), "700");
         assertEquals(modeOf("/etc/fleetprov/fleetprov.conf.example"), "640");
         assertEquals(modeOf("/usr/lib/systemd/system/fleetprov.service"), "644");
+        assertEquals(modeOf("/usr/lib/systemd/system/fleetprov-provisioned.target"), "644");
         const version = await run("/usr/bin/fleetprov", ["--version"]);
         assert(version.stdout.startsWith(`fleetprov ${VERSION} (linux-x64; Node.js `));
         // [Install] WantedBy=multi-user.target: deb-systemd-helper's symlink.
