@@ -9,7 +9,7 @@
  * @module
  */
 import { isObject, type Json } from "./expressions.ts";
-import { checkValue, isCall, type Scope } from "./validate_values.ts";
+import { checkValue, hasCall, isCall, type Scope } from "./validate_values.ts";
 import {
   ATTRIBUTE_NAME_PATTERN,
   ATTRIBUTE_VALUE_PATTERN,
@@ -274,8 +274,8 @@ function checkPolicy(properties: Record<string, Json>, path: string, scope: Scop
       } must be 1-128 characters of letters, digits and _+=,.@-.`,
     );
   }
+  let parsed: unknown = document;
   if (typeof document === "string") {
-    let parsed: unknown;
     try {
       parsed = JSON.parse(document);
     } catch (error) {
@@ -293,6 +293,17 @@ function checkPolicy(properties: Record<string, Json>, path: string, scope: Scop
       `${path}.PolicyDocument`,
       "PolicyDocument is a policy (an object, or one escaped as a string).",
     );
+  }
+  // A document with calls in it is known only at RegisterThing, and checked there.
+  if (isObject(parsed) && !hasCall(parsed) && scope.policyDocument) {
+    const refused = scope.policyDocument(parsed);
+    if (refused !== undefined) {
+      scope.add(
+        `${path}.PolicyDocument`,
+        refused,
+        "Correct the statement, or name an existing policy with PolicyName.",
+      );
+    }
   }
 }
 
