@@ -68,6 +68,7 @@ function checkCall(node: Record<string, Json>, path: string, scope: Scope): void
       `A function call must be the only key of its object, not beside ${
         keys.filter((k) => k !== "Ref" && !k.startsWith("Fn:")).join(", ") || "another call"
       }.`,
+      "Put the call in an object of its own.",
     );
     return;
   }
@@ -82,6 +83,9 @@ function checkCall(node: Record<string, Json>, path: string, scope: Scope): void
       `${name} is not an intrinsic function of provisioning templates${hint}; AWS supports ${
         FUNCTION_NAMES.join(", ")
       }.`,
+      hint
+        ? `Write Fn::${name.slice(3)}.`
+        : "Build the value with those, or have a pre-provisioning hook compute it (parameterOverrides).",
     );
     return;
   }
