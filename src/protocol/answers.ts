@@ -156,6 +156,14 @@ function parseBody(
         certificateOwnershipToken: field.string("certificateOwnershipToken"),
       } satisfies CreateCertificateFromCsrAccepted;
     case "RegisterThing": {
+      if (body.thingName === undefined || body.thingName === "") {
+        // AWS accepts a template without a thing and answers without its name.
+        throw new MalformedAnswerError(
+          `The RegisterThing answer's thingName is ${
+            body.thingName === undefined ? "missing" : "empty"
+          }: the provisioning template registers no thing (it has no AWS::IoT::Thing resource), and the board needs one to connect as (fleetprov lint --template finds it).`,
+        );
+      }
       const thingName = field.string("thingName");
       if (
         new TextEncoder().encode(thingName).length > MAX_THING_NAME_BYTES ||

@@ -43,6 +43,7 @@ export {
   type RequiredResource,
   requiredResources,
   type ResourceKind,
+  resourceLabel,
 } from "./registration.ts";
 export type { PolicyDocumentCheck } from "./validate_values.ts";
 

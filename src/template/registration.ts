@@ -79,6 +79,11 @@ export function requiredResources(result: TemplateResult): RequiredResource[] {
   return out;
 }
 
+/** "Thing group plant-7". */
+export function resourceLabel(resource: Pick<RequiredResource, "kind" | "name">): string {
+  return `${WHAT[resource.kind].what} ${resource.name}`;
+}
+
 /** The command that creates a resource (`aws iot create-thing-group --thing-group-name X`). */
 export function createCommand(resource: Pick<RequiredResource, "kind" | "name">): string {
   return `aws iot ${WHAT[resource.kind].create} ${resource.name}`;
@@ -88,8 +93,6 @@ export function createCommand(resource: Pick<RequiredResource, "kind" | "name">)
 export function missingResourceError(resource: RequiredResource): TemplateError {
   return new TemplateError(
     "ResourceRegistrationFailure",
-    `${WHAT[resource.kind].what} ${resource.name} does not exist; create it first (${
-      createCommand(resource)
-    }).`,
+    `${resourceLabel(resource)} does not exist; create it first (${createCommand(resource)}).`,
   );
 }
