@@ -313,3 +313,17 @@ Deno.test("lint template: with a pre-provisioning hook, parameters the board doe
     /RegisterThing is rejected with 400 InvalidParameters unless the pre-provisioning hook's parameterOverrides supplies it/,
   );
 });
+
+Deno.test("lint's own flags are in --help and in the README's table of them", async () => {
+  const { LINT_OWN_FLAGS } = await import("../src/commands/lint.ts");
+  const { helpText } = await import("../src/commands/help.ts");
+  const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
+  const table = readme.slice(readme.indexOf("`fleetprov lint` takes the flags"));
+  const rows = table.slice(0, table.indexOf("\n\n", table.indexOf("| flag")));
+  const help = helpText();
+  assertEquals(LINT_OWN_FLAGS.length, 6);
+  for (const flag of LINT_OWN_FLAGS) {
+    assert(help.includes(`${flag} `) || help.includes(`${flag},`), `--help names ${flag}`);
+    assert(rows.includes(`| \`${flag} `), `the README's lint table names ${flag}`);
+  }
+});

@@ -24,12 +24,15 @@ import { isAccountId } from "../policy/mod.ts";
 import { writeStdout } from "../output.ts";
 import { VERSION } from "../version.ts";
 
-/** Lint's own flags; every other argument is the board's. */
+/** Lint's own flags given once; every other argument is the board's. */
 const LINT_FLAGS = ["--claim-policy", "--template", "--account", "--region"] as const;
 type LintFlag = (typeof LINT_FLAGS)[number];
 /** Lint's own flags given once per file. */
 const REPEATED_FLAGS = ["--policy", "--inventory"] as const;
 type RepeatedFlag = (typeof REPEATED_FLAGS)[number];
+
+/** Every flag of lint's own (the board's are a run's). */
+export const LINT_OWN_FLAGS: readonly string[] = [...LINT_FLAGS, ...REPEATED_FLAGS];
 
 /** Lint's flags as given. */
 interface LintFlags {
