@@ -694,8 +694,10 @@ async function refusedAtRegisterThing(
       new RegExp(`statusCode=${statusCode} errorCode=${errorCode}`),
     );
   } else {
-    // Accepted without a thing: the board refuses the answer and writes no runtime config.
-    assertEquals(answers[0], { accepted: true });
+    // Accepted without a thing: the board refuses the answer at once (a person must fix the
+    // template: exit 1, RegisterThing not asked again) and writes no runtime config.
+    assertEquals(answers, [{ accepted: true }]);
+    assertEquals(result.code, ExitCode.Rejected, output);
     assertMatch(
       oneLineError(result, true),
       /thingName is empty: the provisioning template registers no thing/,

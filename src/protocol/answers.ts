@@ -20,12 +20,19 @@ import type { Operation, PayloadFormat } from "./topics.ts";
 export class MalformedAnswerError extends Error {
   /** False when the bad answer came on the rejected topic (the service refused the request). */
   readonly accepted: boolean;
+  /**
+   * True when the answer is the service's deliberate one, not a garbled one:
+   * asking again gets the same answer (a template that registers no thing),
+   * so a person must fix the cloud side and the run stops at once.
+   */
+  readonly final: boolean;
 
   /** Creates the error; the message names the operation and the problem. */
-  constructor(message: string, options: { accepted?: boolean } = {}) {
+  constructor(message: string, options: { accepted?: boolean; final?: boolean } = {}) {
     super(message);
     this.name = "MalformedAnswerError";
     this.accepted = options.accepted ?? true;
+    this.final = options.final ?? false;
   }
 }
 
@@ -171,6 +178,7 @@ function registerThingAccepted(
       `The RegisterThing answer's thingName is ${
         body.thingName === undefined ? "missing" : "empty"
       }: the provisioning template registers no thing (it has no AWS::IoT::Thing resource), and the board needs one to connect as (fleetprov lint --template finds it).`,
+      { final: true },
     );
   }
   const thingName = field.string("thingName");

@@ -26,7 +26,8 @@ const CONNACK_SERVER_UNAVAILABLE = "3";
  * True when a retry can help: network failures and timeouts, a broker closing
  * the connection (or hanging up after CONNECT), a CONNACK saying the server is
  * unavailable, MQTT 5 reason codes of a busy or rate-limiting broker,
- * throttling and 5xx rejections, malformed answers (an oversized packet too).
+ * throttling and 5xx rejections, malformed answers (an oversized packet too)
+ * but the service's deliberate ones (a template that registers no thing).
  * (Repeated closes and hang-ups are counted by the provisioning state machine.)
  */
 export function isTransient(error: unknown): boolean {
@@ -46,7 +47,7 @@ export function isTransient(error: unknown): boolean {
         return false;
     }
   }
-  return error instanceof MalformedAnswerError;
+  return error instanceof MalformedAnswerError && !error.final;
 }
 
 /** Resolves after `ms` milliseconds (backoff waits, not synchronisation). */
