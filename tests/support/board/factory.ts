@@ -38,12 +38,14 @@ export interface Installed {
  * The config a user writes from the example (README "Debian packages": copy
  * the example, then edit it): the endpoint and port, the template, and
  * `collect-system-information` so that every board of one image sends its
- * own MAC address. The example's `thing-name` is removed: it would be every
- * board's client id, and fleetprov's default is unique per machine.
+ * own MAC address. The example has no `thing-name` (it would be every board's
+ * client id; fleetprov's default is unique per machine), and the edit adds none.
  */
 export function editedConfig(example: string, port: number): string {
   const config = JSON.parse(example);
-  delete config["thing-name"];
+  if ("thing-name" in config) {
+    throw new Error("The example config names a thing: every board's client id.");
+  }
   config.endpoint = ENDPOINT_NAME;
   config.port = port;
   config["fleet-provisioning"] = {
