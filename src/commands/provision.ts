@@ -2,8 +2,9 @@
 /**
  * The default command: provision the device unless it already is. On every
  * boot after the first it only finds that out: that path loads the settings
- * and the journal and nothing of provisioning (MQTT, TLS, X.509), which is
- * imported only when there is something to do.
+ * and the journals and nothing of provisioning (MQTT, TLS, X.509), which is
+ * imported only when there is something to do. A rotation an earlier run
+ * left pending is finished first (`commands/rotate.ts`).
  *
  * @module
  */
@@ -13,6 +14,7 @@ import type { Settings } from "../config/settings.ts";
 import { createLogger, type Logger } from "../log.ts";
 import type { Lock } from "../lock/mod.ts";
 import { clearJournal, proofPending, readJournal } from "../provisioning/journal.ts";
+import { pendingRotation } from "../rotation/journal.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
 import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 import { untrusted } from "../text.ts";
@@ -48,6 +50,11 @@ export async function runProvisionCommand(
     );
     if (report) report.outcome = "disabled";
     return ExitCode.Ok;
+  }
+  if (settings.runtime.status === "provisioned" && pendingRotation(settings.configDir)) {
+    // A rotation an earlier run left (its switch, or its proof) is finished first.
+    const { finishPendingRotation } = await import("./rotate.ts");
+    await finishPendingRotation(settings, { logger, env, report });
   }
   if (await alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
   const { acquireLock, lockPath } = await import("../lock/mod.ts");

@@ -265,6 +265,27 @@ const FLEETPROV_SETTINGS: readonly Setting[] = [
     help: "Largest retry delay.",
   },
   {
+    key: "fleet-provisioning.rotation-template-name",
+    flag: "--rotation-template-name",
+    value: "NAME",
+    type: STRING,
+    check: templateName,
+    since: "fleetprov",
+    help:
+      "Provisioning template `fleetprov rotate` registers the new certificate with (required to rotate).",
+  },
+  {
+    key: "fleet-provisioning.rotation-key-source",
+    flag: "--rotation-key-source",
+    value: "SOURCE",
+    type: { kind: "choice", choices: ["board", "aws"], normalize: "lower" },
+    default: "board",
+    exported: true,
+    since: "fleetprov",
+    help:
+      "Key of a rotated certificate: board (a new key made on the board, or the secure element's; CreateCertificateFromCsr) or aws (CreateKeysAndCertificate).",
+  },
+  {
     key: "secure-element.enabled",
     flag: "--enable-secure-element",
     type: BOOLEAN,

@@ -20,3 +20,4 @@ export * from "./steps.ts";
 export * from "./pki.ts";
 export * from "./hostile_broker.ts";
 export * from "./aws_sdk.ts";
+export * from "./rotation.ts";

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Certificate rotation as a small state machine, on provisioning's parts
+ * (requests, retries, certificate cap, answer checks, files, journal):
+ *
+ *   start ─create─▶ certificate-created ─RegisterThing─▶ registered
+ *         ─connect with the new certificate─▶ proven ─switch files─▶ done
+ *
+ * It connects with the device's own certificate as its thing; the new
+ * certificate is proven by a CONNACK before anything the board uses changes,
+ * so the old certificate and key stay in place (and keep working) until the
+ * new one has connected. From "proven" on the switch needs no network, and
+ * any fleetprov run finishes it ({@linkcode finishRotation}): a backend that
+ * retires the old certificate once the new one connected never strands the
+ * board. A refused proof (AWS attaches the new certificate's policy with a
+ * lag) is retried within the deadline, then the run ends with exit 75 and the
+ * old identity active; the next run retries the proof only.
+ *
+ * @module
+ */
+import type { Settings } from "../config/settings.ts";
+import { crashPoint } from "../failpoints.ts";
+import type { Logger } from "../log.ts";
+import type { Session } from "../mqtt/connection.ts";
+import { Attempts } from "../provisioning/attempts.ts";
+import { validityWindow } from "../provisioning/clock.ts";
+import { connect, preopen, type Preopened, verifyCredentials } from "../provisioning/connect.ts";
+import {
+  checkOutputPaths,
+  claimContext,
+  type ClaimCredentials,
+  credentialPaths,
+  readClaimCredentials,
+  readText,
+} from "../provisioning/files.ts";
+import {
+  claimSubscriptions,
+  createCertificate,
+  type CsrPlan,
+  csrPlan,
+  registerThing,
+} from "../provisioning/requests.ts";
+import { untrusted } from "../text.ts";
+import type { CurrentIdentity } from "./identity.ts";
+import {
+  type PendingRotation,
+  pendingRotation,
+  type Replaced,
+  rotationJournalPath,
+  type RotationProven,
+  writeRotationJournal,
+} from "./journal.ts";
+import { rotationPolicy } from "./outcome.ts";
+import { provisionedAt, resumeRotation } from "./resume.ts";
+import { switchIdentity } from "./switch.ts";
+import { rotationSettings } from "./view.ts";
+
+export { type CurrentIdentity, currentIdentity } from "./identity.ts";
+export {
+  pendingRotation,
+  readRotationJournal,
+  ROTATION_JOURNAL_FILE,
+  type RotationRecord,
+} from "./journal.ts";
+
+/** What a finished rotation did. */
+export interface RotationResult {
+  thingName: string;
+  oldCertificateId: string;
+  newCertificateId: string;
+  /** The certificate and key the runtime config points at now. */
+  certPath: string;
+  keyPath: string;
+  /** The step this run started from (`start` for a rotation begun in this run). */
+  resumedFrom: string;
+  /** How many attempts failed transiently and were retried. */
+  retries: number;
+  /** Milliseconds since process start when the new certificate's CONNACK arrived (undefined: an earlier run's). */
+  provenAt?: number;
+  /** Milliseconds since process start when the runtime config was switched. */
+  switchedAt: number;
+}
+
+/** Options of {@linkcode rotate}. */
+export interface RotateOptions {
+  logger: Logger;
+  /** Called before each retry (the `--output json` line counts them). */
+  onRetry?: () => void;
+  /** Wall clock, for tests. The deadline runs on a monotonic clock. */
+  now?: () => number;
+  /**
+   * End the run at the proof's first refusal instead of retrying it within the
+   * deadline (the boot's run, which keeps the old identity then).
+   */
+  proofRefusalIsFinal?: boolean;
+}
+
+type State = { step: "start" } | PendingRotation;
+
+/** A rotation ready to run: a new one, or the one the journal holds for this board. */
+export interface PreparedRotation {
+  /** True when it finishes a rotation an earlier run began. */
+  readonly resumed: boolean;
+  /** Runs it to the switch; throws a FleetprovError on failure, the old identity still active. */
+  run(): Promise<RotationResult>;
+}
+
+/**
+ * Prepares the rotation of `identity` (the board's, from the runtime
+ * config), or the end of the one the journal holds. A configuration error
+ * (78) when the rotation cannot run (no rotation template, say).
+ */
+export function prepareRotation(
+  settings: Settings,
+  identity: CurrentIdentity,
+  options: RotateOptions,
+): PreparedRotation {
+  const now = options.now ?? Date.now;
+  const state = resumeRotation(settings, { identity, now: now(), logger: options.logger });
+  return new Rotation(settings, identity, { ...options, state });
+}
+
+/** Rotates the certificate of `identity`, or finishes the rotation the journal holds. */
+export async function rotate(
+  settings: Settings,
+  identity: CurrentIdentity,
+  options: RotateOptions,
+): Promise<RotationResult> {
+  return await prepareRotation(settings, identity, options).run();
+}
+
+/**
+ * Finishes a rotation an earlier run left in the journal, if there is one
+ * for this board: a proven one with no network (the switch), a registered
+ * one by its proof first. Undefined when none is pending; needs no rotation
+ * setting (the journal names the template).
+ */
+export async function finishRotation(
+  settings: Settings,
+  identity: CurrentIdentity,
+  options: RotateOptions,
+): Promise<RotationResult | undefined> {
+  if (!pendingRotation(settings.configDir)) return undefined;
+  const rotation = prepareRotation(settings, identity, options);
+  return rotation.resumed ? await rotation.run() : undefined;
+}
+
+/** One rotation run: its state, its session with the device certificate, its attempts. */
+class Rotation implements PreparedRotation {
+  readonly #settings: Settings;
+  readonly #identity: CurrentIdentity;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #attempts: Attempts;
+  readonly #resumedFrom: State["step"];
+  /** When the board was provisioned, read before a new rotation overwrites the last one's record. */
+  readonly #provisionedAt: number;
+  #device: ClaimCredentials | undefined;
+  #state: State;
+  #session: Session | undefined;
+  #proofTransport: Preopened | undefined;
+  #plan: { value: CsrPlan | undefined } | undefined;
+  #provenAt: number | undefined;
+
+  constructor(
+    settings: Settings,
+    identity: CurrentIdentity,
+    options: RotateOptions & { state: State },
+  ) {
+    this.#identity = identity;
+    this.#logger = options.logger;
+    this.#now = options.now ?? Date.now;
+    checkOutputPaths(settings, [rotationJournalPath(settings.configDir)]);
+    this.#provisionedAt = provisionedAt(settings.configDir, identity);
+    this.#state = options.state;
+    this.#resumedFrom = this.#state.step;
+    const pending = this.#state.step === "start" ? undefined : this.#state;
+    this.#settings = rotationSettings(settings, identity, { pending });
+    this.#attempts = new Attempts(this.#settings, {
+      logger: this.#logger,
+      now: this.#now,
+      onRetry: options.onRetry,
+      window: validityWindow(identity.certificatePem, rootCa(this.#settings)),
+      policy: rotationPolicy(this.#settings, identity, {
+        retryRefusedProof: !options.proofRefusalIsFinal,
+      }),
+    });
+  }
+
+  /** True when the journal holds a rotation of this board this run resumes. */
+  get resumed(): boolean {
+    return this.#resumedFrom !== "start";
+  }
+
+  /** Steps to "proven" (retried by Attempts), then the switch. */
+  async run(): Promise<RotationResult> {
+    if (this.#state.step !== "proven") await this.#attempts.awaitPlausibleClock();
+    try {
+      while (this.#state.step !== "proven") {
+        this.#attempts.begin();
+        const step = this.#state.step;
+        try {
+          await this.#step(this.#state);
+          if (this.#state.step !== step) this.#attempts.advanced();
+        } catch (error) {
+          await this.#recover(error);
+        }
+      }
+    } finally {
+      this.#proofTransport?.discard();
+      await this.#dropSession();
+    }
+    return this.#switch(this.#state);
+  }
+
+  /** One step of the state machine, journaled, with its crash points. */
+  async #step(state: Exclude<State, RotationProven>): Promise<void> {
+    const configDir = this.#settings.configDir;
+    switch (state.step) {
+      case "start": {
+        // The new key is made before the connection opens (once per run).
+        const plan = this.#plan ??= { value: await csrPlan(this.#settings, this.#logger) };
+        const created = await this.#attempts.minting(async () =>
+          createCertificate(await this.#deviceSession(), this.#settings, {
+            plan: plan.value,
+            now: this.#now,
+            logger: this.#logger,
+          })
+        );
+        this.#state = { ...created, replaces: this.#replaces(), startedAt: this.#now() };
+        crashPoint("after-create-answer");
+        writeRotationJournal(configDir, this.#state);
+        crashPoint("after-journal-created");
+        break;
+      }
+      case "certificate-created": {
+        const session = await this.#deviceSession();
+        const request = registerThing(session, this.#settings, state, this.#logger);
+        this.#proofTransport = preopen(this.#settings, session.remoteAddress());
+        this.#state = { ...(await request), replaces: state.replaces, startedAt: state.startedAt };
+        crashPoint("after-register-answer");
+        writeRotationJournal(configDir, this.#state);
+        crashPoint("after-journal-registered");
+        await this.#dropSession();
+        break;
+      }
+      case "registered": {
+        await this.#dropSession();
+        await verifyCredentials(this.#settings, this.#credentials(), state, {
+          logger: this.#logger,
+          transport: this.#proofTransport,
+        });
+        this.#proofTransport = undefined;
+        this.#provenAt = performance.now();
+        crashPoint("after-verify");
+        this.#state = { ...state, step: "proven", provenAt: this.#now() };
+        writeRotationJournal(configDir, this.#state);
+        crashPoint("after-journal-proven");
+        break;
+      }
+    }
+  }
+
+  /** After a failed step: ended, started over or retried by Attempts. */
+  async #recover(error: unknown): Promise<void> {
+    await this.#dropSession();
+    this.#proofTransport?.discard();
+    this.#proofTransport = undefined;
+    const state = this.#state;
+    await this.#attempts.recover(error, {
+      step: state.step,
+      journal: pendingRotation(this.#settings.configDir),
+      startOver: () => {
+        if (state.step !== "certificate-created") return false;
+        this.#logger.warn(
+          `The ownership token for certificate ${
+            untrusted(state.certificateId)
+          } was refused; starting the rotation over with a new certificate.`,
+        );
+        this.#state = { step: "start" };
+        return true;
+      },
+      current: () => this.#state.step,
+    });
+  }
+
+  #switch(proven: RotationProven): RotationResult {
+    const done = switchIdentity(this.#settings, proven, {
+      deviceConfig: this.#identity.deviceConfig,
+      now: this.#now(),
+    });
+    this.#logger.info(
+      `Switched thing ${
+        untrusted(done.thingName)
+      } from certificate ${done.replaces.certificateId} to ${
+        untrusted(done.certificateId)
+      }; the old certificate's files are removed.`,
+    );
+    return {
+      thingName: done.thingName,
+      oldCertificateId: done.replaces.certificateId,
+      newCertificateId: done.certificateId,
+      ...credentialPaths(this.#settings, proven),
+      resumedFrom: this.#resumedFrom,
+      retries: this.#attempts.retries,
+      provenAt: this.#provenAt,
+      switchedAt: performance.now(),
+    };
+  }
+
+  #replaces(): Replaced {
+    const { thingName, certificateId } = this.#identity;
+    return { thingName, certificateId, provisionedAt: this.#provisionedAt };
+  }
+
+  /** The device's certificate, key (or token) and endpoint, read once, when a connection needs them. */
+  #credentials(): ClaimCredentials {
+    this.#device ??= readClaimCredentials(this.#settings);
+    return this.#device;
+  }
+
+  async #deviceSession(): Promise<Session> {
+    const step = this.#state.step === "start" ? "start" : "certificate-created";
+    const device = this.#credentials();
+    this.#session ??= await connect(this.#settings, {
+      ...device,
+      secureContext: claimContext(device),
+      clientId: this.#settings.clientId,
+      policyName: "the device certificate's policy",
+      subscriptions: claimSubscriptions(this.#settings, { step, plan: this.#plan?.value }),
+    });
+    return this.#session;
+  }
+
+  async #dropSession(): Promise<void> {
+    const current = this.#session;
+    this.#session = undefined;
+    const device = this.#device;
+    if (device && !this.#settings.httpProxy?.enabled) device.address ??= current?.remoteAddress();
+    await current?.close();
+  }
+}
+
+/** The root CA's text (the clock check's window), or undefined for the system trust store. */
+function rootCa(settings: Settings): string | undefined {
+  return settings.rootCa === undefined ? undefined : readText(settings.rootCa, "root-ca");
+}

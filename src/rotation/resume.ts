@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Where a rotation run starts: from the journal of an earlier run when it
+ * belongs to this board (same endpoint and thing, and the runtime config
+ * still on the certificate it replaces, or on the new one when a switch was
+ * cut), else from the start.
+ *
+ * @module
+ */
+import type { Settings } from "../config/settings.ts";
+import type { Logger } from "../log.ts";
+import { tokenStillValid } from "../provisioning/journal.ts";
+import type { CurrentIdentity } from "./identity.ts";
+import { type PendingRotation, readRotationJournal } from "./journal.ts";
+
+/** The journaled rotation this run resumes, or the start. */
+export function resumeRotation(
+  settings: Settings,
+  options: { identity: CurrentIdentity; now: number; logger: Logger },
+): { step: "start" } | PendingRotation {
+  const { identity, now, logger } = options;
+  const entry = readRotationJournal(settings.configDir);
+  if (!entry || entry.step === "done") return { step: "start" };
+  const current = identity.certificateId;
+  const belongs = entry.endpoint === settings.endpoint &&
+    entry.replaces.thingName === identity.thingName &&
+    (entry.replaces.certificateId === current ||
+      (entry.step === "proven" && entry.certificateId === current));
+  if (!belongs) {
+    logger.warn(
+      `Ignoring the rotation journal: it replaces certificate ${entry.replaces.certificateId} of thing ${entry.replaces.thingName} at ${entry.endpoint}, and the runtime config names certificate ${current} of thing ${identity.thingName} at ${settings.endpoint}.`,
+    );
+    return { step: "start" };
+  }
+  if (entry.step === "certificate-created" && !tokenStillValid(entry, now)) {
+    logger.warn(
+      `The rotation's certificate ${entry.certificateId} has an expired ownership token; starting the rotation over with a new certificate.`,
+    );
+    return { step: "start" };
+  }
+  logger.info(
+    `Resuming the rotation of certificate ${entry.replaces.certificateId} at step ${entry.step} with certificate ${entry.certificateId}.`,
+  );
+  return entry;
+}
+
+/**
+ * When the board was provisioned (epoch ms): as the last rotation recorded
+ * it when that rotation made the current certificate, else when the runtime
+ * config was written (provisioning writes it; a rotation carries the time on).
+ */
+export function provisionedAt(configDir: string, identity: CurrentIdentity): number {
+  const record = readRotationJournal(configDir);
+  const carried = record?.step === "done" && record.certificateId === identity.certificateId
+    ? record.replaces.provisionedAt
+    : record && record.step !== "done" && record.replaces.certificateId === identity.certificateId
+    ? record.replaces.provisionedAt
+    : undefined;
+  return carried ?? identity.runtimeConfigWrittenAt;
+}
