@@ -10,11 +10,11 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { osFailure } from "../errors.ts";
 import type { CertificateCreated, Registered } from "../provisioning/journal.ts";
-import { writeFileAtomic } from "../secure_files/mod.ts";
+import { fsyncDirectory, writeFileAtomic } from "../secure_files/mod.ts";
 
 /** File name of the rotation journal inside the config dir. */
 export const ROTATION_JOURNAL_FILE = "fleetprov-rotation.json";
@@ -96,6 +96,14 @@ export function readRotationJournal(configDir: string): RotationRecord | undefin
 /** Records a step (atomic write, mode 0600). */
 export function writeRotationJournal(configDir: string, record: RotationRecord): void {
   writeFileAtomic(rotationJournalPath(configDir), JSON.stringify(record), { mode: 0o600 });
+}
+
+/** Removes the rotation journal (one that belongs to another identity). */
+export function clearRotationJournal(configDir: string): void {
+  const path = rotationJournalPath(configDir);
+  if (!existsSync(path)) return;
+  rmSync(path, { force: true });
+  fsyncDirectory(configDir);
 }
 
 /** A rotation still to finish, or undefined. */

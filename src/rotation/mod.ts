@@ -141,8 +141,10 @@ export async function finishRotation(
   options: RotateOptions,
 ): Promise<RotationResult | undefined> {
   if (!pendingRotation(settings.configDir)) return undefined;
-  const rotation = prepareRotation(settings, identity, options);
-  return rotation.resumed ? await rotation.run() : undefined;
+  const now = options.now ?? Date.now;
+  const state = resumeRotation(settings, { identity, now: now(), logger: options.logger });
+  if (state.step === "start") return undefined;
+  return await new Rotation(settings, identity, { ...options, state }).run();
 }
 
 /** One rotation run: its state, its session with the device certificate, its attempts. */

@@ -30,7 +30,7 @@ export function rotationPolicy(
     proofStep: options.retryRefusedProof ? "registered" : "",
     policyClose: (step) =>
       new FleetprovError(
-        `The broker closed the connection right after the request, before any answer, ${POLICY_CLOSES} times in a row at step ${step}: ${
+        `The broker closed the connection right after the request, before any answer, ${POLICY_CLOSES} times in a row at step ${step}: the device certificate's policy most likely forbids the rotation's topics. ${
           deviceTopicsHint(settings, identity)
         } ${kept}`,
         ExitCode.Rejected,
@@ -98,5 +98,5 @@ function deviceTopicsHint(settings: Settings, identity: CurrentIdentity): string
     ? "$aws/certificates/create/*"
     : "$aws/certificates/create-from-csr/*";
   const register = operationTopics("RegisterThing", { format, templateName: template }).request;
-  return `the device certificate's policy (the policy attached to certificate ${identity.certificateId}) most likely does not allow the rotation template's topics; it must allow iot:Publish and iot:Receive on ${create} and $aws/provisioning-templates/${template}/provision/* (the request ${register}), and iot:Subscribe on the same topic filters, for its own thing (iot:Connect on client/\${iot:Connection.Thing.ThingName}).`;
+  return `The device certificate's policy (the one attached to certificate ${identity.certificateId}) must allow iot:Publish and iot:Receive on ${create} and $aws/provisioning-templates/${template}/provision/* (the request ${register}), iot:Subscribe on the same topic filters, and iot:Connect as its own thing only (client/\${iot:Connection.Thing.ThingName}).`;
 }

@@ -3,7 +3,8 @@
  * Where a rotation run starts: from the journal of an earlier run when it
  * belongs to this board (same endpoint and thing, and the runtime config
  * still on the certificate it replaces, or on the new one when a switch was
- * cut), else from the start.
+ * cut), else from the start; a journal of another identity (the board was
+ * provisioned again since) is dropped.
  *
  * @module
  */
@@ -11,7 +12,7 @@ import type { Settings } from "../config/settings.ts";
 import type { Logger } from "../log.ts";
 import { tokenStillValid } from "../provisioning/journal.ts";
 import type { CurrentIdentity } from "./identity.ts";
-import { type PendingRotation, readRotationJournal } from "./journal.ts";
+import { clearRotationJournal, type PendingRotation, readRotationJournal } from "./journal.ts";
 
 /** The journaled rotation this run resumes, or the start. */
 export function resumeRotation(
@@ -27,8 +28,10 @@ export function resumeRotation(
     (entry.replaces.certificateId === current ||
       (entry.step === "proven" && entry.certificateId === current));
   if (!belongs) {
+    // The board was provisioned again since (or moved endpoints): that rotation cannot be finished.
+    clearRotationJournal(settings.configDir);
     logger.warn(
-      `Ignoring the rotation journal: it replaces certificate ${entry.replaces.certificateId} of thing ${entry.replaces.thingName} at ${entry.endpoint}, and the runtime config names certificate ${current} of thing ${identity.thingName} at ${settings.endpoint}.`,
+      `Dropped the rotation journal: it replaces certificate ${entry.replaces.certificateId} of thing ${entry.replaces.thingName} at ${entry.endpoint}, and the runtime config names certificate ${current} of thing ${identity.thingName} at ${settings.endpoint}.`,
     );
     return { step: "start" };
   }
