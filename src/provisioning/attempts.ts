@@ -45,6 +45,8 @@ export interface RunPolicy {
   finalError(error: unknown, step: string, journal: JournalMark | undefined): FleetprovError;
   /** The end of a run at its deadline. */
   pastDeadline(error: unknown, step: string): FleetprovError;
+  /** The end of a run at the certificate cap (default: provisioning's words). */
+  certificateCap?(last: unknown): FleetprovError;
 }
 
 /** Options of {@linkcode Attempts}. */
@@ -140,7 +142,7 @@ export class Attempts {
     }
     // The next attempt would ask for another certificate: not past the cap.
     if (failure.current() === "start" && this.#minted >= MAX_CERTIFICATES_PER_RUN) {
-      throw certificateCap(error);
+      throw this.#o.policy.certificateCap?.(error) ?? certificateCap(error);
     }
     await this.#backoff(error, { failed: step, now: failure.current() });
   }

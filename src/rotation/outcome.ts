@@ -12,7 +12,12 @@ import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
 import { SessionError } from "../mqtt/connection.ts";
 import type { RunPolicy } from "../provisioning/attempts.ts";
-import { finalError, HANGUPS_MEAN_REFUSED, POLICY_CLOSES } from "../provisioning/outcome.ts";
+import {
+  certificateCap,
+  finalError,
+  HANGUPS_MEAN_REFUSED,
+  POLICY_CLOSES,
+} from "../provisioning/outcome.ts";
 import { MalformedAnswerError, operationTopics } from "../protocol/mod.ts";
 import type { CurrentIdentity } from "./identity.ts";
 
@@ -68,6 +73,12 @@ export function rotationPolicy(
       return new FleetprovError(`${ended.message} ${kept}`, ended.exitCode, {
         cause: error,
         kind: ended.kind,
+      });
+    },
+    certificateCap: (last) => {
+      const capped = certificateCap(last);
+      return new FleetprovError(`${capped.message} ${kept}`, capped.exitCode, {
+        kind: capped.kind,
       });
     },
     pastDeadline: (error, step) => {
