@@ -137,6 +137,8 @@ const WRONG_TYPES: [string, unknown][] = [
   ["fleet-provisioning.collect-system-information", "yes"],
   ["fleet-provisioning.payload-format", 1],
   ["fleet-provisioning.generate-key", true],
+  ["fleet-provisioning.rotation-template-name", 7],
+  ["fleet-provisioning.rotation-key-source", false],
   ["fleet-provisioning.step-timeout", "10"],
   ["fleet-provisioning.deadline", null],
   ["fleet-provisioning.retry-base-delay", "1"],
