@@ -4,7 +4,7 @@
  * than `--if-older-than`, or expiring within `--if-expires-within`; always
  * with `--force`), first finishing a rotation an earlier run left pending.
  * Without work it exits 0 with one line saying why, so a daily timer can run
- * it. It never takes the Device Client's lock (the Device Client runs while
+ * it; the rotation settings are needed only once a rotation is due. It never takes the Device Client's lock (the Device Client runs while
  * the board rotates) but a lock of its own, which every fleetprov run that
  * finishes a rotation takes.
  *
@@ -26,7 +26,7 @@ import {
   currentIdentity,
   finishRotation,
   pendingRotation,
-  prepareRotation,
+  rotate,
   type RotationResult,
 } from "../rotation/mod.ts";
 import { untrusted } from "../text.ts";
@@ -89,16 +89,16 @@ export async function runRotateCommand(
   const stop = stopOnSigterm(settings, { lock, logger, onStop: options.onStop });
   try {
     const run = { logger, onRetry: () => report && report.retries++ };
-    const rotation = prepareRotation(settings, identity, run);
-    if (!rotation.resumed) {
-      const due = rotationDue(identity, { policy, now: new Date() });
-      logger.info(due.reason);
-      if (!due.due) {
-        if (report) report.outcome = "not-due";
-        return ExitCode.Ok;
-      }
+    // A pending rotation is finished whatever the thresholds say (and with the template it began with).
+    const finished = await finishRotation(settings, identity, run);
+    if (finished) return done(finished, { settings, logger, report, env });
+    const due = rotationDue(identity, { policy, now: new Date() });
+    logger.info(due.reason);
+    if (!due.due) {
+      if (report) report.outcome = "not-due";
+      return ExitCode.Ok;
     }
-    return done(await rotation.run(), { settings, logger, report, env });
+    return done(await rotate(settings, identity, run), { settings, logger, report, env });
   } finally {
     stop();
     lock.release();

@@ -97,36 +97,20 @@ export interface RotateOptions {
 
 type State = { step: "start" } | PendingRotation;
 
-/** A rotation ready to run: a new one, or the one the journal holds for this board. */
-export interface PreparedRotation {
-  /** True when it finishes a rotation an earlier run began. */
-  readonly resumed: boolean;
-  /** Runs it to the switch; throws a FleetprovError on failure, the old identity still active. */
-  run(): Promise<RotationResult>;
-}
-
 /**
- * Prepares the rotation of `identity` (the board's, from the runtime
- * config), or the end of the one the journal holds. A configuration error
- * (78) when the rotation cannot run (no rotation template, say).
+ * Rotates the certificate of `identity` (the board's, from the runtime
+ * config), or finishes the rotation the journal holds; throws a
+ * FleetprovError on failure, the old identity still active. A configuration
+ * error (78) when the rotation cannot run (no rotation template, say).
  */
-export function prepareRotation(
-  settings: Settings,
-  identity: CurrentIdentity,
-  options: RotateOptions,
-): PreparedRotation {
-  const now = options.now ?? Date.now;
-  const state = resumeRotation(settings, { identity, now: now(), logger: options.logger });
-  return new Rotation(settings, identity, { ...options, state });
-}
-
-/** Rotates the certificate of `identity`, or finishes the rotation the journal holds. */
 export async function rotate(
   settings: Settings,
   identity: CurrentIdentity,
   options: RotateOptions,
 ): Promise<RotationResult> {
-  return await prepareRotation(settings, identity, options).run();
+  const now = options.now ?? Date.now;
+  const state = resumeRotation(settings, { identity, now: now(), logger: options.logger });
+  return await new Rotation(settings, identity, { ...options, state }).run();
 }
 
 /**
@@ -148,7 +132,7 @@ export async function finishRotation(
 }
 
 /** One rotation run: its state, its session with the device certificate, its attempts. */
-class Rotation implements PreparedRotation {
+class Rotation {
   readonly #settings: Settings;
   readonly #identity: CurrentIdentity;
   readonly #logger: Logger;
@@ -187,11 +171,6 @@ class Rotation implements PreparedRotation {
         retryRefusedProof: !options.proofRefusalIsFinal,
       }),
     });
-  }
-
-  /** True when the journal holds a rotation of this board this run resumes. */
-  get resumed(): boolean {
-    return this.#resumedFrom !== "start";
   }
 
   /** Steps to "proven" (retried by Attempts), then the switch. */

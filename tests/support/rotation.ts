@@ -100,14 +100,18 @@ export function rotationEmulator(options: Partial<EmulatorOptions> = {}): Promis
 /** Arguments of `fleetprov rotate` against `emulator`, the same template rotating. */
 export function rotateArgs(
   emulator: Emulator,
-  options: { serial?: string; extra?: string[]; retry?: string[] } = {},
+  options: { serial?: string; extra?: string[]; retry?: string[]; template?: string } = {},
 ): string[] {
   return [
     "rotate",
     ...deviceArgs(emulator, {
       ...options,
       serial: options.serial ?? "SN-ROT",
-      extra: ["--rotation-template-name", TEMPLATE_NAME, ...(options.extra ?? [])],
+      extra: [
+        "--rotation-template-name",
+        options.template ?? TEMPLATE_NAME,
+        ...(options.extra ?? []),
+      ],
     }),
   ];
 }
