@@ -17,7 +17,13 @@ import { join } from "node:path";
 import { build } from "../build/mod.ts";
 import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
 import { ExitCode } from "../src/errors.ts";
-import { findTool, ROOT, tempDir } from "./support/mod.ts";
+import {
+  findTool,
+  ROOT,
+  rotatingDevicePolicy,
+  ROTATION_TEST_TEMPLATE,
+  tempDir,
+} from "./support/mod.ts";
 import {
   cachedRootfs,
   Container,
@@ -27,6 +33,7 @@ import {
   Overlay,
   run,
   type UnitProperties,
+  waitFor,
 } from "./support/nspawn.ts";
 import { parseUnit } from "./support/systemd_unit.ts";
 
@@ -69,6 +76,8 @@ interface InstallOptions {
   config?: Record<string, unknown>;
   /** fleet-provisioning keys added to the config. */
   provisioning?: Record<string, unknown>;
+  /** More units to write into /etc/systemd/system, by name. */
+  units?: Record<string, string>;
 }
 
 /**
@@ -96,7 +105,14 @@ async function install(root: string, emulator: Emulator, options: InstallOptions
   await Deno.remove(configFile);
 
   const systemDir = join(root, "etc", "systemd", "system");
-  for (const unit of ["fleetprov.service", "fleetprov-provisioned.target"]) {
+  for (
+    const unit of [
+      "fleetprov.service",
+      "fleetprov-provisioned.target",
+      "fleetprov-rotate.service",
+      "fleetprov-rotate.timer",
+    ]
+  ) {
     await run("install", ["-m", "0644", join(UNIT_DIR, unit), `${systemDir}/${unit}`]);
   }
   await Deno.mkdir(join(systemDir, "fleetprov.service.d"), { recursive: true });
@@ -117,6 +133,10 @@ async function install(root: string, emulator: Emulator, options: InstallOptions
       "ExecStart=/usr/bin/test -s /root/.aws-iot-device-client/keys/active-certificate.pem.crt",
     ].join("\n") + "\n",
   );
+  for (const [name, text] of Object.entries(options.units ?? {})) {
+    await Deno.mkdir(join(systemDir, name, ".."), { recursive: true });
+    await Deno.writeTextFile(join(systemDir, name), text);
+  }
   await run(systemctl!, [`--root=${root}`, "enable", "fleetprov.service"]);
   // As the README says for a unit you do not own, such as the Device Client's.
   await run(systemctl!, [
@@ -427,6 +447,145 @@ Deno.test({
         await container.poweroff();
       }
       assertEquals(emulator.counters.connect.requests, 0);
+    } finally {
+      await overlay.remove();
+      await emulator.close();
+    }
+  },
+});
+
+/** A service that holds the device certificate and restarts with the target (PartOf=). */
+const HOLDER_UNIT = [
+  "[Unit]",
+  "Description=A service that holds the device certificate",
+  "After=fleetprov-provisioned.target",
+  "PartOf=fleetprov-provisioned.target",
+  "[Service]",
+  "Type=exec",
+  // Each start records the certificate it starts with.
+  "ExecStartPre=/bin/sh -c 'sha256sum /root/.aws-iot-device-client/keys/active-certificate.pem.crt >> /var/lib/holder.log'",
+  "ExecStart=/bin/sleep infinity",
+].join("\n") + "\n";
+
+/** The test's one change to fleetprov-rotate.service: rotate now (--force). */
+const FORCE_DROP_IN = [
+  "[Service]",
+  "ExecStart=",
+  "ExecStart=/usr/bin/fleetprov rotate --config-file /etc/fleetprov/fleetprov.conf --force",
+].join("\n") + "\n";
+
+Deno.test({
+  ...TEST,
+  name:
+    "nspawn: fleetprov-rotate.service rotates and restarts the services bound to fleetprov-provisioned.target (PartOf=) with the new certificate; a run that rotates nothing restarts nothing",
+  async fn() {
+    const stateDir = join(tempDir("fleetprov-emu-"), "state");
+    const emulator = await startEmulator({
+      stateDir,
+      port: 0,
+      templateName: TEMPLATE,
+      template: ROTATION_TEST_TEMPLATE,
+      policies: { FPCertPolicy: rotatingDevicePolicy(TEMPLATE) },
+    });
+    const overlay = await Overlay.mount(await debianRootfs());
+    const holderLog = join(overlay.root, "var", "lib", "holder.log");
+    const activeCertificate = join(
+      overlay.root,
+      "root",
+      ".aws-iot-device-client",
+      "keys",
+      "active-certificate.pem.crt",
+    );
+    const logged = async () => (await Deno.readTextFile(holderLog)).trim().split("\n");
+    const sha256 = async (path: string) => (await run("sha256sum", [path])).stdout.split(" ")[0];
+    try {
+      await install(overlay.root, emulator, {
+        port: emulator.port,
+        provisioning: {
+          "template-parameters": { SerialNumber: "SN-NSPAWN" },
+          "rotation-template-name": TEMPLATE,
+        },
+        units: {
+          "holds-certificate.service": HOLDER_UNIT,
+          "fleetprov-rotate.service.d/force.conf": FORCE_DROP_IN,
+        },
+      });
+      await run(systemctl!, [
+        `--root=${overlay.root}`,
+        "add-wants",
+        "fleetprov-provisioned.target",
+        "holds-certificate.service",
+      ]);
+      const container = await boot(overlay.root);
+      try {
+        await container.booted();
+        const first = await container.waitForUnit(
+          "holds-certificate.service",
+          "started",
+          (p) => ["active", "failed"].includes(p.ActiveState),
+        );
+        assertEquals(first.ActiveState, "active");
+        const oldHash = await sha256(activeCertificate);
+        assertEquals((await logged()).map((l) => l.split(" ")[0]), [oldHash]);
+
+        // A rotation (the drop-in forces it): the holder restarts with the new certificate.
+        await container.exec(["systemctl", "start", "fleetprov-rotate.service"]);
+        const rotate = await container.waitForUnit(
+          "fleetprov-rotate.service",
+          "done",
+          (p) => p.ActiveState === "inactive" || p.ActiveState === "failed",
+        );
+        assertEquals([rotate.Result, rotate.ExecMainStatus], ["success", "0"]);
+        const lines = fleetprovLines(await container.journal("fleetprov-rotate.service"));
+        assert(
+          lines.some((l) => l.includes("[INFO] Rotated thing board-SN-NSPAWN")),
+          lines.join("\n"),
+        );
+        await waitFor(
+          "the holder's restart",
+          async () => (await logged()).length === 2 || undefined,
+        );
+        const newHash = await sha256(activeCertificate);
+        assert(newHash !== oldHash, "the certificate changed");
+        assertEquals((await logged()).map((l) => l.split(" ")[0]), [oldHash, newHash]);
+        const restarted = await container.waitForUnit(
+          "holds-certificate.service",
+          "running again",
+          (p) => p.ActiveState === "active",
+        );
+        assert(
+          Number(restarted.ExecMainStartTimestampMonotonic) >
+            Number(rotate.ExecMainExitTimestampMonotonic),
+          "the holder restarted after the rotation",
+        );
+
+        // The timer's run on a young certificate: exit 0, nothing restarted.
+        await Deno.remove(join(overlay.root, "etc/systemd/system/fleetprov-rotate.service.d"), {
+          recursive: true,
+        });
+        await container.exec(["systemctl", "daemon-reload"]);
+        await container.exec(["systemctl", "start", "fleetprov-rotate.service"]);
+        const young = await container.waitForUnit(
+          "fleetprov-rotate.service",
+          "done again",
+          (p) =>
+            (p.ActiveState === "inactive" || p.ActiveState === "failed") &&
+            Number(p.ExecMainStartTimestampMonotonic) >
+              Number(rotate.ExecMainStartTimestampMonotonic),
+        );
+        assertEquals([young.Result, young.ExecMainStatus], ["success", "0"]);
+        const jobs = (await container.exec(["systemctl", "list-jobs", "--no-legend"])).stdout;
+        assertEquals(jobs.trim(), "", "a job was queued after a run that rotated nothing");
+        const holder = await container.show("holds-certificate.service");
+        assertEquals(
+          holder.ExecMainStartTimestampMonotonic,
+          restarted.ExecMainStartTimestampMonotonic,
+          "the holder was restarted by a run that rotated nothing",
+        );
+        assertEquals((await logged()).length, 2);
+      } finally {
+        await container.poweroff();
+      }
     } finally {
       await overlay.remove();
       await emulator.close();
