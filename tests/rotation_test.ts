@@ -388,7 +388,7 @@ Deno.test({
 Deno.test({
   ...TEST,
   name:
-    "power cut after the proof, before the switch: the boot's fleetprov switches with the endpoint down; the new identity connects",
+    "power cut after the proof, before the switch: the boot's fleetprov switches with the endpoint down (fleet provisioning disabled, even); the new identity connects",
   async fn() {
     const stateDir = join(Deno.makeTempDirSync({ prefix: "fleetprov-emu-" }), "state");
     let emulator = await rotationEmulator({ stateDir });
@@ -403,10 +403,14 @@ Deno.test({
     const proven = String(rotationRecord(home)?.certificateId);
     await emulator.close(); // the endpoint is down: the backend may retire the old one meanwhile
 
-    const boot = await runFleetprov(deviceArgs(emulator, { serial: "SN-ROT" }), { home });
+    // Any fleetprov run switches first: even one with fleet provisioning disabled.
+    const boot = await runFleetprov(
+      deviceArgs(emulator, { serial: "SN-ROT", extra: ["--enable-fleet-provisioning", "false"] }),
+      { home },
+    );
     assertEquals(boot.code, ExitCode.Ok, boot.stderr);
     assertMatch(boot.stdout, /Resuming the rotation of certificate .* at step proven/);
-    assertMatch(boot.stdout, /Already provisioned as thing board-SN-ROT/);
+    assertMatch(boot.stdout, /Fleet provisioning is disabled/);
     assertEquals(assertRotated(home, id), proven);
     assertNoTempFiles(home);
 

@@ -44,17 +44,17 @@ export async function runProvisionCommand(
   if (settings.ignored.length > 0) {
     logger.info(ignoredNotice(settings.ignored));
   }
+  if (settings.runtime.status === "provisioned" && pendingRotation(settings.configDir)) {
+    // A rotation an earlier run left (its switch, or its proof) is finished first, whatever else.
+    const { finishPendingRotation } = await import("./rotate.ts");
+    await finishPendingRotation(settings, { logger, env, report });
+  }
   if (!settings.fleetProvisioning.enabled) {
     logger.info(
       "Fleet provisioning is disabled (fleet-provisioning.enabled / --enable-fleet-provisioning); nothing to do.",
     );
     if (report) report.outcome = "disabled";
     return ExitCode.Ok;
-  }
-  if (settings.runtime.status === "provisioned" && pendingRotation(settings.configDir)) {
-    // A rotation an earlier run left (its switch, or its proof) is finished first.
-    const { finishPendingRotation } = await import("./rotate.ts");
-    await finishPendingRotation(settings, { logger, env, report });
   }
   if (await alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
   const { acquireLock, lockPath } = await import("../lock/mod.ts");
