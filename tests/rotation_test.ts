@@ -30,6 +30,7 @@ import {
   configDirOf,
   deviceArgs,
   deviceHome,
+  findTool,
   GIVE_UP_FAST,
   listFiles,
   modeOf,
@@ -513,6 +514,40 @@ Deno.test({
       assertEquals(emulator.counters.connect.requests, before);
       assertEquals(readdirSync(keys).length, 4);
       assertEquals(certificateStatuses(emulator).ACTIVE, 2, "the backend retires the old one");
+    } finally {
+      await emulator.close();
+    }
+  },
+});
+
+const libfaketime = findTool([
+  "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+], "faketime");
+
+Deno.test({
+  ...TEST,
+  name:
+    "rotate with its defaults under libfaketime: a certificate 364 days old stays, one 366 days old is replaced",
+  ignore: libfaketime === undefined,
+  async fn() {
+    const emulator = await rotationEmulator();
+    try {
+      const { home, id } = await provisionedBoard(emulator);
+      // The emulator's certificates are issued a day back: these clocks make them 364 and 366 days old.
+      const at = (offset: string) => ({
+        LD_PRELOAD: libfaketime!,
+        FAKETIME: offset,
+        FAKETIME_DONT_FAKE_MONOTONIC: "1",
+      });
+      const young = await runFleetprov(rotateArgs(emulator), { home, env: at("+363d") });
+      assertEquals(young.code, ExitCode.Ok, young.stderr);
+      assertMatch(young.stdout, /is 364 days old .*; not rotating before it is 365 days old/);
+      assertEquals(activeCertificateId(home), id);
+      const old = await runFleetprov(rotateArgs(emulator), { home, env: at("+365d") });
+      assertEquals(old.code, ExitCode.Ok, old.stderr);
+      assertMatch(old.stdout, /is 366 days old .*: older than 365 days \(--if-older-than\)/);
+      assertEquals(await assertConnects(emulator, home), assertRotated(home, id));
     } finally {
       await emulator.close();
     }
