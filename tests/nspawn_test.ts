@@ -516,6 +516,8 @@ Deno.test({
         "fleetprov-provisioned.target",
         "holds-certificate.service",
       ]);
+      // As the .deb and the Yocto layer do (its next run is tomorrow: the test starts the service).
+      await run(systemctl!, [`--root=${overlay.root}`, "enable", "fleetprov-rotate.timer"]);
       const container = await boot(overlay.root);
       try {
         await container.booted();
@@ -541,6 +543,8 @@ Deno.test({
           lines.some((l) => l.includes("[INFO] Rotated thing board-SN-NSPAWN")),
           lines.join("\n"),
         );
+        const timer = await container.show("fleetprov-rotate.timer");
+        assertEquals([timer.ActiveState, timer.Triggers], ["active", "fleetprov-rotate.service"]);
         await waitFor(
           "the holder's restart",
           async () => (await logged()).length === 2 || undefined,
