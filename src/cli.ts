@@ -3,11 +3,13 @@
  * Command dispatch: `fleetprov [flags]` provisions, `fleetprov rotate`
  * replaces the board's certificate when it is due, `fleetprov status` says who
  * the board is (read-only), `fleetprov check` (or `--dry-run`) validates,
- * `fleetprov emulator` runs the local AWS IoT fleet-provisioning emulator.
- * Expected failures print one line each and exit with their documented code;
- * nothing prints a stack trace. With `--output json` a provisioning or
- * rotate run ends with one JSON object on stdout (src/result_line.ts) and
- * logs only to stderr; `status` prints its report as one JSON object.
+ * `fleetprov lint` checks a board's config against its claim policy and
+ * template, `fleetprov emulator` runs the local AWS IoT fleet-provisioning
+ * emulator. Expected failures print one line each and exit with their
+ * documented code; nothing prints a stack trace. With `--output json` a
+ * provisioning or rotate run ends with one JSON object on stdout
+ * (src/result_line.ts) and logs only to stderr; `status` and `lint` print
+ * their report as one JSON object.
  *
  * @module
  */
@@ -48,11 +50,11 @@ function takeOutputFlag(args: string[]): { format: OutputFormat; rest: string[] 
   return { format: value, rest };
 }
 
-/** Refuses `--output json` on a command that is not a provisioning, rotate or status run. */
+/** Refuses `--output json` on a command that prints no JSON (not a run, status or lint). */
 function textOnly(json: boolean, what: string): void {
   if (!json) return;
   throw new FleetprovError(
-    `--output json is for provisioning, rotate and status runs; ${what} prints text only: drop --output json.`,
+    `--output json is for provisioning, rotate, status and lint runs; ${what} prints text only: drop --output json.`,
     ExitCode.Config,
   );
 }
@@ -94,6 +96,10 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
     exportDefaultSettings(path);
     writeStdout(`Wrote the default settings to ${path}.\n`);
     return ExitCode.Ok;
+  }
+  if (args[0] === "lint") {
+    const { runLintCommand } = await import("./commands/lint.ts");
+    return await runLintCommand(args.slice(1), { json });
   }
   if (args[0] === "check" || args.includes("--dry-run")) {
     textOnly(json, "check (--dry-run)");
@@ -150,8 +156,8 @@ export async function runCli(args: string[]): Promise<number> {
   const report = newRunReport();
   let failure: unknown;
   let code: number;
+  let rest = args;
   try {
-    let rest = args;
     // The emulator has flags of its own and never prints a result line.
     if (args[0] !== "emulator") ({ format, rest } = takeOutputFlag(args));
     if (rest[0] === "status") {
@@ -164,6 +170,7 @@ export async function runCli(args: string[]): Promise<number> {
     failure = error;
     code = reportFailure(error);
   }
-  if (format === "json") writeResultLine(report, code, failure);
+  // lint prints its own JSON object (its findings), never a provisioning result line.
+  if (format === "json" && rest[0] !== "lint") writeResultLine(report, code, failure);
   return code;
 }

@@ -19,7 +19,7 @@ import {
   tempDir,
   withEmulator,
 } from "./support/mod.ts";
-import { claimPolicy } from "../src/emulator/mod.ts";
+import { checkPolicyDocument, claimPolicy } from "../src/emulator/mod.ts";
 import { parseEmulatorArgs } from "../src/commands/emulator.ts";
 import { ExitCode } from "../src/errors.ts";
 
@@ -155,15 +155,14 @@ Deno.test("--claim-policy-file: read, checked, and refused with the file and the
   );
 
   const cases: [unknown, RegExp][] = [
-    [[], /must be an AWS IoT policy/],
+    [[], /is not an AWS IoT policy/],
     [{ Statement: [] }, /has no "Statement"/],
     [{ Statement: [{ Effect: "Maybe", Action: "iot:Connect", Resource: "*" }] }, /"Effect"/],
-    [{ Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: "*" }] }, /"Action"/],
+    [{ Statement: [{ Effect: "Allow", Action: 7, Resource: "*" }] }, /"Action"/],
+    [{ Statement: [{ Effect: "Allow", Action: "iot:*" }] }, /statement 1 has no "Resource"/],
     [
-      {
-        Statement: [{ Effect: "Allow", Action: "iot:Connect", Resource: "*", Condition: {} }],
-      },
-      /statement 1 has "Condition", which the emulator does not evaluate/,
+      { Statement: [{ Effect: "Allow", Action: "iot:*", Resource: "*", Principal: "*" }] },
+      /statement 1 has "Principal", which is not a policy statement element/,
     ],
   ];
   for (const [policy, message] of cases) {
@@ -177,6 +176,32 @@ Deno.test("--claim-policy-file: read, checked, and refused with the file and the
     assertMatch(result.stderr, new RegExp(`--claim-policy-file ${file}`));
     assertMatch(result.stderr, message);
   }
+  // What AWS IoT accepts but lint and the emulator cannot evaluate as written is a warning.
+  const file = join(dir, "conditional.json");
+  writeFileSync(
+    file,
+    JSON.stringify({
+      Statement: [
+        { Effect: "Allow", Action: "iot:Connect", Resource: "*", Condition: {} },
+        { Effect: "Allow", Action: "s3:GetObject", Resource: "*" },
+      ],
+    }),
+  );
+  const accepted = parseEmulatorArgs([
+    "--state-dir",
+    join(dir, "state"),
+    "--claim-policy-file",
+    file,
+  ]);
+  assert(accepted !== "help");
+  assertEquals((accepted.claimPolicy as { Statement: unknown[] }).Statement.length, 2);
+  const warnings = checkPolicyDocument(accepted.claimPolicy, "conditional.json");
+  assertEquals(warnings.length, 2, warnings.join("\n"));
+  assertMatch(
+    warnings[0],
+    /statement 1 has a "Condition".*this Allow is counted as granting nothing/,
+  );
+  assertMatch(warnings[1], /statement 2 has action "s3:GetObject", which is not an AWS IoT action/);
   const wrongKey = await runFleetprov(
     ["emulator", "--state-dir", join(dir, "state"), "--key-type", "rsa-4096"],
     { home: dir },

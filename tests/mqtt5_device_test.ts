@@ -71,7 +71,7 @@ Deno.test("claim policy without the template's topics: MQTT 5 names SUBACK 0x87,
     assertMatch(
       oneLineError(v5, true),
       new RegExp(
-        `SUBACK 0x87 Not authorized for \\$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json/accepted: the claim policy lacks iot:Subscribe\\.$`,
+        `SUBACK 0x87 Not authorized for \\$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json/accepted: the claim policy does not allow iot:Subscribe on it; add \\{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:\\*:\\*:topicfilter/\\$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json/accepted"\\}\\.$`,
       ),
     );
     assertEquals(retryLines(v5.stdout + v5.stderr), []);
@@ -86,6 +86,13 @@ Deno.test("claim policy without the template's topics: MQTT 5 names SUBACK 0x87,
     assertMatch(
       oneLineError(v3, true),
       /closed the connection right after the request, before any answer, 3 times in a row at step start/,
+    );
+    // The line names the packets and the statements that allow them, as lint prints them.
+    assertMatch(
+      oneLineError(v3, true),
+      new RegExp(
+        `SUBSCRIBE to \\$aws/certificates/create/json/accepted, \\$aws/certificates/create/json/rejected, \\$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json/accepted, \\$aws/provisioning-templates/${TEMPLATE_NAME}/provision/json/rejected and PUBLISH to \\$aws/certificates/create/json\\. A claim policy allows them with: add \\{"Effect":"Allow","Action":"iot:Subscribe","Resource":\\["arn:aws:iot:\\*:\\*:topicfilter/\\$aws/certificates/create/json/accepted",`,
+      ),
     );
     assertEquals(emulator.counters.CreateKeysAndCertificate.accepted, 1); // MQTT 5's run only
   } finally {

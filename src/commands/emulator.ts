@@ -179,7 +179,8 @@ function keyAndPolicyOptions(
     const file = values["claim-policy-file"];
     const policy = readJson(file, "--claim-policy-file");
     try {
-      checkPolicyDocument(policy, `--claim-policy-file ${file}`);
+      const warnings = checkPolicyDocument(policy, `--claim-policy-file ${file}`);
+      for (const warning of warnings) process.stderr.write(`emulator: warning: ${warning}\n`);
     } catch (error) {
       throw configError(`emulator: ${(error as Error).message}`);
     }

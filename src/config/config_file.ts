@@ -30,13 +30,13 @@ const OPEN_BRACKET = 3;
 const CLOSE_BRACKET = 4;
 const EOF = 17;
 
-/** The offset where nesting first passes {@linkcode MAX_CONFIG_DEPTH}, or -1 (an iterative scan). */
-function tooDeepAt(text: string): number {
+/** The offset where nesting first passes `max` levels, or -1 (an iterative scan). */
+export function tooDeepAt(text: string, max: number = MAX_CONFIG_DEPTH): number {
   const scanner = createScanner(text, true);
   let depth = 0;
   for (let token = scanner.scan(); token !== EOF; token = scanner.scan()) {
     if (token === OPEN_BRACE || token === OPEN_BRACKET) {
-      if (++depth > MAX_CONFIG_DEPTH) return scanner.getTokenOffset();
+      if (++depth > max) return scanner.getTokenOffset();
     } else if (token === CLOSE_BRACE || token === CLOSE_BRACKET) {
       depth--;
     }

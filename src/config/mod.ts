@@ -80,6 +80,15 @@ export interface LoadSettingsOptions {
   machineIdFiles?: readonly string[];
   /** Identity the ownership rules are checked against (tests; default: this process). */
   identity?: Identity;
+  /**
+   * Load a board's config on another machine (`fleetprov lint`): the files
+   * the board holds (claim certificate and key, root CA, CSR, device key,
+   * the runtime config) are not read, modes and owners are not checked,
+   * system information is not collected, and a client id the board would
+   * derive from its machine id is left empty (`clientIdDerived`). Every other
+   * check of the config and flags is made as for a run.
+   */
+  forLint?: boolean;
 }
 
 /**
@@ -137,11 +146,13 @@ export async function loadSettings(
 ): Promise<Settings> {
   const env = options.env ?? process.env;
   const home = options.home ?? env.HOME ?? homedir();
+  const offline = options.forLint === true;
   const context: LoadContext = {
     problems: new Problems(),
     identity: options.identity ?? currentIdentity(),
     checkedDirs: new Set<string>(),
     expand: { env, home },
+    ...(offline ? { offline } : {}),
   };
   const configDir = join(home, CONFIG_DIR_NAME);
   const layout: Layout = {
@@ -165,21 +176,27 @@ export async function loadSettings(
   checkTimes(values, context);
   const proxyFlag = flags.values.get("--http-proxy-config");
   const httpProxy = loadProxySettings(proxyFlag, join(configDir, HTTP_PROXY_FILE_NAME), context);
-  const claim = claimAfterRuntimeConfig(values, layout.runtimeConfigPath, context);
+  const claim = offline
+    ? { ...claimSettings(values), runtime: { status: "absent" as const }, provisioned: false }
+    : claimAfterRuntimeConfig(values, layout.runtimeConfigPath, context);
   checkRequired(values, claim, context.problems);
   checkTemplateNameGiven(values, context);
   const { provisioned } = claim;
-  const files = await checkCredentialFiles(claim, { provisioned }, context);
+  const files = offline
+    ? { rootCa: claim.rootCa?.path }
+    : await checkCredentialFiles(claim, { provisioned }, context);
   const secureElement = values.value<boolean>("secure-element.enabled")!;
-  await checkKeySource(values, { provisioned, secureElement }, context);
+  // Offline, "provisioned" skips what reads the CSR, the device key and the system.
+  await checkKeySource(values, { provisioned: provisioned || offline, secureElement }, context);
   checkSecureElement(values, { provisioned }, context);
   const parameters = await templateParameters(
     values,
-    { provisioned, claimCertPem: files.certPem },
+    { provisioned: provisioned || offline, claimCertPem: files.certPem },
     context,
   );
-  const clientId = values.value("client-id") ?? claim.thingName ??
-    await machineClientId(options.machineIdFiles ?? MACHINE_ID_FILES);
+  const configured = values.value("client-id") ?? claim.thingName;
+  const clientId = configured ??
+    (offline ? "" : await machineClientId(options.machineIdFiles ?? MACHINE_ID_FILES));
   throwIfProblems(context.problems, ignored);
   return buildSettings(values, {
     ...file,
@@ -187,6 +204,7 @@ export async function loadSettings(
     claim,
     rootCa: files.rootCa,
     clientId,
+    clientIdDerived: configured === undefined,
     httpProxy,
     parameters,
     ignored,
@@ -225,17 +243,7 @@ function claimAfterRuntimeConfig(
   if (runtime.status !== "absent") {
     checkPermissions(runtimeConfigPath, RULES.runtimeConfig, "the runtime config", context);
   }
-  const located = (key: string): Located | undefined => {
-    const entry = values.entry(key);
-    return entry && { path: entry.value, origin: entry.origin };
-  };
-  const claim = {
-    cert: located("cert"),
-    key: located("key"),
-    rootCa: located("root-ca"),
-    thingName: values.value("thing-name"),
-    runtime,
-  };
+  const claim = { ...claimSettings(values), runtime };
   if (runtime.status === "provisioned") {
     const origin = `the runtime config ${runtimeConfigPath}`;
     return {
@@ -251,6 +259,20 @@ function claimAfterRuntimeConfig(
     context.problems.warn(`${runtime.reason} Treated as not provisioned; nothing is deleted.`);
   }
   return { ...claim, provisioned: false };
+}
+
+/** The claim certificate, key, root CA and thing name as the config and flags give them. */
+function claimSettings(values: SettingValues): Omit<Claim, "runtime" | "provisioned"> {
+  const located = (key: string): Located | undefined => {
+    const entry = values.entry(key);
+    return entry && { path: entry.value, origin: entry.origin };
+  };
+  return {
+    cert: located("cert"),
+    key: located("key"),
+    rootCa: located("root-ca"),
+    thingName: values.value("thing-name"),
+  };
 }
 
 /** Throws the {@linkcode SettingsError} of a load that found errors. */
@@ -271,6 +293,7 @@ interface Resolved {
   claim: Claim;
   rootCa?: string;
   clientId: string;
+  clientIdDerived: boolean;
   httpProxy?: HttpProxySettings;
   parameters: { parameters: Record<string, string>; systemParameters?: Record<string, string> };
   ignored: string[];
@@ -294,6 +317,7 @@ function buildSettings(values: SettingValues, resolved: Resolved): Settings {
     ...optional("rootCa", resolved.rootCa),
     ...optional("thingName", claim.thingName),
     clientId: resolved.clientId,
+    ...(resolved.clientIdDerived ? { clientIdDerived: true } : {}),
     logging: {
       level: v<LogLevel>("logging.level")!,
       type: v<LogType>("logging.type")!,

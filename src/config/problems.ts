@@ -47,6 +47,8 @@ export interface LoadContext {
   checkedDirs: Set<string>;
   /** Environment and home for `~` and `$VAR` expansion. */
   expand: { env: Environment; home: string };
+  /** A board's config loaded elsewhere (lint): the board's files are not checked here. */
+  offline?: boolean;
 }
 
 /** A path setting: the expanded path and where it came from. */

@@ -116,6 +116,11 @@ export interface Settings {
   thingName?: string;
   /** Effective client id of the claim connection. */
   clientId: string;
+  /**
+   * True when no `client-id` or `thing-name` is set: the board derives its
+   * client id from its machine id (empty when loaded `forLint`).
+   */
+  clientIdDerived?: boolean;
   logging: LoggingSettings;
   fleetProvisioning: FleetProvisioningSettings;
   secureElement: SecureElementSettings;

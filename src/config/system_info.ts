@@ -20,6 +20,13 @@ export function primaryInterface(): { address: string; mac: string } | undefined
   return undefined;
 }
 
+/** The names of the parameters `collect-system-information` adds (when the board has them). */
+export const SYSTEM_PARAMETER_NAMES = [
+  "DeviceIPAddress",
+  "DeviceMACAddress",
+  "ProvisioningCertSerialNumber",
+] as const;
+
 /**
  * The parameters `fleet-provisioning.collect-system-information` adds:
  * DeviceIPAddress and DeviceMACAddress (first non-internal IPv4 interface)

@@ -9,7 +9,8 @@ import type { Client } from "aedes";
 import type { CertificateAuthority } from "./ca.ts";
 import type { EmulatorEvents } from "./events.ts";
 import { FAULT_OPERATIONS, type FaultController, type FaultOperation } from "./faults.ts";
-import { type IotAction, isAllowed } from "../policy/mod.ts";
+import { type CertificateFacts, type IotAction, isAllowed } from "../policy/mod.ts";
+import { certificateFacts } from "../policy/certificate.ts";
 import type { Registry } from "./registry.ts";
 import type { ProvisioningService } from "./service.ts";
 
@@ -87,7 +88,26 @@ export function allowed(
   return isAllowed(context.registry.policyDocumentsOf(state.certificateId), { action, name }, {
     clientId: state.clientId,
     thingName: state.thingName,
+    certificate: factsOf(context, state.certificateId),
   });
+}
+
+const facts = new Map<string, CertificateFacts | undefined>();
+
+/** The certificate policy variables of a registered certificate (parsed once per id). */
+function factsOf(context: BrokerContext, certificateId: string): CertificateFacts | undefined {
+  if (!facts.has(certificateId)) {
+    const pem = context.registry.peekCertificate(certificateId)?.certificatePem;
+    let value: CertificateFacts | undefined;
+    try {
+      value = pem === undefined ? undefined : certificateFacts(pem);
+    } catch {
+      value = undefined;
+    }
+    if (facts.size > 10_000) facts.clear();
+    facts.set(certificateId, value);
+  }
+  return facts.get(certificateId);
 }
 
 /** Logs and announces the faults injected into one request or CONNECT. */

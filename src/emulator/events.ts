@@ -44,6 +44,7 @@ export interface EmulatorEventMap {
   /**
    * A policy denied a publish or subscribe: over MQTT 3.1.1 the client was
    * disconnected; over MQTT 5 it got reason code 0x87 on the SUBACK or PUBACK.
+   * Or it denied iot:Receive on an answer: the answer was dropped, silently.
    */
   violation: { clientId: string; action: string; name: string; disconnected: boolean };
   /**

@@ -2,8 +2,8 @@
 /**
  * A provisioning request published by a client: the service's answer (or an
  * injected rejection), delivered only to the asking connection and only if
- * it subscribed to the answer topic first, with the faults injected on the
- * operation (drops, delays, garbled or duplicate answers).
+ * it subscribed to the answer topic first and its policy allows iot:Receive
+ * on it, with the faults injected on the operation (drops, delays, garbled or duplicate answers).
  *
  * @module
  */
@@ -16,7 +16,7 @@ import {
   type PayloadFormat,
   type Route,
 } from "../protocol/mod.ts";
-import { type BrokerContext, type ClientState, noteFault, sleep } from "./context.ts";
+import { allowed, type BrokerContext, type ClientState, noteFault, sleep } from "./context.ts";
 import type { FaultPlan } from "./faults.ts";
 import { filterMatches } from "./authorize.ts";
 import { type Answer, reject } from "./service.ts";
@@ -104,6 +104,18 @@ async function deliver(
   const subscription = state.subscriptions.find((s) => filterMatches(s.filter, topic));
   if (!subscription) {
     const reason = `client ${clientId} did not subscribe to ${topic} before publishing the request`;
+    return dropped(context, request, { topic, reason });
+  }
+  if (!allowed(context, { state, action: "iot:Receive", name: topic })) {
+    // AWS IoT checks iot:Receive on every delivery: a denied one is dropped without a word.
+    context.log(`policy violation: ${clientId} may not iot:Receive ${topic}; answer dropped`);
+    context.events.emit("violation", {
+      clientId,
+      action: "iot:Receive",
+      name: topic,
+      disconnected: false,
+    });
+    const reason = `no policy of client ${clientId}'s certificate allows iot:Receive on ${topic}`;
     return dropped(context, request, { topic, reason });
   }
   const bytes = answerBytes(answer, format, plan);

@@ -33,7 +33,9 @@ import {
   publishPacket,
   subscribePacket,
 } from "./packets.ts";
-import { policyHint, refusalError, returnCodeText } from "./reason_codes.ts";
+import { type ArnScope, scopeOfEndpoint } from "../policy/mod.ts";
+import { disconnectHint, policyHint, receiveHint } from "./policy_hints.ts";
+import { refusalError, returnCodeText } from "./reason_codes.ts";
 import { SessionError } from "./session_error.ts";
 import { type Answer, type Session, type SessionOptions, tlsOptions } from "./session_options.ts";
 import { notMqtt, socketFailure } from "./socket_errors.ts";
@@ -59,7 +61,13 @@ class MqttSession implements Session {
   readonly #socket: tls.TLSSocket;
   readonly #level: ProtocolLevel;
   readonly #policyName: string;
+  /** Partition and region of the endpoint, for the policy statements in refusals. */
+  readonly #scope: ArnScope;
   readonly #subscriptions: readonly string[];
+  /** The SUBSCRIBE is out and its SUBACK has not come. */
+  #subscribePending = false;
+  /** The topic of the request whose answer is awaited. */
+  #pendingTopic: string | undefined;
   readonly #keepaliveSeconds: number;
   #failure: SessionError | undefined;
   readonly #waiters = new Set<(error: SessionError) => void>();
@@ -92,6 +100,7 @@ class MqttSession implements Session {
   constructor(options: SessionOptions) {
     this.#level = options.mqttVersion ?? 4;
     this.#policyName = options.policyName ?? "the certificate's policy";
+    this.#scope = scopeOfEndpoint(options.endpoint) ?? {};
     this.#subscriptions = options.subscriptions ?? [];
     this.#keepaliveSeconds = options.keepaliveSeconds ?? 60;
     this.#guard = new FrameGuard(undefined, (bytes) => this.#packet(bytes));
@@ -190,6 +199,7 @@ class MqttSession implements Session {
       const id = this.#nextId++;
       this.#acks.set(id, (ack) => this.#subacked(ack as Extract<Ack, { cmd: "suback" }>));
       burst.push(subscribePacket(id, this.#subscriptions, this.#level));
+      this.#subscribePending = true;
     }
     burst.push(...this.#queued);
     this.#queued = [];
@@ -228,6 +238,7 @@ class MqttSession implements Session {
 
   /** The SUBACK of the session's SUBSCRIBE: each refused filter fails the requests on it. */
   #subacked(ack: Extract<Ack, { cmd: "suback" }>): void {
+    this.#subscribePending = false;
     ack.codes.forEach((code, i) => {
       const filter = this.#subscriptions[i];
       if (code < 0x80 || filter === undefined) return;
@@ -236,7 +247,11 @@ class MqttSession implements Session {
         code,
         topic: filter,
         reasonString: ack.reasonString,
-        hint: policyHint(this.#policyName, code, "iot:Subscribe"),
+        hint: policyHint(this.#policyName, code, {
+          action: "iot:Subscribe",
+          name: filter,
+          scope: this.#scope,
+        }),
       });
       this.#refusedFilters.set(filter, error);
       this.#answers.get(filter)?.refused(error);
@@ -260,6 +275,7 @@ class MqttSession implements Session {
       const finish = (settle: () => void) => {
         clearTimeout(timer);
         this.#publishesAtRequest = undefined;
+        this.#pendingTopic = undefined;
         this.#waiters.delete(onFailure);
         this.#answers.delete(topics.accepted);
         this.#answers.delete(topics.rejected);
@@ -267,7 +283,15 @@ class MqttSession implements Session {
         settle();
       };
       const timer = setTimeout(
-        () => finish(() => reject(answerTimeout(topics, options.timeoutMs))),
+        () =>
+          finish(() =>
+            reject(
+              answerTimeout(topics, {
+                timeoutMs: options.timeoutMs,
+                hint: receiveHint(this.#policyName, topics.accepted, this.#scope),
+              }),
+            )
+          ),
         options.timeoutMs,
       );
       const onFailure = (error: SessionError) => finish(() => reject(error));
@@ -283,6 +307,7 @@ class MqttSession implements Session {
         if (error) finish(() => reject(error));
       });
       this.#publishesAtRequest = this.#guard.publishesStarted;
+      this.#pendingTopic = topics.request;
       const publish = publishPacket(id, { topic: topics.request, payload }, this.#level);
       if (this.#connackSeen) this.#write(publish);
       else this.#queued.push(publish);
@@ -314,7 +339,11 @@ class MqttSession implements Session {
       code: ack.code,
       topic: topics.request,
       reasonString: ack.reasonString,
-      hint: policyHint(this.#policyName, ack.code, "iot:Publish"),
+      hint: policyHint(this.#policyName, ack.code, {
+        action: "iot:Publish",
+        name: topics.request,
+        scope: this.#scope,
+      }),
     });
   }
 
@@ -328,7 +357,12 @@ class MqttSession implements Session {
 
   #closedError(): SessionError {
     if (this.#refusal?.packet === "DISCONNECT") {
-      const error = refusalError(this.#refusal);
+      const sent = {
+        subscribe: this.#subscribePending ? this.#subscriptions : undefined,
+        publish: this.#pendingTopic,
+      };
+      const hint = disconnectHint(this.#policyName, this.#refusal.code, sent, this.#scope);
+      const error = refusalError({ ...this.#refusal, hint });
       return new SessionError(`The broker disconnected: ${error.message}`, error.kind, error.code);
     }
     const pending = this.#publishesAtRequest;
@@ -345,9 +379,12 @@ class MqttSession implements Session {
 /** The code of a request whose answer did not come within the step timeout. */
 export const NO_ANSWER = "ENOANSWER";
 
-function answerTimeout(topics: OperationTopics, timeoutMs: number): SessionError {
+function answerTimeout(
+  topics: OperationTopics,
+  options: { timeoutMs: number; hint: string },
+): SessionError {
   return new SessionError(
-    `No answer on ${topics.accepted} within ${timeoutMs} ms.`,
+    `No answer on ${topics.accepted} within ${options.timeoutMs} ms (${options.hint}).`,
     "network",
     NO_ANSWER,
   );

@@ -104,8 +104,3 @@ export function refusalError(refusal: Refusal): SessionError {
   const kind = packet === "CONNACK" ? "refused" : "denied";
   return new SessionError(`${text}.`, kind, `0x${code.toString(16).padStart(2, "0")}`);
 }
-
-/** The hint for a refused subscribe or publish: which permission the policy lacks. */
-export function policyHint(policy: string, code: number, action: string): string | undefined {
-  return code === 0x87 ? `${policy} lacks ${action}` : undefined;
-}

@@ -43,13 +43,8 @@ import {
   writeJournal,
 } from "./journal.ts";
 import { finalError, hungUp, pastDeadline, policyClose } from "./outcome.ts";
-import {
-  claimSubscriptions,
-  createCertificate,
-  type CsrPlan,
-  csrPlan,
-  registerThing,
-} from "./requests.ts";
+import { claimSubscriptions } from "./plan.ts";
+import { createCertificate, type CsrPlan, csrPlan, registerThing } from "./requests.ts";
 
 export { MAX_CERTIFICATES_PER_RUN } from "./outcome.ts";
 export { proofPending } from "./journal.ts";
@@ -240,7 +235,7 @@ class Provisioning {
       secureContext: claimContext(this.#claim),
       clientId: this.#settings.clientId,
       policyName: "the claim policy",
-      subscriptions: claimSubscriptions(this.#settings, { step, plan: this.#plan?.value }),
+      subscriptions: claimSubscriptions(this.#settings, step),
     });
     return this.#session;
   }

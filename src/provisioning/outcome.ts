@@ -10,8 +10,11 @@
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 import { NO_ANSWER, SessionError } from "../mqtt/connection.ts";
+import { addStatement, allowSent, sentText } from "../mqtt/policy_hints.ts";
+import { scopeOfEndpoint } from "../policy/mod.ts";
 import { MalformedAnswerError, RejectionError } from "../protocol/mod.ts";
 import type { JournalEntry } from "./journal.ts";
+import { claimOperations, claimSubscriptions } from "./plan.ts";
 
 /**
  * The create requests (CreateKeysAndCertificate, CreateCertificateFromCsr) one
@@ -109,10 +112,25 @@ export function pastDeadline(error: unknown, step: Step, settings: Settings): Fl
   );
 }
 
-/** The broker closed the connection right after the same request, several times in a row. */
+/**
+ * The broker closed the connection right after the same request, several
+ * times in a row: over MQTT 3.1.1 that is how AWS IoT refuses a packet the
+ * claim policy does not allow. The line names the packets the claim
+ * connection sent at that step and the statements that would allow them.
+ */
 export function policyClose(step: Step, settings: Settings): FleetprovError {
+  const from = step === "start" ? "start" : "certificate-created";
+  const sent = {
+    subscribe: claimSubscriptions(settings, from),
+    publish: claimOperations(settings, from)[0].topics.request,
+  };
+  const scope = scopeOfEndpoint(settings.endpoint) ?? {};
   return new FleetprovError(
-    `The broker closed the connection right after the request, before any answer, ${POLICY_CLOSES} times in a row at step ${step}; the claim certificate's policy most likely forbids these topics (check iot:Publish/iot:Subscribe/iot:Receive on $aws/certificates/create* and $aws/provisioning-templates/${settings.fleetProvisioning.templateName}/provision/*).`,
+    `The broker closed the connection right after the request, before any answer, ${POLICY_CLOSES} times in a row at step ${step}; the claim certificate's policy most likely forbids one of the packets: ${
+      sentText(sent)
+    }. A claim policy allows them with: ${
+      allowSent(sent, scope)
+    } (--mqtt-version 5 gets the broker's reason code for each; fleetprov lint checks a policy before the boards do).`,
     ExitCode.Rejected,
     { kind: "policy" },
   );
@@ -129,7 +147,9 @@ export const HANGUPS_MEAN_REFUSED = 3;
 /** The broker hung up right after CONNECT again and again: the claim certificate or its policy. */
 export function hungUp(step: Step, settings: Settings): FleetprovError {
   return new FleetprovError(
-    `The broker closed the connection right after CONNECT, without CONNACK, ${HANGUPS_MEAN_REFUSED} times in a row at step ${step}: this is how AWS IoT refuses a claim certificate over MQTT 3.1.1. Check that the claim certificate is registered and ACTIVE and that its policy allows iot:Connect as client id ${settings.clientId} (--mqtt-version 5 gets the broker's reason code).`,
+    `The broker closed the connection right after CONNECT, without CONNACK, ${HANGUPS_MEAN_REFUSED} times in a row at step ${step}: this is how AWS IoT refuses a claim certificate over MQTT 3.1.1. Check that the claim certificate is registered and ACTIVE and that its policy allows iot:Connect as client id ${settings.clientId}: ${
+      addStatement("iot:Connect", [settings.clientId], scopeOfEndpoint(settings.endpoint) ?? {})
+    } (--mqtt-version 5 gets the broker's reason code).`,
     ExitCode.Rejected,
     { kind: "refused" },
   );

@@ -20,6 +20,7 @@ import {
 } from "../protocol/mod.ts";
 import { untrusted } from "../text.ts";
 import { readText } from "./files.ts";
+import { createOperationOf } from "./plan.ts";
 import type { CertificateCreated, KeySource, Registered } from "./journal.ts";
 
 /** A CreateCertificateFromCsr request: the CSR and where its private key lives. */
@@ -50,6 +51,14 @@ export async function csrPlan(settings: Settings, logger: Logger): Promise<CsrPl
       privateKeyPem: key.privateKeyPem,
     };
   }
+  if (createOperationOf(settings) === "CreateKeysAndCertificate") {
+    if (fp.csrFile) {
+      logger.warn(
+        "fleet-provisioning.csr-file is set without fleet-provisioning.device-key; using CreateKeysAndCertificate as the Device Client does.",
+      );
+    }
+    return undefined;
+  }
   if (settings.secureElement.enabled) {
     if (!fp.csrFile) {
       throw new FleetprovError(
@@ -60,46 +69,15 @@ export async function csrPlan(settings: Settings, logger: Logger): Promise<CsrPl
     const csr = readText(fp.csrFile, "fleet-provisioning.csr-file");
     return { csr, spki: await csrPublicKey(csr), keySource: "secure-element" };
   }
-  if (fp.csrFile && fp.deviceKey) {
-    return {
-      csr: readText(fp.csrFile, "fleet-provisioning.csr-file"),
-      spki: publicKeyOf(
-        readText(fp.deviceKey, "fleet-provisioning.device-key"),
-        `fleet-provisioning.device-key ${fp.deviceKey}`,
-      ),
-      keySource: "device-key",
-      deviceKeyPath: fp.deviceKey,
-    };
-  }
-  if (fp.csrFile) {
-    logger.warn(
-      "fleet-provisioning.csr-file is set without fleet-provisioning.device-key; using CreateKeysAndCertificate as the Device Client does.",
-    );
-  }
-  return undefined;
-}
-
-/**
- * Every answer topic the claim connection will wait on from `step` on, for
- * its one SUBSCRIBE at CONNACK: the create operation's (unless the
- * certificate exists already) and RegisterThing's, accepted and rejected.
- */
-export function claimSubscriptions(
-  settings: Settings,
-  options: { step: "start" | "certificate-created"; plan: CsrPlan | undefined },
-): string[] {
-  const format = settings.payloadFormat;
-  const topics = [
-    operationTopics("RegisterThing", {
-      format,
-      templateName: settings.fleetProvisioning.templateName,
-    }),
-  ];
-  if (options.step === "start") {
-    const create = options.plan ? "CreateCertificateFromCsr" : "CreateKeysAndCertificate";
-    topics.unshift(operationTopics(create, { format }));
-  }
-  return topics.flatMap((t) => [t.accepted, t.rejected]);
+  return {
+    csr: readText(fp.csrFile!, "fleet-provisioning.csr-file"),
+    spki: publicKeyOf(
+      readText(fp.deviceKey!, "fleet-provisioning.device-key"),
+      `fleet-provisioning.device-key ${fp.deviceKey}`,
+    ),
+    keySource: "device-key",
+    deviceKeyPath: fp.deviceKey,
+  };
 }
 
 /** Asks for a new certificate (from a CSR when there is one); the journal entry of the answer. */

@@ -33,8 +33,8 @@ import {
   readClaimCredentials,
   readText,
 } from "../provisioning/files.ts";
+import { claimSubscriptions } from "../provisioning/plan.ts";
 import {
-  claimSubscriptions,
   createCertificate,
   type CsrPlan,
   csrPlan,
@@ -308,7 +308,7 @@ class Rotation {
       secureContext: claimContext(device),
       clientId: this.#settings.clientId,
       policyName: "the device certificate's policy",
-      subscriptions: claimSubscriptions(this.#settings, { step, plan: this.#plan?.value }),
+      subscriptions: claimSubscriptions(this.#settings, step),
     });
     return this.#session;
   }

@@ -42,6 +42,7 @@ export function checkPermissions(
   origin: string,
   context: LoadContext,
 ): boolean {
+  if (context.offline) return true;
   return context.problems.findings(
     checkFile(path, rule, { origin, identity: context.identity, checkedDirs: context.checkedDirs }),
   );

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `fleetprov lint`: before the factory flashes a fleet, checks the config a
+ * board will run with (the same file and flags, loaded by the same code)
+ * against the claim policy (`--claim-policy FILE`) and the provisioning
+ * template (`--template FILE`) it will meet on AWS IoT. Prints what the
+ * device will do, then one line per finding naming the statement or key and
+ * the fix; with `--output json`, one JSON object. Exit 0 when nothing would
+ * fail (warnings aside), 78 otherwise.
+ *
+ * @module
+ */
+import { loadSettings, type LoadSettingsOptions, SettingsError } from "../config/mod.ts";
+import type { Settings } from "../config/settings.ts";
+import { ExitCode, FleetprovError } from "../errors.ts";
+import {
+  type DevicePlan,
+  type Finding,
+  findingLine,
+  lintDevice,
+  sortFindings,
+} from "../lint/mod.ts";
+import { isAccountId } from "../policy/mod.ts";
+import { writeStdout } from "../output.ts";
+import { VERSION } from "../version.ts";
+
+/** Lint's own flags; every other argument is the board's. */
+const LINT_FLAGS = ["--claim-policy", "--template", "--account", "--region"] as const;
+type LintFlag = (typeof LINT_FLAGS)[number];
+
+/** Options of {@linkcode runLintCommand}. */
+export interface LintCommandOptions extends LoadSettingsOptions {
+  /** `--output json`: one JSON object instead of lines. */
+  json?: boolean;
+  /** Where the report goes (default: stdout). */
+  stdout?: (text: string) => void;
+}
+
+/** Runs `lint` with `args` (after the word `lint`); returns 0 or 78. */
+export async function runLintCommand(
+  args: string[],
+  options: LintCommandOptions = {},
+): Promise<number> {
+  const out = options.stdout ?? writeStdout;
+  const { json, stdout: _, ...loadOptions } = options;
+  const findings: Finding[] = [];
+  let plan: DevicePlan | undefined;
+  try {
+    const { flags, rest } = takeLintFlags(args);
+    const settings = await loadBoardSettings(rest, loadOptions);
+    const report = lintDevice({
+      settings,
+      claimPolicy: flags["--claim-policy"],
+      template: flags["--template"],
+      account: flags["--account"],
+      region: flags["--region"],
+    });
+    plan = report.plan;
+    findings.push(...report.findings);
+  } catch (error) {
+    if (!(error instanceof FleetprovError)) throw error;
+    const lines = error instanceof SettingsError ? error.problems : error.message.split("\n");
+    findings.push(
+      ...lines.map((message): Finding => ({ severity: "error", source: "config", message })),
+    );
+  }
+  const sorted = sortFindings(findings);
+  const code = sorted.some((f) => f.severity === "error") ? ExitCode.Config : ExitCode.Ok;
+  if (json) out(`${JSON.stringify(jsonReport(plan, sorted, code))}\n`);
+  else out(textReport(plan, sorted, code));
+  return code;
+}
+
+/** Takes lint's flags (`--flag VALUE` or `--flag=VALUE`, once each) out of `args`. */
+function takeLintFlags(
+  args: string[],
+): { flags: Partial<Record<LintFlag, string>>; rest: string[] } {
+  const flags: Partial<Record<LintFlag, string>> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const flag = LINT_FLAGS.find((f) => arg === f || arg.startsWith(`${f}=`));
+    if (!flag) {
+      rest.push(arg);
+      continue;
+    }
+    const value = arg === flag ? args[++i] : arg.slice(flag.length + 1);
+    if (value === undefined || value === "" || (arg === flag && value.startsWith("--"))) {
+      throw new FleetprovError(`${flag} needs a value, e.g. ${example(flag)}.`, ExitCode.Config);
+    }
+    if (flags[flag] !== undefined) {
+      throw new FleetprovError(`${flag} is given more than once; give it once.`, ExitCode.Config);
+    }
+    flags[flag] = value;
+  }
+  if (flags["--account"] !== undefined && !isAccountId(flags["--account"])) {
+    throw new FleetprovError(
+      `--account ${
+        JSON.stringify(flags["--account"].slice(0, 40))
+      } is not an AWS account id; give its 12 digits.`,
+      ExitCode.Config,
+    );
+  }
+  if (flags["--region"] !== undefined && !/^[a-z]{2}(-[a-z]+)+-\d+$/.test(flags["--region"])) {
+    throw new FleetprovError(
+      `--region ${
+        JSON.stringify(flags["--region"].slice(0, 40))
+      } is not an AWS region, e.g. eu-west-1.`,
+      ExitCode.Config,
+    );
+  }
+  if (flags["--claim-policy"] === undefined && flags["--template"] === undefined) {
+    throw new FleetprovError(
+      "lint needs something to check: give --claim-policy FILE, --template FILE, or both.",
+      ExitCode.Config,
+    );
+  }
+  return { flags, rest };
+}
+
+function example(flag: LintFlag): string {
+  return {
+    "--claim-policy": "--claim-policy claim-policy.json",
+    "--template": "--template template.json",
+    "--account": "--account 123456789012",
+    "--region": "--region eu-west-1",
+  }[flag];
+}
+
+/** The board's settings, as the board would load them, without the files only the board has. */
+function loadBoardSettings(args: string[], options: LoadSettingsOptions): Promise<Settings> {
+  return loadSettings(args, { ...options, forLint: true });
+}
+
+/** One line about the device, the findings, and a summary. */
+function textReport(plan: DevicePlan | undefined, findings: Finding[], code: number): string {
+  const lines: string[] = [];
+  if (plan) lines.push(`fleetprov lint: ${describeDevice(plan)}`);
+  lines.push(...findings.map(findingLine));
+  const errors = findings.filter((f) => f.severity === "error").length;
+  const warnings = findings.length - errors;
+  const count = `${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${
+    warnings === 1 ? "" : "s"
+  }`;
+  const failing = findings.find((f) => f.severity === "error" && f.step !== undefined);
+  lines.push(
+    code === ExitCode.Ok
+      ? `fleetprov lint: ${count}: nothing would stop a board with this config from provisioning.`
+      : `fleetprov lint: ${count}${
+        failing ? `: a board with this config fails at step ${failing.step}` : ""
+      } (exit ${code}).`,
+  );
+  return lines.map((line) => `${line}\n`).join("");
+}
+
+/** "client id X, MQTT 3.1.1, JSON, CreateKeysAndCertificate then RegisterThing with template T (…)". */
+function describeDevice(plan: DevicePlan): string {
+  const client = plan.clientIdDerived
+    ? `client id from each board's machine id (checked as ${plan.clientId})`
+    : `client id ${plan.clientId}`;
+  const where = [
+    plan.scope.region ? `region ${plan.scope.region}` : "region unknown (--region)",
+    plan.scope.account ? `account ${plan.scope.account}` : "account unknown (--account)",
+  ].join(", ");
+  return `the device connects as ${client} over MQTT ${plan.mqttVersion} and sends ${plan.payloadFormat.toUpperCase()}: ${plan.createOperation}, then RegisterThing with template ${plan.templateName} and parameters ${
+    plan.parameters.join(", ") || "(none)"
+  }; ${where}.`;
+}
+
+function jsonReport(plan: DevicePlan | undefined, findings: Finding[], code: number) {
+  return {
+    fleetprov: VERSION,
+    ok: code === ExitCode.Ok,
+    exitCode: code,
+    device: plan
+      ? {
+        clientId: plan.clientId,
+        clientIdDerived: plan.clientIdDerived,
+        mqttVersion: plan.mqttVersion,
+        payloadFormat: plan.payloadFormat,
+        createOperation: plan.createOperation,
+        templateName: plan.templateName,
+        parameters: plan.parameters,
+        region: plan.scope.region ?? null,
+        account: plan.scope.account ?? null,
+        actions: plan.actions,
+      }
+      : null,
+    findings,
+  };
+}
