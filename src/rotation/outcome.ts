@@ -18,7 +18,10 @@ import {
   HANGUPS_MEAN_REFUSED,
   POLICY_CLOSES,
 } from "../provisioning/outcome.ts";
-import { MalformedAnswerError, operationTopics } from "../protocol/mod.ts";
+import { allowSent, sentText } from "../mqtt/policy_hints.ts";
+import { scopeOfEndpoint } from "../policy/mod.ts";
+import { claimOperations, claimSubscriptions } from "../provisioning/plan.ts";
+import { MalformedAnswerError } from "../protocol/mod.ts";
 import type { CurrentIdentity } from "./identity.ts";
 
 /**
@@ -35,8 +38,8 @@ export function rotationPolicy(
     proofStep: options.retryRefusedProof ? "registered" : "",
     policyClose: (step) =>
       new FleetprovError(
-        `The broker closed the connection right after the request, before any answer, ${POLICY_CLOSES} times in a row at step ${step}: the device certificate's policy most likely forbids the rotation's topics. ${
-          deviceTopicsHint(settings, identity)
+        `The broker closed the connection right after the request, before any answer, ${POLICY_CLOSES} times in a row at step ${step}: ${
+          deviceTopicsHint(settings, identity, step)
         } ${kept}`,
         ExitCode.Rejected,
         { kind: "policy" },
@@ -53,11 +56,10 @@ export function rotationPolicy(
       ),
     finalError: (error, step, journal) => {
       if (error instanceof SessionError && error.kind === "denied") {
-        return new FleetprovError(
-          `${error.message} ${deviceTopicsHint(settings, identity)} ${kept}`,
-          ExitCode.Rejected,
-          { kind: "policy" },
-        );
+        // The broker's refusal names the packet, the topic, the policy and the statement.
+        return new FleetprovError(`${error.message} ${kept}`, ExitCode.Rejected, {
+          kind: "policy",
+        });
       }
       if (error instanceof SessionError && error.kind === "refused") {
         const whose = step === "registered"
@@ -101,13 +103,21 @@ export function rotationPolicy(
   };
 }
 
-/** What the device policy must allow for a rotation, naming the topics. */
-function deviceTopicsHint(settings: Settings, identity: CurrentIdentity): string {
-  const format = settings.payloadFormat;
-  const template = settings.fleetProvisioning.templateName;
-  const create = settings.fleetProvisioning.rotationKeySource === "aws"
-    ? "$aws/certificates/create/*"
-    : "$aws/certificates/create-from-csr/*";
-  const register = operationTopics("RegisterThing", { format, templateName: template }).request;
-  return `The device certificate's policy (the one attached to certificate ${identity.certificateId}) must allow iot:Publish and iot:Receive on ${create} and $aws/provisioning-templates/${template}/provision/* (the request ${register}), iot:Subscribe on the same topic filters, and iot:Connect as its own thing only (client/\${iot:Connection.Thing.ThingName}).`;
+/**
+ * What the device policy must allow for the packets a rotation sent at
+ * `step`, named with the statements that allow them (as `fleetprov lint`
+ * writes its fixes), for the device's own thing only.
+ */
+function deviceTopicsHint(settings: Settings, identity: CurrentIdentity, step: string): string {
+  const from = step === "start" ? "start" : "certificate-created";
+  const sent = {
+    subscribe: claimSubscriptions(settings, from),
+    publish: claimOperations(settings, from)[0].topics.request,
+  };
+  const scope = scopeOfEndpoint(settings.endpoint) ?? {};
+  return `the device certificate's policy (the one attached to certificate ${identity.certificateId}) most likely forbids one of the packets: ${
+    sentText(sent)
+  }. A device policy allows them with: ${
+    allowSent(sent, scope)
+  }; with iot:Connect only as its own thing (client/\${iot:Connection.Thing.ThingName}).`;
 }
