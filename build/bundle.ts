@@ -144,7 +144,8 @@ function explain(error: unknown): Error {
  * `eagerCompile` asks V8 to compile every function with the script, so a
  * code cache made from it holds them all; `keepNames` (default true) keeps
  * function and class names through minification, for code that reads them
- * (@peculiar/asn1-schema compares `constructor.name`).
+ * (@peculiar/asn1-schema compares `constructor.name`); `defines` sets globals
+ * such as `FLEETPROV_BUILD_TIME` (src/clock/mod.ts) as constants.
  */
 export async function bundle(
   entry: string,
@@ -155,6 +156,8 @@ export async function bundle(
     embedded?: readonly EmbeddedModule[];
     eagerCompile?: boolean;
     keepNames?: boolean;
+    /** Globals defined as constants (name → JavaScript expression), e.g. the build time. */
+    defines?: Record<string, string>;
   },
 ): Promise<BundleResult> {
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
@@ -186,7 +189,10 @@ export async function bundle(
     });
     const notices = await options.embedNotices?.(Object.keys(result.metafile.inputs).sort());
     minified = await esbuild.transform(result.outputFiles[0].text, {
-      define: notices === undefined ? {} : { [NOTICES_GLOBAL]: JSON.stringify(notices) },
+      define: {
+        ...options.defines,
+        ...(notices === undefined ? {} : { [NOTICES_GLOBAL]: JSON.stringify(notices) }),
+      },
       minify: true,
       keepNames: options.keepNames ?? true,
       legalComments: "none",

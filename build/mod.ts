@@ -416,6 +416,8 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
         // Nothing in the main script reads names (the X.509 library that does is the emulator's):
         // keeping them costs a call per function at every start.
         keepNames: false,
+        // The clock's floor (src/clock/mod.ts): SOURCE_DATE_EPOCH, else the last commit's time.
+        defines: { FLEETPROV_BUILD_TIME: JSON.stringify(await buildTimeIso()) },
         embedNotices: async (mainInputs) => {
           const inputs = [...new Set([...mainInputs, ...emulator.inputs])].sort();
           const packages = await bundledPackages(ROOT, inputs);
@@ -522,6 +524,11 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
     });
   }
   return { targets: built, sumsPath, layerPath, noticesPath, debs };
+}
+
+/** The build time the binaries carry (the clock's floor): the packages' timestamp, ISO 8601. */
+export async function buildTimeIso(): Promise<string> {
+  return new Date((await sourceDateEpoch()) * 1000).toISOString();
 }
 
 /**

@@ -132,15 +132,16 @@ function writeResultLine(report: RunReport, code: number, error: unknown): void 
 }
 
 /**
- * Prints a failure (one line per line of its message, control characters
- * escaped) and returns its exit code. An OS condition (full disk, read-only
- * file system, EACCES, EIO) is never exit 70.
+ * Prints a failure (one line per problem, control characters escaped, so a
+ * newline inside a path cannot start a line of its own) and returns its exit
+ * code. An OS condition (full disk, read-only file system, EACCES, EIO) is
+ * never exit 70.
  */
 function reportFailure(caught: unknown): number {
   const error = osFailure(caught) ?? caught;
   if (error instanceof FleetprovError) {
-    for (const line of error.message.split("\n")) {
-      writeStderr(`fleetprov: ${escapeControls(line)}\n`);
+    for (const problem of error.problems) {
+      writeStderr(`fleetprov: ${escapeControls(problem)}\n`);
     }
     return error.exitCode;
   }

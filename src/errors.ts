@@ -67,16 +67,23 @@ export class FleetprovError extends Error {
   readonly exitCode: ExitCodeValue;
   /** A short machine-readable cause (`clock`, `disk-full`, ...), for the `--output json` line. */
   readonly kind?: string;
+  /**
+   * The problems this failure reports, one line each (a load of the settings
+   * finds several at once); `[message]` for a single one. A line never holds a
+   * newline of its own: printers escape what a path or value carries.
+   */
+  readonly problems: readonly string[];
 
   /** Creates an error whose message is a complete sentence naming the culprit. */
   constructor(
     message: string,
     exitCode: ExitCodeValue,
-    options?: ErrorOptions & { kind?: string },
+    options?: ErrorOptions & { kind?: string; problems?: readonly string[] },
   ) {
     super(message, options);
     this.name = "FleetprovError";
     this.exitCode = exitCode;
+    this.problems = options?.problems ?? [message];
     if (options?.kind !== undefined) this.kind = options.kind;
   }
 }
@@ -87,10 +94,7 @@ export function configError(message: string): FleetprovError {
 }
 
 /** The OS conditions on a file fleetprov reads or writes: exit code, wording, advice. */
-const OS_CONDITIONS: Record<
-  string,
-  { code: ExitCodeValue; kind: string; what: string; advice: string }
-> = {
+const OS_CONDITIONS: Record<string, OsCondition> = {
   ENOSPC: {
     code: ExitCode.TempFail,
     kind: "disk-full",
@@ -130,6 +134,19 @@ const OS_CONDITIONS: Record<
   },
 };
 
+/** How fleetprov words an OS condition: its exit code, kind, what it means and the advice. */
+export interface OsCondition {
+  code: ExitCodeValue;
+  kind: string;
+  what: string;
+  advice: string;
+}
+
+/** The OS condition of an error code (ENOSPC, EDQUOT, EROFS, EACCES, EPERM, EIO), or undefined. */
+export function osCondition(errorCode: unknown): OsCondition | undefined {
+  return typeof errorCode === "string" ? OS_CONDITIONS[errorCode] : undefined;
+}
+
 /** Options of {@linkcode osFailure}. */
 export interface OsFailureOptions {
   /** The path when the error does not carry one. */
@@ -151,7 +168,7 @@ export function osFailure(
   options: OsFailureOptions = {},
 ): FleetprovError | undefined {
   const errno = error as NodeJS.ErrnoException & { dest?: string };
-  const condition = typeof errno?.code === "string" ? OS_CONDITIONS[errno.code] : undefined;
+  const condition = osCondition(errno?.code);
   if (!condition) return undefined;
   const path = errno.path ?? options.path ?? "a file of fleetprov's";
   const verb = options.action ??

@@ -55,8 +55,12 @@ export interface ResultLine {
     verifiedMs: number | null;
     totalMs: number;
   };
-  /** Why the run failed; null on success. */
-  error: { cause: string; message: string } | null;
+  /**
+   * Why the run failed; null on success. `problems` holds each problem (a
+   * load of the settings can find several), escaped, one per element;
+   * `message` is the same lines joined by newlines, as printed on stderr.
+   */
+  error: { cause: string; message: string; problems: string[] } | null;
   /**
    * `fleetprov rotate` (and a run that finished a pending rotation): the old
    * and the new certificate ids (the new one null when none replaced the old
@@ -103,6 +107,28 @@ export async function certificateIdOfFile(path: string): Promise<string | undefi
   }
 }
 
+/** The problems a failure reports, one line each. */
+function problemsOf(error: unknown, exitCode: number): string[] {
+  if (error instanceof FleetprovError) return [...error.problems];
+  if (error instanceof Error) return [error.message];
+  return [error === undefined ? `exit code ${exitCode}` : String(error)];
+}
+
+/** The problems, cut to {@linkcode MAX_MESSAGE} characters in all (an ellipsis marks the cut). */
+function capped(problems: string[]): string[] {
+  const out: string[] = [];
+  let left = MAX_MESSAGE;
+  for (const problem of problems) {
+    if (problem.length > left) {
+      out.push(`${problem.slice(0, Math.max(left, 0))}…`);
+      break;
+    }
+    out.push(problem);
+    left -= problem.length + 1;
+  }
+  return out;
+}
+
 /** Lower-case, dash-separated: `TempFail` → `temp-fail`. */
 function kebab(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
@@ -125,16 +151,11 @@ export function resultLine(
   const failed = options.error !== undefined || exitCode !== ExitCode.Ok;
   let error: ResultLine["error"] = null;
   if (failed) {
-    const message = options.error instanceof Error
-      ? options.error.message
-      : options.error === undefined
-      ? `exit code ${exitCode}`
-      : String(options.error);
+    const problems = capped(problemsOf(options.error, exitCode).map(escapeControls));
     error = {
       cause: causeOf(options.error, exitCode),
-      message: escapeControls(
-        message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message,
-      ),
+      message: problems.join("\n"),
+      problems,
     };
   }
   const round = (ms: number | undefined) => ms === undefined ? null : Math.round(ms);

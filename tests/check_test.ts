@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /** `fleetprov check` / `--dry-run`, `--help` and `--export-default-settings`. */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { runCheckCommand } from "../src/commands/check.ts";
@@ -15,6 +15,7 @@ import {
   BOARD,
   deviceHome,
   type Layout,
+  leafCertificate,
   loadOptions,
   makeLayout,
   runFleetprov,
@@ -164,49 +165,165 @@ Deno.test("check: secrets are redacted and key material is never printed", async
   }
 });
 
-Deno.test("check: errors and exit codes are those of a run (in-process and the real CLI)", async (t) => {
-  const cases: [string, (l: Layout) => string[], number, RegExp][] = [
-    [
-      "permission error",
-      (l) => (chmodSync(l.claimKey, 0o644), l.args),
-      ExitCode.NoPermission,
-      /Private key .* has mode 644; it must be 600/,
-    ],
-    ["config error", (l) => [...l.args, "--port", "http"], ExitCode.Config, /--port is "http"/],
-    [
-      "unknown flag",
-      (l) => [...l.args, "--frobnicate", "1"],
-      ExitCode.Config,
-      /Unknown flag --frobnicate/,
-    ],
-    [
-      "missing required",
-      () => ["--enable-fleet-provisioning", "true"],
-      ExitCode.Config,
-      /The endpoint is missing/,
-    ],
+/** A case of check against a run: its arguments, exit code, first line and problem count. */
+interface CheckCase {
+  name: string;
+  setup: (l: Layout) => string[];
+  code: number;
+  pattern: RegExp;
+  /** How many problems check counts (one root cause, one problem). */
+  problems?: number;
+}
+
+const CHECK_CASES: CheckCase[] = [
+  {
+    name: "permission error",
+    setup: (l) => (chmodSync(l.claimKey, 0o644), l.args),
+    code: ExitCode.NoPermission,
+    pattern: /Private key .* has mode 644; it must be 600/,
+    problems: 1,
+  },
+  {
+    name: "config error",
+    setup: (l) => [...l.args, "--port", "http"],
+    code: ExitCode.Config,
+    pattern: /--port is "http"/,
+  },
+  {
+    name: "unknown flag",
+    setup: (l) => [...l.args, "--frobnicate", "1"],
+    code: ExitCode.Config,
+    pattern: /Unknown flag --frobnicate/,
+  },
+  {
+    name: "missing required",
+    setup: () => ["--enable-fleet-provisioning", "true"],
+    code: ExitCode.Config,
+    pattern: /The endpoint is missing/,
+  },
+  {
+    name: "a config file of random bytes: one problem, not one per parser error plus missing keys",
+    setup: (l) => {
+      const path = join(l.certsDir, "random.conf");
+      const bytes = new Uint8Array(3000);
+      for (let i = 0, x = 7; i < bytes.length; i++) {
+        bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+      }
+      writeFileSync(path, bytes, { mode: 0o640 });
+      return ["--config-file", path];
+    },
+    code: ExitCode.Config,
+    pattern:
+      /Config file \S+random\.conf is not valid JSON: line 1, column 1: .* \(and \d+ more errors? after it\)\./,
+    problems: 1,
+  },
+  {
+    name: "a config file the storage cannot read (EIO): 74",
+    setup: (l) => {
+      const path = join(l.certsDir, "eio.conf");
+      symlinkSync("/proc/self/mem", path);
+      return ["--config-file", path];
+    },
+    code: ExitCode.IoError,
+    pattern: /Config file \S+eio\.conf cannot be read: the storage reported an I\/O error \(EIO\)/,
+    problems: 1,
+  },
+  ...ROOT_CA_CASES(),
+];
+
+/** A certificate that cannot anchor a chain: neither a CA nor self-signed. */
+const LEAF = (await leafCertificate("server.example.com")).toString("pem");
+
+/** A root CA a run could not use, written in place of the layout's. */
+function ROOT_CA_CASES(): CheckCase[] {
+  const replaced = (l: Layout, text: string) => {
+    writeFileSync(l.rootCa, text);
+    return l.args;
+  };
+  return [
+    {
+      name: "a root CA of garbage",
+      setup: (l) => replaced(l, "hello, world\n"),
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Root CA \S+ \(from --root-ca\) holds no PEM certificate/m,
+      problems: 1,
+    },
+    {
+      name: "a private key as the root CA",
+      setup: (l) => replaced(l, readFileSync(l.claimKey, "utf8")),
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Root CA \S+ \(from --root-ca\) holds no PEM certificate/m,
+      problems: 1,
+    },
+    {
+      name: "a root CA whose armour holds no X.509 certificate",
+      setup: (l) =>
+        replaced(
+          l,
+          `${
+            readFileSync(l.rootCa, "utf8")
+          }-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`,
+        ),
+      code: ExitCode.Config,
+      pattern:
+        /^fleetprov: Root CA \S+ \(from --root-ca\): certificate 2 of 2 is not a valid X\.509 certificate\./m,
+      problems: 1,
+    },
+    {
+      name: "a leaf certificate (no CA, not self-signed) as the root CA",
+      setup: (l) => replaced(l, LEAF),
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Root CA \S+ \(from --root-ca\) holds no CA certificate/m,
+      problems: 1,
+    },
+    {
+      name: "a claim certificate of garbage inside its armour",
+      setup: (l) => {
+        writeFileSync(
+          l.claimCert,
+          "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
+        return l.args;
+      },
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Certificate \S+ \(from --cert\) is not a PEM X\.509 certificate\./m,
+      problems: 1,
+    },
+    {
+      name: "a claim key of another certificate",
+      setup: (l) => l.args.map((a) => a === l.claimKey ? l.otherKey : a),
+      code: ExitCode.Config,
+      pattern: /^fleetprov: Private key \S+ does not belong to certificate \S+/m,
+      problems: 1,
+    },
   ];
-  for (const [name, setup, code, pattern] of cases) {
-    await t.step(name, async () => {
+}
+
+Deno.test("check: errors and exit codes are those of a run (in-process and the real CLI)", async (t) => {
+  for (const c of CHECK_CASES) {
+    await t.step(c.name, async () => {
       const layout = await makeLayout();
-      const args = setup(layout);
+      const args = c.setup(layout);
       const inProcess = await check(layout, args);
-      assertEquals(inProcess.code, code);
+      assertEquals(inProcess.code, c.code, inProcess.stderr);
       assertEquals(inProcess.stdout, "");
-      assertMatch(inProcess.stderr, pattern);
-      assertMatch(inProcess.stderr, new RegExp(`a run would exit with code ${code}\\.\\n$`));
+      assertMatch(inProcess.stderr, c.pattern);
+      assertMatch(inProcess.stderr, new RegExp(`a run would exit with code ${c.code}\\.\\n$`));
+      if (c.problems !== undefined) {
+        assertMatch(inProcess.stderr, new RegExp(`check: ${c.problems} problem\\(s\\);`));
+      }
 
       const env = { MACHINE_ID: "unused" };
       const viaCheck = await runFleetprov(["check", ...args], { home: layout.home, env });
       const viaRun = await runFleetprov(args, { home: layout.home, env });
-      assertEquals(viaCheck.code, code, viaCheck.stderr);
-      assertEquals(viaRun.code, code, viaRun.stderr);
+      assertEquals(viaCheck.code, c.code, viaCheck.stderr);
+      assertEquals(viaRun.code, c.code, viaRun.stderr);
       const errorLines = (text: string) =>
         text.split("\n").filter((l) => l.startsWith("fleetprov: ") && !l.includes("warning"));
       assert(errorLines(viaRun.stderr).length > 0, viaRun.stderr);
-      for (const line of errorLines(viaRun.stderr)) {
-        assert(viaCheck.stderr.includes(line), `check does not print the run's line: ${line}`);
-      }
+      // The same lines, no more, no fewer: check parses what a run parses.
+      assertEquals(errorLines(viaCheck.stderr), errorLines(viaRun.stderr));
+      if (c.problems !== undefined) assertEquals(errorLines(viaRun.stderr).length, c.problems);
     });
   }
 });

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /** loadSettings: every key and flag, precedence, defaults, expansion, parameters, runtime config. */
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import { MAX_UNKNOWN_KEYS_NAMED } from "../src/config/known_keys.ts";
+import { MAX_WARNINGS, Problems } from "../src/config/problems.ts";
 import { X509Certificate } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -834,13 +836,40 @@ Deno.test("unknown config keys are warnings (DC ignores them), not errors", asyn
     }),
   );
   const s = await load(layout, ["--config-file", file]);
-  assertEquals(s.warnings.length, 2);
-  const sorted = [...s.warnings].sort();
+  // One cause (keys fleetprov does not read), one line.
+  assertEquals(s.warnings.length, 1, s.warnings.join("\n"));
   assertMatch(
-    sorted[0],
-    /^"fleet-provisioning\.template_name" in .* is not a known key; ignored\.$/,
+    s.warnings[0],
+    /^2 keys in \S+ are not known keys; ignored: "fleet-provisioning\.template_name", "templat-name"\.$/,
   );
-  assertMatch(sorted[1], /^"templat-name" in .* is not a known key; ignored\.$/);
+  const one = writeConfig(layout, merge(layout.config, { "templat-name": "typo" }));
+  assertEquals((await load(layout, ["--config-file", one])).warnings, [
+    `"templat-name" in ${one} is not a known key; ignored.`,
+  ]);
+});
+
+Deno.test("2000 unknown keys: one warning line naming the first 10 and counting the rest", async () => {
+  const layout = await makeLayout();
+  const unknown = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, i]));
+  const file = writeConfig(layout, merge(layout.config, unknown));
+  const s = await load(layout, ["--config-file", file]);
+  assertEquals(s.warnings.length, 1);
+  assertEquals(
+    s.warnings[0],
+    `2000 keys in ${file} are not known keys; ignored: ${
+      Array.from({ length: 10 }, (_, i) => `"k${i}"`).join(", ")
+    } and 1990 more.`,
+  );
+  assertEquals(MAX_UNKNOWN_KEYS_NAMED, 10);
+});
+
+Deno.test("warnings of one load are capped at 20 lines, the rest counted on one more", () => {
+  const problems = new Problems();
+  for (let i = 0; i < 50; i++) problems.warn(`warning ${i}`);
+  assertEquals(MAX_WARNINGS, 20);
+  assertEquals(problems.warnings.length, 21);
+  assertEquals(problems.warnings[19], "warning 19");
+  assertEquals(problems.warnings[20], "... and 30 more warnings like those above.");
 });
 
 Deno.test("empty string values in the config file are ignored with a warning, like DC", async () => {

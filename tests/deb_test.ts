@@ -22,7 +22,7 @@ import { DEB_ARCH } from "../build/deb.ts";
 import { hostRunner } from "../build/host.ts";
 import { TARGET_IDS, type TargetId } from "../build/targets.ts";
 import { VERSION } from "../src/version.ts";
-import { findTool, modeOf, ROOT, tempDir } from "./support/mod.ts";
+import { findTool, modeOf, ROOT, skipWhenMissing, tempDir } from "./support/mod.ts";
 
 /** The systemd units the package ships (README "Debian packages"). */
 const UNITS = [
@@ -32,7 +32,6 @@ const UNITS = [
   "fleetprov-rotate.timer",
 ];
 
-const REQUIRE_QEMU = Deno.env.get("FLEETPROV_REQUIRE_QEMU") === "1";
 const REQUIRE_TOOLS = Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1";
 const lintian = findTool(["/usr/bin/lintian"], "lintian");
 const dpkgDeb = findTool(["/usr/bin/dpkg-deb"], "dpkg");
@@ -74,10 +73,10 @@ async function run(command: string, args: string[]): Promise<Output> {
 
 function skipNote(id: TargetId): boolean {
   const runner = hostRunner(id);
-  if (runner.ok) return false;
-  if (REQUIRE_QEMU) return false;
-  console.error(`\n*** SKIPPING the ${id} Debian package tests: ${runner.reason}. ***\n`);
-  return true;
+  return skipWhenMissing(runner.ok ? undefined : `${runner.reason}.`, {
+    require: "FLEETPROV_REQUIRE_QEMU",
+    what: `the ${id} Debian package tests`,
+  });
 }
 
 /** `Field: value` pairs of a control file (continuation lines joined). */

@@ -93,3 +93,38 @@ Deno.test("emulator CLI: prints config and address, serves, stops cleanly on SIG
   assertEquals(status.code, 0);
   assertMatch(text, /stopped \(SIGTERM\)/);
 });
+
+Deno.test("emulator CLI: a busy port exits 78 with one line, without hanging (aedes and the key pool closed)", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "fleetprov-emulator-busy-" });
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (busy.addr as Deno.NetAddr).port;
+  try {
+    // RSA keys in the pool: their generation is what kept a failed start alive, among others.
+    const child = fleetprov(["--state-dir", stateDir, "--port", String(port), "--key-pool", "2"]);
+    // A bound, not a synchronisation: the process must end on its own, long before this.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<"hung">((resolve) => {
+      timer = setTimeout(() => resolve("hung"), 60_000);
+    });
+    const output = await Promise.race([child.output(), hung]);
+    clearTimeout(timer);
+    if (output === "hung") {
+      child.kill("SIGKILL");
+      await child.status;
+      throw new Error("fleetprov emulator on a busy port did not exit within 60 s");
+    }
+    assertEquals(output.code, ExitCode.Config);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assertEquals(stderr.trim().split("\n").length, 1, stderr);
+    assertMatch(
+      stderr,
+      new RegExp(
+        `^fleetprov: emulator: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); choose another --port or --host\\.$`,
+        "m",
+      ),
+    );
+    assertEquals(new TextDecoder().decode(output.stdout), "", "no listening: line");
+  } finally {
+    busy.close();
+  }
+});

@@ -11,7 +11,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ExitCode } from "../src/errors.ts";
-import { MAX_CERTIFICATES_PER_RUN } from "../src/provisioning/mod.ts";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
   boardEmulator,
@@ -34,7 +33,14 @@ import {
   runWithPeakRss,
   spawnFleetprov,
   type TestEmulator,
+  watchFleetprov,
 } from "./support/mod.ts";
+
+/**
+ * The certificate cap the README promises ("Stopped after minting 3 certificates in one run"):
+ * written out, not imported, so a change of the number fails here.
+ */
+const CERTIFICATE_CAP = 3;
 
 const JOURNAL = "fleetprov-journal.json";
 const gnuTime = findTool(["/usr/bin/time"], "time");
@@ -114,11 +120,11 @@ Deno.test({
       },
       {
         name:
-          `create answers cut mid-way every time: each minted one, the cap stops at ${MAX_CERTIFICATES_PER_RUN}, 1`,
+          `create answers cut mid-way every time: each minted one, the cap stops at ${CERTIFICATE_CAP}, 1`,
         action: (op) => ({ close: "mid-answer", body: goodBody(op as never, certificate) }),
         code: ExitCode.Rejected,
         message: new RegExp(
-          `Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run.*in the middle of a packet`,
+          `Stopped after minting ${CERTIFICATE_CAP} certificates in one run.*in the middle of a packet`,
         ),
       },
       {
@@ -166,7 +172,7 @@ Deno.test({
 
 Deno.test({
   name:
-    `hostile broker: the certificate cap stops a run at ${MAX_CERTIFICATES_PER_RUN} create requests, each through the backoff, then exit 1`,
+    `hostile broker: the certificate cap stops a run at ${CERTIFICATE_CAP} create requests, each through the backoff, then exit 1`,
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
@@ -209,18 +215,18 @@ Deno.test({
             assertEquals(result.code, ExitCode.Rejected, result.stderr);
             assertEquals(
               broker.requests.filter((r) => r === "CreateKeysAndCertificate").length,
-              MAX_CERTIFICATES_PER_RUN,
+              CERTIFICATE_CAP,
             );
             assertMatch(
               oneLineError(result, true),
               new RegExp(
-                `Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run`,
+                `Stopped after minting ${CERTIFICATE_CAP} certificates in one run`,
               ),
             );
             // Every new request went through the backoff: one retry line per failure before the cap.
             assertEquals(
               result.stderr.split("\n").filter((l) => /Attempt \d+ failed at step/.test(l)).length,
-              MAX_CERTIFICATES_PER_RUN - 1,
+              CERTIFICATE_CAP - 1,
             );
           },
         })),
@@ -402,7 +408,7 @@ Deno.test({
         assertMatch(
           oneLineError(refused, true),
           new RegExp(
-            `Stopped after minting ${MAX_CERTIFICATES_PER_RUN} certificates in one run.*The broker sent a PUBLISH packet of ${bytes} bytes`,
+            `Stopped after minting ${CERTIFICATE_CAP} certificates in one run.*The broker sent a PUBLISH packet of ${bytes} bytes`,
           ),
         );
       }
@@ -558,6 +564,33 @@ Deno.test({
       await emulator.close();
     }
   },
+});
+
+Deno.test("SIGTERM while the settings load (before any lock): exit 75 with one line and the result line, not a signal death", async () => {
+  const emulator = await boardEmulator();
+  try {
+    const home = deviceHome();
+    const run = watchFleetprov(
+      deviceArgs(emulator, { serial: "SN-TERM", extra: ["--output", "json"] }),
+      { home, env: { FLEETPROV_PAUSE_AT: "loading-settings" } },
+    );
+    await run.until(/paused at loading-settings/);
+    run.child.kill("SIGTERM");
+    const ended = await run.result;
+    assertEquals([ended.code, ended.signal], [ExitCode.TempFail, null], ended.stderr);
+    assertMatch(
+      ended.stderr,
+      /^fleetprov: Stopped by SIGTERM while loading the settings; nothing was started, and the next start begins again \(exit 75\)\.$/m,
+    );
+    const lines = ended.stdout.trim().split("\n");
+    assertEquals(lines.length, 1, ended.stdout);
+    const line = JSON.parse(lines[0]);
+    assertEquals([line.outcome, line.exitCode, line.error?.cause], ["failed", 75, "stopped"]);
+    assertEquals(emulator.counters.connect.requests, 0, "nothing was started");
+    assert(!existsSync(join(home, "lock", "devicecl.lock")), "no lock was taken");
+  } finally {
+    await emulator.close();
+  }
 });
 
 Deno.test({

@@ -1,9 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /** Atomic writes with strict modes, the journal and the lock. */
 import { assert, assertEquals, assertMatch, assertThrows } from "./support/assert.ts";
-import { existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
-import { ensureDirectory, writeFileAtomic } from "../src/secure_files/mod.ts";
+import { ensureDirectory, sweepTemporaries, writeFileAtomic } from "../src/secure_files/mod.ts";
 import { acquireLock } from "../src/lock/mod.ts";
 import { ExitCode, FleetprovError } from "../src/errors.ts";
 import {
@@ -79,17 +86,9 @@ Deno.test("lock: a live holder refuses a second instance with exit code 75; a st
   const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
   try {
     writeFileSync(path, `${child.pid}\n`);
-    const error = assertThrows(
-      () => acquireLock(path),
-      FleetprovError,
-    ) as unknown as FleetprovError;
-    void error;
-    try {
-      acquireLock(path);
-    } catch (e) {
-      assertEquals((e as FleetprovError).exitCode, ExitCode.TempFail);
-      assertMatch((e as Error).message, new RegExp(`PID ${child.pid}`));
-    }
+    const error = assertThrows(() => acquireLock(path), FleetprovError);
+    assertEquals(error.exitCode, ExitCode.TempFail);
+    assertMatch(error.message, new RegExp(`PID ${child.pid}`));
   } finally {
     child.kill("SIGKILL");
     await child.status;
@@ -98,4 +97,45 @@ Deno.test("lock: a live holder refuses a second instance with exit code 75; a st
   assertEquals(readFileSync(path, "utf8").trim(), String(Deno.pid));
   lock.release();
   assert(!existsSync(path));
+});
+
+Deno.test("sweepTemporaries removes only writeFileAtomic's temporary files of dead processes", async () => {
+  const dir = tempDir();
+  // A process that has exited: its PID is free.
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const live = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    const stale = `.fleetprov-journal.json.${gone.pid}-lz1k2m3-1.tmp`;
+    const keep = [
+      `.aws-iot-device-client-runtime.conf.${live.pid}-lz1k2m3-1.tmp`, // a live writer's
+      `.key.pem.${Deno.pid}-lz1k2m3-7.tmp`, // this process's own
+      ".notes.tmp", // not our naming
+      "backup.tmp",
+      `.x.${gone.pid}-lz1k2m3-1.tmp.orig`,
+      "aws-iot-device-client-runtime.conf",
+    ];
+    for (const name of [stale, ...keep]) writeFileSync(join(dir, name), "x");
+    // A link or a directory under our naming is not ours to remove.
+    const victim = join(tempDir(), "victim");
+    writeFileSync(victim, "keep");
+    symlinkSync(victim, join(dir, `.link.${gone.pid}-lz1k2m3-2.tmp`));
+    mkdirSync(join(dir, `.dir.${gone.pid}-lz1k2m3-3.tmp`));
+    assertEquals(sweepTemporaries(dir), [stale]);
+    assertEquals(
+      readdirSync(dir).sort(),
+      [...keep, `.dir.${gone.pid}-lz1k2m3-3.tmp`, `.link.${gone.pid}-lz1k2m3-2.tmp`].sort(),
+    );
+    assertEquals(readFileSync(victim, "utf8"), "keep");
+    assertEquals(sweepTemporaries(join(dir, "absent")), []);
+    // A directory reached through a link is not swept.
+    writeFileSync(join(dir, stale), "x");
+    const link = join(tempDir(), "keys");
+    symlinkSync(dir, link);
+    assertEquals(sweepTemporaries(link), []);
+    assert(existsSync(join(dir, stale)));
+  } finally {
+    live.kill("SIGKILL");
+    await live.status;
+  }
 });

@@ -217,4 +217,17 @@ Deno.test("mqtt packets: what no broker may send is refused, naming the packet",
   refused([0xe0, 0], 4, /DISCONNECT packet: a broker sends DISCONNECT over MQTT 5 only/);
   refused([0x10, 0], 4, /type 1 packet: a client never receives this packet type here/);
   refused([0x90, 2, 0, 1, 0xff, 0xff, 0xff, 0xff, 0x7f], 5, /SUBACK packet/);
+  // Found by the differential fuzz (tests/mqtt_fuzz_test.ts), refused as mqtt-packet does.
+  refused([0x20, 2, 2, 0], 4, /CONNACK packet: its flags 2 set reserved bits/);
+  refused([0x90, 3, 0, 1, 5], 4, /SUBACK packet: return code 0x5 is not one it may carry/);
+  refused([0x90, 4, 0, 1, 0, 0x05], 5, /SUBACK packet: return code 0x5 is not one/);
+  refused([0x40, 3, 0, 1, 0x05], 5, /PUBACK packet: reason code 0x5 is not one it may carry/);
+  refused([0xe0, 1, 0x10], 5, /DISCONNECT packet: reason code 0x10 is not one it may carry/);
+  refused([0x90, 7, 0x5d, 0x17, 4, 0xa2, 0, 0x0a, 0x97], 5, /SUBACK packet: unknown property 0xa2/);
+  refused([0x20, 4, 0, 0, 0x80, 0], 5, /a variable byte integer is not in its shortest form/);
+  refused(
+    [0xe0, 11, 0, 9, 0x1f, 0, 2, 0x61, 0x61, 0x1f, 0, 1, 0x62],
+    5,
+    /DISCONNECT packet: property 0x1f appears more than once/,
+  );
 });

@@ -22,6 +22,7 @@ import {
   ROOT,
   rotatingDevicePolicy,
   ROTATION_TEST_TEMPLATE,
+  skipWhenMissing,
   tempDir,
 } from "./support/mod.ts";
 import {
@@ -42,12 +43,10 @@ const UNIT_DIR = join(ROOT, "build", "systemd");
 
 const systemctl = findTool(["/usr/bin/systemctl", "/bin/systemctl"], "systemd");
 const tools = NSPAWN_TOOLS.map(([path, pkg]) => findTool([path], pkg));
-const unavailable = Deno.uid() !== 0 || systemctl === undefined || tools.includes(undefined);
-if (Deno.uid() !== 0) {
-  const reason = "booting a container needs root";
-  if (Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1") throw new Error(reason);
-  console.error(`\n*** SKIPPING the systemd-nspawn tests: ${reason} ***\n`);
-}
+const unavailable = skipWhenMissing(
+  Deno.uid() === 0 ? undefined : "booting a container needs root",
+  { require: "FLEETPROV_REQUIRE_TOOLS", what: "the systemd-nspawn tests" },
+) || systemctl === undefined || tools.includes(undefined);
 
 /** The exit codes the unit does not restart, as its RestartPreventExitStatus= says. */
 async function preventedExitCodes(): Promise<number[]> {

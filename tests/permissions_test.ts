@@ -16,14 +16,23 @@ import { ExitCode } from "../src/errors.ts";
 import { writeRuntimeConfig } from "../src/runtime_config/mod.ts";
 import { ensureDirectory } from "../src/secure_files/mod.ts";
 import {
+  BOARD,
+  configDirOf,
+  deviceArgs,
+  deviceHome,
   type Layout,
+  listFiles,
   loadOptions,
   makeLayout,
+  modeOf,
   ROOT,
+  runFleetprov,
+  runtimeConfigPathOf,
   secureElementFlags,
   settingsError,
+  skipWhenMissing,
+  withEmulator,
   writeConfig,
-  writeProvisioned,
 } from "./support/mod.ts";
 
 const ME = { uid: 0, user: "root" };
@@ -456,7 +465,14 @@ Deno.test("ownership through loadSettings: a non-root user and root", async () =
 
 Deno.test({
   name: "ownership as a real non-root process (setpriv to nobody)",
-  ignore: Deno.uid() !== 0 || !canSetpriv(),
+  ignore: skipWhenMissing(
+    Deno.uid() !== 0
+      ? "it switches to nobody, which needs root (CI runs as root)."
+      : canSetpriv()
+      ? undefined
+      : "setpriv is missing: install the Debian package util-linux.",
+    { require: "FLEETPROV_REQUIRE_TOOLS", what: "the real non-root ownership test" },
+  ),
   fn: async () => {
     const dir = Deno.makeTempDirSync({ prefix: "fleetprov-nobody-" });
     chmodSync(dir, 0o755);
@@ -521,13 +537,29 @@ function canSetpriv(): boolean {
   }
 }
 
-Deno.test("what fleetprov writes passes its own checks on the next start", async () => {
-  const layout = await makeLayout();
-  // As the provisioner writes: config dir 0745 (as DC creates it), keys dir 0700,
-  // certificate 0644, key 0600 (atomic writes), runtime config 0640.
-  const { cert } = writeProvisioned(layout, { thingName: "thing-1" });
-  const settings = await load(layout, layout.args);
-  assertEquals(settings.runtime.status, "provisioned");
-  assertEquals(settings.cert, cert);
-  assertEquals(settings.warnings, []);
-});
+Deno.test("what fleetprov writes passes its own checks on the next start", () =>
+  withEmulator({ ...BOARD, keyType: "ec-p256" }, async (emulator) => {
+    // A real run writes the files (keys path: certificate and key; then the runtime config).
+    const home = deviceHome();
+    const run = await runFleetprov(deviceArgs(emulator, { serial: "SN-MODES" }), { home });
+    assertEquals(run.code, 0, run.stderr);
+    // The modes fleetprov wrote: 0745 config dir (as the Device Client creates it),
+    // keys 0700, certificates 0644, keys 0600, runtime config 0640.
+    const configDir = configDirOf(home);
+    assertEquals(modeOf(configDir), "745");
+    assertEquals(modeOf(join(configDir, "keys")), "700");
+    const written = listFiles(join(configDir, "keys"));
+    assertEquals(written.length, 4, written.join(", "));
+    for (const file of written) {
+      assertEquals(modeOf(join(configDir, "keys", file)), file.endsWith(".key") ? "600" : "644");
+    }
+    assertEquals(modeOf(runtimeConfigPathOf(home)), "640");
+    // The next start reads them with the permission rules: provisioned, no warning.
+    const settings = await loadSettings(["--config-file", emulator.configPath], {
+      home,
+      env: { HOME: home },
+    });
+    assertEquals(settings.runtime.status, "provisioned");
+    assertEquals(settings.cert, join(configDir, "keys", "active-certificate.pem.crt"));
+    assertEquals(settings.warnings, []);
+  }));

@@ -136,6 +136,37 @@ Deno.test("--output json: a config error is a failed result with the config caus
   assertMatch(result.stderr, /^fleetprov: Config file .* does not exist\.$/m);
 });
 
+Deno.test("--output json: several problems stay apart (error.problems, one line each in message); a newline in a path stays inside its problem", async () => {
+  const home = deviceHome();
+  const dir = tempDir();
+  const result = await runFleetprov([
+    "--endpoint",
+    "localhost",
+    "--cert",
+    join(dir, "a\nfleetprov: forged.crt"),
+    "--key",
+    join(dir, "missing.key"),
+    "--enable-fleet-provisioning",
+    "true",
+    "--output",
+    "json",
+  ], { home });
+  assertEquals(result.code, ExitCode.Config, result.stderr);
+  const line = resultOf(result);
+  const problems = line.error!.problems;
+  assertEquals(problems.length, 3, problems.join("\n"));
+  assertMatch(problems[0], /^The template name is missing/);
+  assertEquals(
+    problems[1],
+    `Certificate ${dir}/a\\nfleetprov: forged.crt (from --cert) does not exist.`,
+  );
+  assertEquals(problems[2], `Private key ${dir}/missing.key (from --key) does not exist.`);
+  // message: the same problems, one per line, as stderr prints them.
+  assertEquals(line.error!.message, problems.join("\n"));
+  const stderr = result.stderr.trim().split("\n");
+  assertEquals(stderr, problems.map((p) => `fleetprov: ${p}`));
+});
+
 Deno.test("--output json: commands other than a provisioning run refuse it, in JSON", async () => {
   const home = deviceHome();
   for (const extra of [["check"], ["--help"], ["--version"], ["--third-party-notices"]]) {

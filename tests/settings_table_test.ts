@@ -6,6 +6,9 @@ import { allFlags } from "../src/config/flags.ts";
 import { FOREIGN_SECTIONS } from "../src/config/known_keys.ts";
 import { defaultSettingsJson } from "../src/config/default_settings.ts";
 import { helpText } from "../src/commands/help.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "./support/mod.ts";
 
 Deno.test("settings table: keys and flags are unique; every row says which version introduced it", () => {
   const keys = SETTINGS.flatMap((s) => s.key === undefined ? [] : [s.key]);
@@ -22,17 +25,47 @@ Deno.test("settings table: keys and flags are unique; every row says which versi
   }
 });
 
-Deno.test("settings table: --help shows exactly the flags of the settings fleetprov reads", () => {
+/** Every `--flag` in `text`. */
+function flagsIn(text: string): Set<string> {
+  return new Set(text.match(/--[a-z0-9][a-z0-9-]*/g) ?? []);
+}
+
+const sorted = (set: Iterable<string>) => [...set].sort();
+
+/** The README's configuration reference table, its flag column. */
+function readmeTableFlags(readme: string): Set<string> {
+  const start = readme.indexOf("| config key ");
+  assert(start >= 0, "README has the configuration reference table");
+  const rows = readme.slice(start).split("\n\n")[0].split("\n").slice(2);
+  return flagsIn(rows.map((row) => row.split("|")[2] ?? "").join(" "));
+}
+
+Deno.test("settings table: --help, the README's reference table and the table name the same flags; ignored flags in none but the README's list", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  // What the user reads, parsed from the texts themselves: --help's "Flags:" section (the
+  // commands' own flags, such as lint's, are in its usage lines) and the README's table.
   const text = helpText();
-  const shown = allFlags().filter((f) => !f.foreign && !f.meta).map((f) => f.flag);
-  assertEquals(
-    shown,
-    SETTINGS.filter((s) => !s.ignored && s.flag !== undefined).map((s) => s.flag),
-  );
-  for (const flag of shown) assert(text.includes(`\n  ${flag}`), flag);
-  for (const row of SETTINGS.filter((s) => s.ignored && s.flag)) {
-    assert(!text.includes(`${row.flag} `), `${row.flag} is not in --help`);
-  }
+  const section = text.slice(text.indexOf("\nFlags:\n"), text.indexOf("\nExit codes:\n"));
+  assert(section.length > 100, "--help has a Flags: section before its exit codes");
+  const help = flagsIn(section);
+  const table = readmeTableFlags(readme);
+  // Two rows of the README's table are documented in --help's usage lines instead.
+  const inUsage = ["--output", "--third-party-notices"];
+  for (const flag of inUsage) assert(text.includes(flag), `--help mentions ${flag}`);
+  assertEquals(sorted([...help, ...inUsage]), sorted(table), "--help and the README's table");
+  // The settings table's read flags are exactly those of the texts, less the command flags.
+  const read = SETTINGS.filter((s) => !s.ignored && s.flag !== undefined).map((s) => s.flag!);
+  const commands = ["--help", "--version", "--dry-run", "--export-default-settings"];
+  assertEquals(sorted([...read, ...commands]), sorted(help), "the settings table and --help");
+  // The flags of other Device Client features: the README lists them; --help shows none.
+  const list = /the flags (`--enable-jobs`[^.]*)\./.exec(readme.replace(/\n/g, " "));
+  assert(list, "README lists the ignored flags");
+  const ignored = SETTINGS.filter((s) => s.ignored && s.flag !== undefined).map((s) => s.flag!);
+  assertEquals(sorted(flagsIn(list[1])), sorted(ignored), "the README's ignored flags");
+  for (const flag of ignored) assert(!flagsIn(text).has(flag), `${flag} is not in --help`);
+  // Each read flag is also parsed as such (not as a foreign flag).
+  const parsed = allFlags().filter((f) => !f.foreign && !f.meta).map((f) => f.flag);
+  assertEquals(sorted(parsed), sorted(read));
 });
 
 Deno.test("settings table: --export-default-settings writes every exported row and only those", () => {

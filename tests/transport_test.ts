@@ -12,6 +12,7 @@ import {
   GIVE_UP_FAST,
   runFleetprov,
   runtimeConfigOf,
+  skipWhenMissing,
   withEmulator,
 } from "./support/mod.ts";
 
@@ -29,11 +30,12 @@ Deno.test("CBOR: every request and answer of a provisioning is CBOR", () =>
     assertMatch(String(runtimeConfigOf(home)["thing-name"]), /^FPTemplateName-[0-9a-f]{64}$/);
   }));
 
-const isRoot = process.getuid?.() === 0;
-
 Deno.test({
   name: "port 443: fleetprov offers ALPN x-amzn-mqtt-ca and the emulator, requiring it, accepts",
-  ignore: !isRoot,
+  ignore: skipWhenMissing(
+    process.getuid?.() === 0 ? undefined : "binding port 443 needs root (CI runs as root).",
+    { require: "FLEETPROV_REQUIRE_TOOLS", what: "the port 443 test" },
+  ),
   fn: () =>
     withEmulator({ port: 443, alpn: "require" }, async (emulator) => {
       const refusals: string[] = [];
@@ -46,7 +48,6 @@ Deno.test({
       assertEquals(runtimeConfigOf(home)["completed-fp"], true);
     }),
 });
-if (!isRoot) console.error("\n*** SKIPPING the port 443 test: binding port 443 needs root. ***\n");
 
 Deno.test("ALPN required on a port where fleetprov offers none: refused, and the run gives up at its deadline", () =>
   withEmulator({ alpn: "require" }, async (emulator) => {

@@ -16,6 +16,8 @@ import {
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError } from "../errors.ts";
 import { writeStderr, writeStdout } from "../output.ts";
+import { escapeControls } from "../text.ts";
+import { type ClockReading, iso, readClock } from "../clock/mod.ts";
 
 /** Options of {@linkcode runCheckCommand}. */
 export interface CheckCommandOptions extends LoadSettingsOptions {
@@ -23,6 +25,11 @@ export interface CheckCommandOptions extends LoadSettingsOptions {
   stdout?: (text: string) => void;
   /** Where warnings and errors go (default: process stderr). */
   stderr?: (text: string) => void;
+}
+
+/** One `fleetprov: ` line of stderr; a newline or control character inside is escaped. */
+function line(text: string): string {
+  return `fleetprov: ${escapeControls(text)}\n`;
 }
 
 /** Shown instead of a secret. */
@@ -45,18 +52,16 @@ export async function runCheckCommand(
   } catch (error) {
     if (!(error instanceof FleetprovError)) throw error;
     if (error instanceof SettingsError) {
-      for (const w of error.warnings) err(`fleetprov: warning: ${w}\n`);
-      if (error.ignored.length > 0) err(`fleetprov: ${ignoredNotice(error.ignored)}\n`);
+      for (const w of error.warnings) err(line(`warning: ${w}`));
+      if (error.ignored.length > 0) err(line(ignoredNotice(error.ignored)));
     }
-    for (const line of error.message.split("\n")) err(`fleetprov: ${line}\n`);
+    for (const problem of error.problems) err(line(problem));
     err(
-      `fleetprov check: ${
-        error instanceof SettingsError ? error.problems.length : 1
-      } problem(s); a run would exit with code ${error.exitCode}.\n`,
+      `fleetprov check: ${error.problems.length} problem(s); a run would exit with code ${error.exitCode}.\n`,
     );
     return error.exitCode;
   }
-  for (const w of settings.warnings) err(`fleetprov: warning: ${w}\n`);
+  for (const w of settings.warnings) err(line(`warning: ${w}`));
   out(describeSettings(settings));
   out(`\nA run would: ${describePlan(settings)}\n`);
   out("Nothing was contacted: check connects nowhere.\n");
@@ -120,6 +125,7 @@ export function describeSettings(settings: Settings): string {
         settings.logging.type === "FILE" ? settings.logging.file : "stdout/stderr"
       }`,
     ],
+    ["Clock", describeClock(readClock())],
     ["Keys directory", settings.keysDir],
     [
       "Runtime config",
@@ -135,7 +141,7 @@ export function describeSettings(settings: Settings): string {
   if (settings.ignored.length > 0) rows.push(["Ignored", settings.ignored.join(", ")]);
   const width = Math.max(...rows.map(([k]) => k.length)) + 2;
   return "Effective settings:\n" +
-    rows.map(([k, v]) => `  ${(k + ":").padEnd(width)}${v}\n`).join("");
+    rows.map(([k, v]) => `  ${(k + ":").padEnd(width)}${escapeControls(v)}\n`).join("");
 }
 
 /** What a run with these settings would do, in one sentence. */
@@ -166,6 +172,13 @@ export function describePlan(settings: Settings): string {
   return `provision: ${connect}, ${create}, RegisterThing with template ${fp.templateName}${
     parameters.length > 0 ? ` and parameters ${parameters.join(", ")}` : ""
   }, write the credentials under ${settings.keysDir} and the runtime config ${settings.runtimeConfigPath}, then connect with the new certificate.`;
+}
+
+/** The clock, the floor it must read after, and whether NTP set it (src/clock/mod.ts). */
+function describeClock(clock: ClockReading): string {
+  return `${iso(clock.now)} (fleetprov built ${iso(clock.built)}; ${
+    clock.synchronised ? "synchronised by NTP" : "NTP synchronisation not known"
+  })`;
 }
 
 function seconds(ms: number): string {

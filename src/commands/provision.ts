@@ -3,8 +3,10 @@
  * The default command: provision the device unless it already is. On every
  * boot after the first it only finds that out: that path loads the settings
  * and the journals and nothing of provisioning (MQTT, TLS, X.509), which is
- * imported only when there is something to do. A rotation an earlier run
- * left pending is finished first (`commands/rotate.ts`).
+ * imported only when there is something to do. SIGTERM is handled from the
+ * first moment (`commands/sigterm.ts`); then the stale temporary files are
+ * swept, and a rotation an earlier run left pending is finished first
+ * (`commands/rotate.ts`), whatever else the run does.
  *
  * @module
  */
@@ -12,12 +14,14 @@ import process from "node:process";
 import { ignoredNotice, loadSettings } from "../config/mod.ts";
 import type { Settings } from "../config/settings.ts";
 import { createLogger, type Logger } from "../log.ts";
-import type { Lock } from "../lock/mod.ts";
-import { clearJournal, proofPending, readJournal } from "../provisioning/journal.ts";
+import { clearJournal, proofPending } from "../provisioning/journal.ts";
 import { pendingRotation } from "../rotation/journal.ts";
-import { ExitCode, FleetprovError } from "../errors.ts";
+import { ExitCode, type FleetprovError } from "../errors.ts";
+import type { ProvisionResult } from "../provisioning/mod.ts";
 import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 import { untrusted } from "../text.ts";
+import { stopOnSigterm } from "./sigterm.ts";
+import { sweepOwnTemporaries } from "./sweep.ts";
 
 /** Options of {@linkcode runProvisionCommand}. */
 export interface ProvisionCommandOptions {
@@ -37,31 +41,34 @@ export async function runProvisionCommand(
   options: ProvisionCommandOptions = {},
 ): Promise<number> {
   const env = options.env ?? process.env;
-  const settings = await loadSettings(args, { env, home: options.home });
-  const report = options.report;
-  const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
-  for (const warning of settings.warnings) logger.warn(warning);
-  if (settings.ignored.length > 0) {
-    logger.info(ignoredNotice(settings.ignored));
-  }
-  if (settings.runtime.status === "provisioned" && pendingRotation(settings.configDir)) {
-    // A rotation an earlier run left (its switch, or its proof) is finished first, whatever else.
-    const { finishPendingRotation } = await import("./rotate.ts");
-    await finishPendingRotation(settings, { logger, env, report });
-  }
-  if (!settings.fleetProvisioning.enabled) {
-    logger.info(
-      "Fleet provisioning is disabled (fleet-provisioning.enabled / --enable-fleet-provisioning); nothing to do.",
-    );
-    if (report) report.outcome = "disabled";
-    return ExitCode.Ok;
-  }
-  if (await alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
-  const { acquireLock, lockPath } = await import("../lock/mod.ts");
-  const { provision } = await import("../provisioning/mod.ts");
-  const lock = acquireLock(lockPath(env));
-  const stop = stopOnSigterm(settings, { lock, logger, onStop: options.onStop });
+  // From the first moment, while the settings load too: SIGTERM ends the run with 75.
+  const stop = stopOnSigterm({ journal: "provisioning", onStop: options.onStop });
   try {
+    const settings = await loadSettings(args, { env, home: options.home });
+    const report = options.report;
+    const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
+    Object.assign(stop.run, { settings, logger });
+    for (const warning of settings.warnings) logger.warn(warning);
+    sweepOwnTemporaries(settings, logger);
+    if (settings.ignored.length > 0) {
+      logger.info(ignoredNotice(settings.ignored));
+    }
+    if (settings.runtime.status === "provisioned" && pendingRotation(settings.configDir)) {
+      // A rotation an earlier run left (its switch, or its proof) is finished first, whatever else.
+      const { finishPendingRotation } = await import("./rotate.ts");
+      await finishPendingRotation(settings, { logger, env, report, stop: stop.run });
+    }
+    if (!settings.fleetProvisioning.enabled) {
+      logger.info(
+        "Fleet provisioning is disabled (fleet-provisioning.enabled / --enable-fleet-provisioning); nothing to do.",
+      );
+      if (report) report.outcome = "disabled";
+      return ExitCode.Ok;
+    }
+    if (await alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
+    const { acquireLock, lockPath } = await import("../lock/mod.ts");
+    const { provision } = await import("../provisioning/mod.ts");
+    stop.run.hold(acquireLock(lockPath(env)));
     const result = await provision(settings, {
       logger,
       onRetry: () => {
@@ -83,21 +90,30 @@ export async function runProvisionCommand(
         } satisfies Partial<RunReport>,
       );
     }
-    logger.info(
-      `Provisioned thing ${untrusted(result.thingName)} with certificate ${
-        untrusted(result.certificateId)
-      } in ${Math.round(result.verifiedAt)} ms (runtime config written at ${
-        Math.round(result.runtimeConfigWrittenAt)
-      } ms, ${result.retries} retries).`,
-    );
-    logger.info(`Certificate: ${result.certPath}`);
-    logger.info(`Private key: ${result.keyPath}`);
-    logger.info(`Runtime config: ${settings.runtimeConfigPath}`);
+    logProvisioned(logger, { result, settings });
     return ExitCode.Ok;
   } finally {
-    stop();
-    lock.release();
+    stop.off();
+    stop.run.releaseAll();
   }
+}
+
+/** The lines of a successful provisioning. */
+function logProvisioned(
+  logger: Logger,
+  done: { result: ProvisionResult; settings: Settings },
+): void {
+  const { result, settings } = done;
+  logger.info(
+    `Provisioned thing ${untrusted(result.thingName)} with certificate ${
+      untrusted(result.certificateId)
+    } in ${Math.round(result.verifiedAt)} ms (runtime config written at ${
+      Math.round(result.runtimeConfigWrittenAt)
+    } ms, ${result.retries} retries).`,
+  );
+  logger.info(`Certificate: ${result.certPath}`);
+  logger.info(`Private key: ${result.keyPath}`);
+  logger.info(`Runtime config: ${settings.runtimeConfigPath}`);
 }
 
 /**
@@ -137,30 +153,4 @@ async function alreadyProvisioned(
     );
   }
   return true;
-}
-
-/**
- * Until the returned function is called, SIGTERM (systemd stopping the unit,
- * at shutdown too) ends the run at once with exit 75: the lock released, the
- * journal as the last completed step left it, so the next start resumes.
- */
-function stopOnSigterm(
-  settings: Settings,
-  options: { lock: Lock; logger: Logger; onStop?: (error: FleetprovError) => void },
-): () => void {
-  const handler = () => {
-    // Journal writes are synchronous: a signal handled here never cuts one.
-    const step = readJournal(settings.configDir)?.step ?? "start";
-    options.lock.release();
-    const stopped = new FleetprovError(
-      `Stopped by SIGTERM at step ${step}; the journal keeps the progress and the next start resumes (exit ${ExitCode.TempFail}).`,
-      ExitCode.TempFail,
-      { kind: "stopped" },
-    );
-    options.logger.warn(stopped.message);
-    options.onStop?.(stopped);
-    process.exit(ExitCode.TempFail);
-  };
-  process.on("SIGTERM", handler);
-  return () => process.off("SIGTERM", handler);
 }

@@ -4,9 +4,12 @@
  * than `--if-older-than`, or expiring within `--if-expires-within`; always
  * with `--force`), first finishing a rotation an earlier run left pending.
  * Without work it exits 0 with one line saying why, so a daily timer can run
- * it; the rotation settings are needed only once a rotation is due. It never takes the Device Client's lock (the Device Client runs while
- * the board rotates) but a lock of its own, which every fleetprov run that
- * finishes a rotation takes.
+ * it; the rotation settings are needed only once a rotation is due, and
+ * whether one is due is judged only by a trusted clock. As a provisioning
+ * run, it handles SIGTERM from its first moment and sweeps the stale
+ * temporary files before anything else. It never takes the Device Client's
+ * lock (the Device Client runs while the board rotates) but a lock of its
+ * own, which every fleetprov run that finishes a rotation takes.
  *
  * @module
  */
@@ -28,8 +31,11 @@ import {
   pendingRotation,
   rotate,
   type RotationResult,
+  trustedNow,
 } from "../rotation/mod.ts";
 import { untrusted } from "../text.ts";
+import { stopOnSigterm, type StoppableRun } from "./sigterm.ts";
+import { sweepOwnTemporaries } from "./sweep.ts";
 
 /** Lock file of the runs that rotate, beside the Device Client's (`LOCK_FILE_PATH`). */
 export const ROTATION_LOCK_FILE_NAME = "fleetprov-rotate.lock";
@@ -60,39 +66,46 @@ export async function runRotateCommand(
   options: RotateCommandOptions = {},
 ): Promise<number> {
   const env = options.env ?? process.env;
-  const { policy, rest } = takeRotationFlags(args);
-  const settings = await loadSettings(rest, { env, home: options.home });
-  const report = options.report;
-  const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
-  for (const warning of settings.warnings) logger.warn(warning);
-  if (settings.ignored.length > 0) logger.info(ignoredNotice(settings.ignored));
-  if (proofPending(settings)) {
-    throw new FleetprovError(
-      `Provisioning's new certificate has not connected yet (journal ${settings.configDir}/fleetprov-journal.json): fleetprov (fleetprov.service, at every boot) proves it first; rotate later (exit 75).`,
-      ExitCode.TempFail,
-    );
-  }
-  const identity = currentIdentity(settings);
-  if (!identity) {
-    const why = settings.runtime.status === "not-provisioned"
-      ? settings.runtime.reason
-      : `${settings.runtimeConfigPath} does not exist.`;
-    logger.info(`Not provisioned (${why}); nothing to rotate.`);
-    if (report) report.outcome = "not-provisioned";
-    return ExitCode.Ok;
-  }
-  if (report) {
-    fillIdentity(report, settings, identity);
-    report.rotation = { oldCertificateId: identity.certificateId };
-  }
-  const lock = takeRotationLock(env);
-  const stop = stopOnSigterm(settings, { lock, logger, onStop: options.onStop });
+  // From the first moment, while the settings load too: SIGTERM ends the run with 75.
+  const stop = stopOnSigterm({ journal: "rotation", onStop: options.onStop });
   try {
-    const run = { logger, onRetry: () => report && report.retries++ };
+    const { policy, rest } = takeRotationFlags(args);
+    const settings = await loadSettings(rest, { env, home: options.home });
+    const report = options.report;
+    const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
+    Object.assign(stop.run, { settings, logger });
+    for (const warning of settings.warnings) logger.warn(warning);
+    sweepOwnTemporaries(settings, logger);
+    if (settings.ignored.length > 0) logger.info(ignoredNotice(settings.ignored));
+    if (proofPending(settings)) {
+      throw new FleetprovError(
+        `Provisioning's new certificate has not connected yet (journal ${settings.configDir}/fleetprov-journal.json): fleetprov (fleetprov.service, at every boot) proves it first; rotate later (exit 75).`,
+        ExitCode.TempFail,
+      );
+    }
+    const identity = currentIdentity(settings);
+    if (!identity) {
+      const why = settings.runtime.status === "not-provisioned"
+        ? settings.runtime.reason
+        : `${settings.runtimeConfigPath} does not exist.`;
+      logger.info(`Not provisioned (${why}); nothing to rotate.`);
+      if (report) report.outcome = "not-provisioned";
+      return ExitCode.Ok;
+    }
+    if (report) {
+      fillIdentity(report, settings, identity);
+      report.rotation = { oldCertificateId: identity.certificateId };
+    }
+    stop.run.hold(takeRotationLock(env));
+    // One run, one deadline: the clock wait, the pending rotation and a new one share it.
+    const deadline = performance.now() + settings.retry.deadlineMs;
+    const run = { logger, deadline, onRetry: () => report && report.retries++ };
     // A pending rotation is finished whatever the thresholds say (and with the template it began with).
     const finished = await finishRotation(settings, identity, run);
     if (finished) return done(finished, { settings, logger, report, env });
-    const due = rotationDue(identity, { policy, now: new Date() });
+    // Age and expiry are judged by a trusted clock: a board at 1970 would find nothing due.
+    const now = await trustedNow(settings, identity, run);
+    const due = rotationDue(identity, { policy, now: new Date(now) });
     logger.info(due.reason);
     if (!due.due) {
       if (report) report.outcome = "not-due";
@@ -100,8 +113,8 @@ export async function runRotateCommand(
     }
     return done(await rotate(settings, identity, run), { settings, logger, report, env });
   } finally {
-    stop();
-    lock.release();
+    stop.off();
+    stop.run.releaseAll();
   }
 }
 
@@ -119,14 +132,21 @@ export async function runRotateCommand(
  */
 export async function finishPendingRotation(
   settings: Settings,
-  options: { logger: Logger; env: Record<string, string | undefined>; report?: RunReport },
+  options: {
+    logger: Logger;
+    env: Record<string, string | undefined>;
+    report?: RunReport;
+    /** The run's SIGTERM handler: it releases the rotation lock and names the rotation's step. */
+    stop: StoppableRun;
+  },
 ): Promise<boolean> {
-  const { logger, report } = options;
+  const { logger, report, stop } = options;
   const identity = currentIdentity(settings);
   const pending = pendingRotation(settings.configDir);
   // Not registered yet: the old certificate is the only one AWS IoT knows; fleetprov rotate resumes it.
   if (!identity || !pending || pending.step === "certificate-created") return false;
-  const lock = takeRotationLock(options.env);
+  const lock = stop.hold(takeRotationLock(options.env));
+  stop.journal = "rotation";
   try {
     const finished = await finishRotation(settings, identity, {
       logger,
@@ -144,7 +164,8 @@ export async function finishPendingRotation(
     );
     return false;
   } finally {
-    lock.release();
+    stop.journal = "provisioning";
+    stop.release(lock);
   }
 }
 
@@ -289,31 +310,4 @@ function parseDays(flag: string, value: string | undefined): number {
     );
   }
   return days;
-}
-
-/**
- * Until the returned function is called, SIGTERM (systemd stopping the unit,
- * at shutdown too) ends the run at once with exit 75: the lock released, the
- * journal as the last completed step left it (the old identity still active
- * until a switch), so the next run resumes.
- */
-function stopOnSigterm(
-  settings: Settings,
-  options: { lock: Lock; logger: Logger; onStop?: (error: FleetprovError) => void },
-): () => void {
-  const handler = () => {
-    // Journal writes are synchronous: a signal handled here never cuts one.
-    const step = pendingRotation(settings.configDir)?.step ?? "start";
-    options.lock.release();
-    const stopped = new FleetprovError(
-      `Stopped by SIGTERM at rotation step ${step}; the journal keeps the progress and the next run resumes (exit ${ExitCode.TempFail}).`,
-      ExitCode.TempFail,
-      { kind: "stopped" },
-    );
-    options.logger.warn(stopped.message);
-    options.onStop?.(stopped);
-    process.exit(ExitCode.TempFail);
-  };
-  process.on("SIGTERM", handler);
-  return () => process.off("SIGTERM", handler);
 }

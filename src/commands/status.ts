@@ -14,12 +14,7 @@
  */
 import { join } from "node:path";
 import process from "node:process";
-import {
-  CONFIG_DIR_NAME,
-  loadSettings,
-  RUNTIME_CONFIG_FILE_NAME,
-  SettingsError,
-} from "../config/mod.ts";
+import { CONFIG_DIR_NAME, loadSettings, RUNTIME_CONFIG_FILE_NAME } from "../config/mod.ts";
 import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 import { writeStderr, writeStdout } from "../output.ts";
 import { days } from "../rotation/due.ts";
@@ -75,8 +70,8 @@ export async function runStatusCommand(
 /** The report of a board whose settings or files need a person: what the runtime config says, and why. */
 function failedReport(caught: unknown, runtimeConfigPath: string): StatusReport {
   const error = osFailure(caught) ?? caught;
-  const problems = error instanceof SettingsError
-    ? error.problems
+  const problems = error instanceof FleetprovError
+    ? [...error.problems]
     : [error instanceof Error ? error.message : String(error)];
   const exitCode = error instanceof FleetprovError ? error.exitCode : ExitCode.Software;
   let runtime: ReturnType<typeof readRuntimeConfig> | undefined;

@@ -7,6 +7,8 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { createScanner, parse, type ParseError } from "jsonc-parser";
+import { osCondition } from "../errors.ts";
+import type { ProblemKind } from "./problems.ts";
 import { describeParseError } from "./template_parameters.ts";
 
 /**
@@ -44,87 +46,82 @@ export function tooDeepAt(text: string, max: number = MAX_CONFIG_DEPTH): number 
   return -1;
 }
 
-/** A parsed JSON object, or one line per problem. */
+/** A parsed JSON object, or the one line saying why there is none, and its kind. */
 export type JsonFileResult =
   | { ok: true; data: Record<string, unknown> }
-  | { ok: false; errors: string[] };
+  | { ok: false; error: string; kind: ProblemKind };
+
+/** The failure of a file that cannot be read: an OS condition (EACCES 77, EIO 74) or a config error. */
+function unreadable(what: string, path: string, error: unknown): JsonFileResult {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOENT") {
+    return { ok: false, error: `${what} ${path} does not exist.`, kind: "config" };
+  }
+  const condition = osCondition(code);
+  if (condition?.kind === "permission" || condition?.kind === "io-error") {
+    return {
+      ok: false,
+      error: `${what} ${path} cannot be read: ${condition.what} (${code}); ${condition.advice}.`,
+      kind: condition.kind,
+    };
+  }
+  return { ok: false, error: `${what} ${path} cannot be read (${code}).`, kind: "config" };
+}
 
 /**
  * Reads a JSON (JSONC: comments and trailing commas allowed) file whose top
- * level must be an object. `what` names it in messages ("Config file").
+ * level must be an object. `what` names it in messages ("Config file"). A
+ * file that cannot be read or parsed is one problem, one line: the first
+ * parse error, with a count of the others.
  */
 export function readJsoncFile(path: string, what: string): JsonFileResult {
+  const fail = (error: string): JsonFileResult => ({ ok: false, error, kind: "config" });
   let size: number;
   try {
     const stats = statSync(path);
     if (!stats.isFile()) {
-      return {
-        ok: false,
-        errors: [
-          `${what} ${path} is ${
-            stats.isDirectory() ? "a directory" : "not a regular file"
-          }; expected a file.`,
-        ],
-      };
+      return fail(
+        `${what} ${path} is ${
+          stats.isDirectory() ? "a directory" : "not a regular file"
+        }; expected a file.`,
+      );
     }
     size = stats.size;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return {
-      ok: false,
-      errors: [
-        code === "ENOENT"
-          ? `${what} ${path} does not exist.`
-          : `${what} ${path} cannot be read (${code}).`,
-      ],
-    };
+    return unreadable(what, path, error);
   }
   if (size > MAX_CONFIG_FILE_BYTES) {
-    return {
-      ok: false,
-      errors: [
-        `${what} ${path} is ${size} bytes; config files larger than ${MAX_CONFIG_FILE_BYTES} bytes are refused.`,
-      ],
-    };
+    return fail(
+      `${what} ${path} is ${size} bytes; config files larger than ${MAX_CONFIG_FILE_BYTES} bytes are refused.`,
+    );
   }
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    return {
-      ok: false,
-      errors: [`${what} ${path} cannot be read (${(error as NodeJS.ErrnoException).code}).`],
-    };
+    return unreadable(what, path, error);
   }
   const deep = tooDeepAt(text);
   if (deep >= 0) {
     const { line, column } = lineAndColumn(text, deep);
-    return {
-      ok: false,
-      errors: [
-        `${what} ${path} is nested too deeply: line ${line}, column ${column} opens level ${
-          MAX_CONFIG_DEPTH + 1
-        }; config files nest at most ${MAX_CONFIG_DEPTH} levels.`,
-      ],
-    };
+    return fail(
+      `${what} ${path} is nested too deeply: line ${line}, column ${column} opens level ${
+        MAX_CONFIG_DEPTH + 1
+      }; config files nest at most ${MAX_CONFIG_DEPTH} levels.`,
+    );
   }
   const { data, parseErrors } = parseJsonc(text);
   if (parseErrors.length > 0) {
-    return {
-      ok: false,
-      errors: parseErrors.slice(0, 5).map((e) => {
-        const { line, column } = lineAndColumn(text, e.offset);
-        return `${what} ${path} is not valid JSON: line ${line}, column ${column}: ${
-          describeParseError(e.error)
-        }.`;
-      }),
-    };
+    const { line, column } = lineAndColumn(text, parseErrors[0].offset);
+    const more = parseErrors.length - 1;
+    return fail(
+      `${what} ${path} is not valid JSON: line ${line}, column ${column}: ${
+        describeParseError(parseErrors[0].error)
+      }${more > 0 ? ` (and ${more} more error${more === 1 ? "" : "s"} after it)` : ""}.`,
+    );
   }
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    return {
-      ok: false,
-      errors: [`${what} ${path} must hold a JSON object ({ ... }) at the top level.`],
-    };
+    return fail(`${what} ${path} must hold a JSON object ({ ... }) at the top level.`);
   }
   return { ok: true, data: data as Record<string, unknown> };
 }

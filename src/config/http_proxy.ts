@@ -7,12 +7,13 @@
  */
 import type { HttpProxySettings } from "./settings.ts";
 import { readJsoncFile } from "./config_file.ts";
+import type { ProblemKind } from "./problems.ts";
 import { describe } from "./problems.ts";
 
 /** Parsed proxy settings, or one line per problem. */
 export type ProxyResult =
   | { ok: true; settings: HttpProxySettings }
-  | { ok: false; errors: string[] };
+  | { ok: false; errors: string[]; kind?: ProblemKind };
 
 const KEYS = [
   "http-proxy-enabled",
@@ -131,7 +132,7 @@ class ProxyFile {
  */
 export function readHttpProxyConfig(path: string): ProxyResult {
   const read = readJsoncFile(path, "HTTP proxy config");
-  if (!read.ok) return read;
+  if (!read.ok) return { ok: false, errors: [read.error], kind: read.kind };
   const file = new ProxyFile(path, read.data);
   file.unknownKeys();
   const enabled = file.enabled();

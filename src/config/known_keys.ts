@@ -42,6 +42,7 @@ export function inventoryKeys(
 ): string[] {
   const inFile = (key: string) => `"${key}" in ${where.configFile}`;
   const ignored: string[] = [];
+  const unknown: string[] = [];
   for (const [key, value] of Object.entries(json)) {
     const section = SECTIONS.get(key);
     if (FOREIGN_SECTIONS.includes(key)) {
@@ -60,13 +61,32 @@ export function inventoryKeys(
       for (const sub of Object.keys(value)) {
         const own = section.get(sub);
         if (own === false) ignored.push(`${key}.${sub}`);
-        else if (own === undefined) {
-          problems.warn(`${inFile(`${key}.${sub}`)} is not a known key; ignored.`);
-        }
+        else if (own === undefined) unknown.push(`${key}.${sub}`);
       }
     } else if (!TOP_LEVEL.has(key)) {
-      problems.warn(`${inFile(key)} is not a known key; ignored.`);
+      unknown.push(key);
     }
   }
+  warnUnknown(unknown, where.configFile, problems);
   return ignored;
+}
+
+/** Unknown keys named in one warning; this many at most, the rest counted. */
+export const MAX_UNKNOWN_KEYS_NAMED = 10;
+
+/** One warning for all the unknown keys of a file (one cause: keys fleetprov does not read). */
+function warnUnknown(keys: string[], configFile: string | undefined, problems: Problems): void {
+  if (keys.length === 0) return;
+  const quote = (key: string) => JSON.stringify(key.length > 80 ? `${key.slice(0, 77)}...` : key);
+  if (keys.length === 1) {
+    problems.warn(`${quote(keys[0])} in ${configFile} is not a known key; ignored.`);
+    return;
+  }
+  const named = keys.slice(0, MAX_UNKNOWN_KEYS_NAMED).map(quote).join(", ");
+  const rest = keys.length - MAX_UNKNOWN_KEYS_NAMED;
+  problems.warn(
+    `${keys.length} keys in ${configFile} are not known keys; ignored: ${named}${
+      rest > 0 ? ` and ${rest} more` : ""
+    }.`,
+  );
 }

@@ -14,6 +14,8 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { ExitCode, FleetprovError } from "../errors.ts";
+import { pausePoint } from "../failpoints.ts";
+import { readClock } from "../clock/mod.ts";
 import type { KeyAlgorithm } from "../pki/algorithms.ts";
 import type { PayloadFormat } from "../protocol/mod.ts";
 import { readRuntimeConfig, type RuntimeConfigState } from "../runtime_config/mod.ts";
@@ -80,6 +82,8 @@ export interface LoadSettingsOptions {
   machineIdFiles?: readonly string[];
   /** Identity the ownership rules are checked against (tests; default: this process). */
   identity?: Identity;
+  /** The clock the credentials' validity is judged by (tests; default: the system's). */
+  clock?: { now?: number; timesyncFlag?: string };
   /**
    * Load a board's config on another machine (`fleetprov lint`): the files
    * the board holds (claim certificate and key, root CA, CSR, device key,
@@ -93,12 +97,11 @@ export interface LoadSettingsOptions {
 
 /**
  * The failure of {@linkcode loadSettings}: every problem, one line each, in
- * `message`; exit code 77 when all are permission problems, else 78. Carries
- * the warnings and ignored keys found on the way, for the caller to print.
+ * `problems` (and `message`); exit code 74 when one is an I/O error of the
+ * storage, 77 when all are permission problems, else 78. Carries the warnings
+ * and ignored keys found on the way, for the caller to print.
  */
 export class SettingsError extends FleetprovError {
-  /** The error lines. */
-  readonly problems: string[];
   /** Non-fatal findings made before failing. */
   readonly warnings: string[];
   /** Keys and flags of other Device Client features that were ignored. */
@@ -107,16 +110,25 @@ export class SettingsError extends FleetprovError {
   /** Creates the error from its lines. */
   constructor(
     problems: string[],
-    exitCode: typeof ExitCode.Config | typeof ExitCode.NoPermission,
+    exitCode:
+      | typeof ExitCode.Config
+      | typeof ExitCode.NoPermission
+      | typeof ExitCode.IoError,
     details: { warnings: string[]; ignored: string[] },
   ) {
-    super(problems.join("\n"), exitCode);
+    super(problems.join("\n"), exitCode, { problems, kind: KIND_OF_CODE[exitCode] });
     this.name = "SettingsError";
-    this.problems = problems;
     this.warnings = details.warnings;
     this.ignored = details.ignored;
   }
 }
+
+/** The result line's cause of each exit code a load can end with. */
+const KIND_OF_CODE = {
+  [ExitCode.Config]: "config",
+  [ExitCode.NoPermission]: "permission",
+  [ExitCode.IoError]: "io-error",
+} as const;
 
 /** Where a device keeps its state: `~/.aws-iot-device-client` and what is in it. */
 interface Layout {
@@ -164,6 +176,9 @@ export async function loadSettings(
   for (const e of flags.errors) context.problems.error(e);
   const configFlag = flags.values.get("--config-file");
   const file = loadConfigFile(configFlag, join(configDir, CONFIG_FILE_NAME), context);
+  // A config file that cannot be found, read or parsed is the one root cause: what it
+  // would have set ("endpoint is missing", ...) is not reported as more problems.
+  if (file.failed) throwIfProblems(context.problems, flags.ignored);
   const ignored = [
     ...inventoryKeys(
       file.json,
@@ -172,6 +187,7 @@ export async function loadSettings(
     ),
     ...flags.ignored,
   ];
+  await pausePoint("loading-settings");
   const values = new SettingValues(SETTINGS, { flags: flags.values, ...file }, context);
   checkTimes(values, context);
   const proxyFlag = flags.values.get("--http-proxy-config");
@@ -182,9 +198,11 @@ export async function loadSettings(
   checkRequired(values, claim, context.problems);
   checkTemplateNameGiven(values, context);
   const { provisioned } = claim;
-  const files = offline
-    ? { rootCa: claim.rootCa?.path }
-    : await checkCredentialFiles(claim, { provisioned }, context);
+  const files = offline ? { rootCa: claim.rootCa?.path } : await checkCredentialFiles(
+    claim,
+    { provisioned, clock: readClock(options.clock) },
+    context,
+  );
   const secureElement = values.value<boolean>("secure-element.enabled")!;
   // Offline, "provisioned" skips what reads the CSR, the device key and the system.
   await checkKeySource(values, { provisioned: provisioned || offline, secureElement }, context);
@@ -217,14 +235,19 @@ function loadConfigFile(
   flagValue: string | undefined,
   fallback: string,
   context: LoadContext,
-): { configFile?: string; json: Record<string, unknown> } {
+): { configFile?: string; json: Record<string, unknown>; failed?: true } {
   const flag = { name: "--config-file", value: flagValue };
+  const errorsBefore = context.problems.errors.length;
   const configFile = locateFile(flag, "Config file", fallback, context);
-  if (configFile === undefined) return { json: {} };
+  if (configFile === undefined) {
+    return context.problems.errors.length > errorsBefore
+      ? { json: {}, failed: true }
+      : { json: {} };
+  }
   const read = readJsoncFile(configFile, "Config file");
   if (!read.ok) {
-    for (const e of read.errors) context.problems.error(e);
-    return { configFile, json: {} };
+    context.problems.error(read.error, read.kind);
+    return { configFile, json: {}, failed: true };
   }
   const origin = flagValue !== undefined ? "--config-file" : "the default config path";
   checkPermissions(configFile, RULES.configFile, origin, context);
@@ -275,15 +298,22 @@ function claimSettings(values: SettingValues): Omit<Claim, "runtime" | "provisio
   };
 }
 
-/** Throws the {@linkcode SettingsError} of a load that found errors. */
+/**
+ * Throws the {@linkcode SettingsError} of a load that found errors: 74 when
+ * the storage failed (EIO), 77 when every error is a permission problem, else 78.
+ */
 function throwIfProblems(problems: Problems, ignored: string[]): void {
   if (problems.errors.length === 0) return;
-  const onlyPermission = problems.errors.every((e) => e.kind === "permission");
-  throw new SettingsError(
-    problems.errors.map((e) => e.message),
-    onlyPermission ? ExitCode.NoPermission : ExitCode.Config,
-    { warnings: problems.warnings, ignored },
-  );
+  const kinds = problems.errors.map((e) => e.kind);
+  const code = kinds.includes("io-error")
+    ? ExitCode.IoError
+    : kinds.every((kind) => kind === "permission")
+    ? ExitCode.NoPermission
+    : ExitCode.Config;
+  throw new SettingsError(problems.errors.map((e) => e.message), code, {
+    warnings: problems.warnings,
+    ignored,
+  });
 }
 
 /** What {@linkcode buildSettings} needs besides the values of the table. */

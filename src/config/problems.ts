@@ -8,21 +8,38 @@
 import type { Environment } from "./paths.ts";
 import type { Finding, Identity } from "./permissions.ts";
 
+/**
+ * What an error is about: "config" (exit 78), "permission" (mode, owner,
+ * EACCES: 77 when every error is one), "io-error" (the storage: 74).
+ */
+export type ProblemKind = Finding["kind"] | "io-error";
+
+/** Most warnings one load prints; the rest are counted on one more line. */
+export const MAX_WARNINGS = 20;
+
 /** Collects every error and warning of one load. */
 export class Problems {
-  /** Errors, with their kind: all "permission" makes the exit code the permission one. */
-  readonly errors: { kind: Finding["kind"]; message: string }[] = [];
-  /** Non-fatal findings. */
+  /** Errors, with their kind, which decides the exit code. */
+  readonly errors: { kind: ProblemKind; message: string }[] = [];
+  /** Non-fatal findings: at most {@linkcode MAX_WARNINGS}, then one line counting the rest. */
   readonly warnings: string[] = [];
+  #dropped = 0;
 
   /** Adds an error line. */
-  error(message: string, kind: Finding["kind"] = "config"): void {
+  error(message: string, kind: ProblemKind = "config"): void {
     this.errors.push({ kind, message });
   }
 
-  /** Adds a warning line. */
+  /** Adds a warning line (past the cap, counts it on the last line instead). */
   warn(message: string): void {
-    this.warnings.push(message);
+    if (this.warnings.length < MAX_WARNINGS) {
+      this.warnings.push(message);
+      return;
+    }
+    this.#dropped++;
+    this.warnings[MAX_WARNINGS] = `... and ${this.#dropped} more warning${
+      this.#dropped === 1 ? "" : "s"
+    } like those above.`;
   }
 
   /** Adds permission findings; returns true when none is fatal. */

@@ -48,13 +48,19 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const broker = await createAedes(context);
   const sockets = new Set<tls.TLSSocket>();
   const server = tlsServer(context, { sockets, broker });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port, options.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    // Nothing may stay open after a failed start (a busy port): aedes keeps the process alive.
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   return {
     host: options.host,

@@ -16,7 +16,7 @@ import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import { certificateId as certificateIdOf } from "../pki/mod.ts";
-import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
+import { ensureDirectory, sweepTemporaries, writeFileAtomic } from "../secure_files/mod.ts";
 import { startBroker } from "./broker.ts";
 import type { OperationCounters } from "./broker.ts";
 import { CertificateAuthority } from "./ca.ts";
@@ -146,9 +146,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   checkOptions({ template, claimPolicy: claimPolicyDocument, tokenLifetimeMs }, options);
   const faults = new FaultController(options.faults ?? []);
 
-  // 0745 is what the Device Client wants for the directory of a config file;
-  // the secrets inside stay in 0700 directories and 0600 files.
-  ensureDirectory(stateDir, 0o745);
+  prepareStateDir(stateDir);
   const ca = await CertificateAuthority.loadOrCreate(join(stateDir, "ca"));
   const server = await serverCertificate(ca, join(stateDir, "ca"));
   const registry = openRegistry(join(stateDir, "registry.json"), {
@@ -214,6 +212,18 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       return closing;
     },
   };
+}
+
+/**
+ * Creates the state dir, 0745 (what the Device Client wants for the directory
+ * of a config file; the secrets inside stay in 0700 directories and 0600
+ * files), and sweeps the temporary files an emulator killed mid-write left.
+ */
+function prepareStateDir(stateDir: string): void {
+  ensureDirectory(stateDir, 0o745);
+  for (const dir of [stateDir, join(stateDir, "ca"), join(stateDir, "claim")]) {
+    sweepTemporaries(dir);
+  }
 }
 
 function checkOptions(

@@ -10,6 +10,7 @@ import { closeSync, constants, openSync, readFileSync, rmSync, writeSync } from 
 import { join } from "node:path";
 import process from "node:process";
 import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
+import { processIsAlive } from "../secure_files/mod.ts";
 
 /** Lock file name, shared with the Device Client so the two never run together. */
 export const LOCK_FILE_NAME = "devicecl.lock";
@@ -49,7 +50,7 @@ export function acquireLock(path: string): Lock {
         );
       }
       const owner = readOwner(path);
-      if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
+      if (owner !== undefined && owner !== process.pid && processIsAlive(owner)) {
         throw new FleetprovError(
           `Another fleetprov or Device Client (PID ${owner}) is running; it holds ${path}.`,
           ExitCode.TempFail,
@@ -79,14 +80,5 @@ function readOwner(path: string): number | undefined {
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -36,6 +36,15 @@ export type IncomingPacket =
   | { cmd: "disconnect"; code: number; reasonString?: string }
   | { cmd: "pingresp" };
 
+import {
+  DISCONNECT_CODES_5,
+  PROPERTY_TYPES,
+  PUBACK_CODES_5,
+  REPEATABLE_PROPERTIES,
+  SUBACK_CODES_3,
+  SUBACK_CODES_5,
+} from "./packet_rules.ts";
+
 const CONNACK = 2;
 const PUBLISH = 3;
 const PUBACK = 4;
@@ -176,7 +185,12 @@ class BodyReader {
     for (let i = 0; i < 4; i++) {
       const byte = this.byte();
       value += (byte & 0x7f) * 128 ** i;
-      if (!(byte & 0x80)) return value;
+      if (byte & 0x80) continue;
+      // MQTT 5 §1.5.5: the shortest encoding only (no trailing zero byte).
+      if (i > 0 && byte === 0) {
+        throw this.malformed("a variable byte integer is not in its shortest form");
+      }
+      return value;
     }
     throw this.malformed("a variable byte integer has more than 4 bytes");
   }
@@ -198,38 +212,19 @@ class BodyReader {
     this.#take(count);
   }
 
+  /** A code byte, refused unless `allowed` has it. */
+  code(allowed: ReadonlySet<number>, what: string): number {
+    const code = this.byte();
+    if (!allowed.has(code)) {
+      throw this.malformed(`${what} 0x${code.toString(16)} is not one it may carry`);
+    }
+    return code;
+  }
+
   malformed(why: string): MalformedPacketError {
     return new MalformedPacketError(`The broker sent a malformed ${this.#what} packet: ${why}.`);
   }
 }
-
-/** Bytes of the value of each MQTT 5 property by identifier: a count, or how to read it. */
-const PROPERTY_TYPES: Record<number, number | "varint" | "utf8" | "binary" | "pair"> = {
-  0x01: 1, // payload format indicator
-  0x02: 4, // message expiry interval
-  0x03: "utf8", // content type
-  0x08: "utf8", // response topic
-  0x09: "binary", // correlation data
-  0x0b: "varint", // subscription identifier
-  0x11: 4, // session expiry interval
-  0x12: "utf8", // assigned client identifier
-  0x13: 2, // server keep alive
-  0x15: "utf8", // authentication method
-  0x16: "binary", // authentication data
-  0x1a: "utf8", // response information
-  0x1c: "utf8", // server reference
-  0x1f: "utf8", // reason string
-  0x21: 2, // receive maximum
-  0x22: 2, // topic alias maximum
-  0x23: 2, // topic alias
-  0x24: 1, // maximum QoS
-  0x25: 1, // retain available
-  0x26: "pair", // user property
-  0x27: 4, // maximum packet size
-  0x28: 1, // wildcard subscription available
-  0x29: 1, // subscription identifiers available
-  0x2a: 1, // shared subscription available
-};
 
 /** MQTT 5 properties: skipped, except the reason string, which is returned. */
 function readProperties(reader: BodyReader): { reasonString?: string } {
@@ -237,10 +232,16 @@ function readProperties(reader: BodyReader): { reasonString?: string } {
   if (length > reader.left) throw reader.malformed("its properties run past its end");
   const end = reader.left - length;
   let reasonString: string | undefined;
+  const seen = new Set<number>();
   while (reader.left > end) {
-    const id = reader.varint();
+    // A variable byte integer, but every identifier of MQTT 5 is one byte (§2.2.2.2).
+    const id = reader.byte();
     const type = PROPERTY_TYPES[id];
     if (type === undefined) throw reader.malformed(`unknown property 0x${id.toString(16)}`);
+    if (seen.has(id) && !REPEATABLE_PROPERTIES.has(id)) {
+      throw reader.malformed(`property 0x${id.toString(16)} appears more than once`);
+    }
+    seen.add(id);
     if (id === 0x1f) reasonString = reader.utf8();
     else if (typeof type === "number") reader.skip(type);
     else if (type === "varint") reader.varint();
@@ -259,7 +260,7 @@ function ackTail(
   level: ProtocolLevel,
 ): { code: number; reasonString?: string } {
   if (level !== 5 || reader.left === 0) return { code: 0 };
-  const code = reader.byte();
+  const code = reader.code(PUBACK_CODES_5, "reason code");
   return { code, ...(reader.left > 0 ? readProperties(reader) : {}) };
 }
 
@@ -283,14 +284,16 @@ export function decodePacket(bytes: Uint8Array, level: ProtocolLevel): IncomingP
   if (type !== PUBLISH && flags !== 0) throw reader.malformed(`reserved flags ${flags}`);
   let decoded: IncomingPacket;
   switch (type) {
-    case CONNACK:
-      reader.byte(); // session present
+    case CONNACK: {
+      const acknowledge = reader.byte(); // bit 0: session present; bits 7-1 reserved
+      if (acknowledge > 1) throw reader.malformed(`its flags ${acknowledge} set reserved bits`);
       decoded = {
         cmd: "connack",
         code: reader.byte(),
         ...(level === 5 ? readProperties(reader) : {}),
       };
       break;
+    }
     case PUBLISH:
       decoded = decodePublish(reader, { flags, level });
       break;
@@ -300,7 +303,10 @@ export function decodePacket(bytes: Uint8Array, level: ProtocolLevel): IncomingP
     case SUBACK: {
       const id = reader.uint16();
       const properties = level === 5 ? readProperties(reader) : {};
-      decoded = { cmd: "suback", id, codes: [...reader.rest()], ...properties };
+      const allowed = level === 5 ? SUBACK_CODES_5 : SUBACK_CODES_3;
+      const codes: number[] = [];
+      while (reader.left > 0) codes.push(reader.code(allowed, "return code"));
+      decoded = { cmd: "suback", id, codes, ...properties };
       break;
     }
     case PINGRESP:
@@ -310,7 +316,7 @@ export function decodePacket(bytes: Uint8Array, level: ProtocolLevel): IncomingP
       if (level !== 5) throw reader.malformed("a broker sends DISCONNECT over MQTT 5 only");
       decoded = reader.left === 0 ? { cmd: "disconnect", code: 0 } : {
         cmd: "disconnect",
-        code: reader.byte(),
+        code: reader.code(DISCONNECT_CODES_5, "reason code"),
         ...(reader.left > 0 ? readProperties(reader) : {}),
       };
       break;

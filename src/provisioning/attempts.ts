@@ -9,12 +9,13 @@
  *
  * @module
  */
+import type { ClockFloor } from "../clock/mod.ts";
 import type { Settings } from "../config/settings.ts";
-import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
+import { type FleetprovError, osFailure } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SessionError } from "../mqtt/connection.ts";
 import { RejectionError } from "../protocol/mod.ts";
-import { clockProblem, type ValidityWindow } from "./clock.ts";
+import { awaitTrustedClock, type ClockFacts, clockIsWrong } from "./clock_wait.ts";
 import {
   certificateCap,
   HANGUPS_MEAN_REFUSED,
@@ -25,9 +26,6 @@ import {
   POLICY_CLOSES,
 } from "./outcome.ts";
 import { backoffDelay, delay, isTransient } from "./retry.ts";
-
-/** How often a run waiting for the clock looks at it again. */
-const CLOCK_POLL_MS = 500;
 
 /** What differs between the runs that share {@linkcode Attempts}. */
 export interface RunPolicy {
@@ -52,12 +50,16 @@ export interface RunPolicy {
 /** Options of {@linkcode Attempts}. */
 export interface AttemptsOptions {
   logger: Logger;
-  /** Wall clock (the clock check). The deadline runs on a monotonic clock. */
-  now: () => number;
+  /**
+   * What the clock is judged by: the wall clock, the credentials' validity,
+   * the floors (more with {@linkcode Attempts.addFloor}). The deadline runs on
+   * a monotonic clock.
+   */
+  clock: Omit<ClockFacts, "floors">;
+  /** performance.now() at which the run gives up (default: the retry deadline from now). */
+  deadline?: number;
   /** Called before each retry (the `--output json` line counts them). */
   onRetry?: () => void;
-  /** When the clock makes sense for the credentials the run connects with. */
-  window: ValidityWindow | undefined;
   policy: RunPolicy;
 }
 
@@ -84,12 +86,18 @@ export class Attempts {
   #minted = 0;
   #policyCloses = 0;
   #hangupsInARow = 0;
-  #clockLogged = false;
+  readonly #clock: ClockFacts;
 
   constructor(settings: Settings, options: AttemptsOptions) {
     this.#settings = settings;
     this.#o = options;
-    this.#deadline = performance.now() + settings.retry.deadlineMs;
+    this.#deadline = options.deadline ?? performance.now() + settings.retry.deadlineMs;
+    this.#clock = { ...options.clock, floors: [] };
+  }
+
+  /** A time the clock cannot read before (a journal's token issue): judged by the clock wait. */
+  addFloor(floor: ClockFloor): void {
+    this.#clock.floors.push(floor);
   }
 
   /** How many attempts failed transiently and were retried. */
@@ -132,9 +140,10 @@ export class Attempts {
     const { step, journal } = failure;
     const os = osFailure(error, { note: journalNote(journal) });
     if (os) throw os;
-    if (error instanceof SessionError && error.kind === "tls" && this.#clockIsWrong()) {
+    if (error instanceof SessionError && error.kind === "tls" && clockIsWrong(this.#clock)) {
       // A certificate "not yet valid" or "expired" here is the board's clock.
-      return await this.awaitPlausibleClock();
+      await this.awaitPlausibleClock();
+      return;
     }
     if (!(isRefusedToken(error) && step === "certificate-created" && failure.startOver())) {
       this.#countPolicyClose(error, step);
@@ -187,35 +196,17 @@ export class Attempts {
     await delay(wait);
   }
 
-  #clockIsWrong(): string | undefined {
-    return this.#o.window && clockProblem(this.#o.window, new Date(this.#o.now()));
-  }
-
-  /** Logs once and polls while the clock is outside the credentials' validity; 75 at the deadline. */
-  async awaitPlausibleClock(): Promise<void> {
-    for (let problem = this.#clockIsWrong(); problem; problem = this.#clockIsWrong()) {
-      const left = this.#deadline - performance.now();
-      if (left <= CLOCK_POLL_MS) {
-        throw new FleetprovError(
-          `${problem} Gave up at the ${
-            this.#settings.retry.deadlineMs / 1000
-          } s deadline; systemd retries (exit 75).`,
-          ExitCode.TempFail,
-          { kind: "clock" },
-        );
-      }
-      if (!this.#clockLogged) {
-        this.#clockLogged = true;
-        this.#o.logger.warn(`${problem} Waiting up to ${Math.round(left / 1000)} s for it.`);
-      }
-      await delay(CLOCK_POLL_MS);
-    }
-    if (this.#clockLogged) {
-      this.#clockLogged = false;
-      this.#o.logger.info(
-        `The system clock is now plausible (${new Date(this.#o.now()).toISOString()}).`,
-      );
-    }
+  /**
+   * Logs once and polls while the clock cannot be trusted (before a floor, or
+   * outside the credentials' validity unsynchronised); 75 at the deadline.
+   * Returns the trusted time (epoch ms).
+   */
+  async awaitPlausibleClock(): Promise<number> {
+    return await awaitTrustedClock(this.#clock, {
+      logger: this.#o.logger,
+      deadline: this.#deadline,
+      deadlineMs: this.#settings.retry.deadlineMs,
+    });
   }
 }
 

@@ -24,7 +24,8 @@ import type { Session } from "../mqtt/connection.ts";
 import { ensureDirectory } from "../secure_files/mod.ts";
 import { untrusted } from "../text.ts";
 import { Attempts, type RunPolicy } from "./attempts.ts";
-import { validityWindow } from "./clock.ts";
+import { credentialWindow } from "./clock.ts";
+import { journalFloor, journalOf, resumeFromJournal } from "./resume.ts";
 import { connect, preopen, type Preopened, verifyCredentials } from "./connect.ts";
 import {
   checkOutputPaths,
@@ -39,13 +40,13 @@ import {
   type Committed,
   type JournalEntry,
   readJournal,
-  tokenStillValid,
   writeJournal,
 } from "./journal.ts";
 import { finalError, hungUp, pastDeadline, policyClose } from "./outcome.ts";
 import { claimSubscriptions } from "./plan.ts";
 import { createCertificate, type CsrPlan, csrPlan, registerThing } from "./requests.ts";
 
+export { CLOCK_POLL_MS } from "./clock_wait.ts";
 export { MAX_CERTIFICATES_PER_RUN } from "./outcome.ts";
 export { proofPending } from "./journal.ts";
 
@@ -74,6 +75,8 @@ export interface ProvisionOptions {
   onRetry?: () => void;
   /** Wall clock, for tests (token ages, the clock check). The deadline runs on a monotonic clock. */
   now?: () => number;
+  /** systemd-timesyncd's flag file, for tests (default: src/clock/mod.ts's TIMESYNC_FLAG). */
+  timesyncFlag?: string;
 }
 
 type State = { step: "start" } | JournalEntry | { step: "done"; entry: Committed };
@@ -93,7 +96,7 @@ class Provisioning {
   readonly #now: () => number;
   readonly #claim: ClaimCredentials;
   readonly #attempts: Attempts;
-  #state: State;
+  #state: State = { step: "start" };
   #session: Session | undefined;
   /** The proof's transport, opened while RegisterThing is in flight. */
   #proofTransport: Preopened | undefined;
@@ -107,20 +110,28 @@ class Provisioning {
     this.#claim = readClaimCredentials(settings);
     this.#attempts = new Attempts(settings, {
       logger: this.#logger,
-      now: this.#now,
+      clock: {
+        now: this.#now,
+        window: credentialWindow(this.#claim.cert, this.#claim.ca),
+        timesyncFlag: options.timesyncFlag,
+      },
       onRetry: options.onRetry,
-      window: validityWindow(this.#claim.cert, this.#claim.ca),
       policy: provisioningPolicy(settings),
     });
     checkOutputPaths(settings);
     if (!existsSync(settings.configDir)) ensureDirectory(settings.configDir, CONFIG_DIR_MODE);
     ensureDirectory(settings.keysDir, 0o700);
-    this.#state = resumeFromJournal(settings, this.#now(), this.#logger);
   }
 
   /** Steps until done; a failure is retried, or ends the run, by {@linkcode recover}. */
   async run(): Promise<ProvisionResult> {
-    await this.#attempts.awaitPlausibleClock();
+    // The journal is judged (is its token still fresh?) only by a clock this run
+    // trusts: a board without an RTC boots at 1970 and would take a token of
+    // seconds ago for expired, and mint a second certificate.
+    const journal = journalOf(this.#settings, this.#logger);
+    if (journal) this.#attempts.addFloor(journalFloor(journal));
+    const now = await this.#attempts.awaitPlausibleClock();
+    this.#state = resumeFromJournal(journal, now, this.#logger) as State;
     try {
       while (this.#state.step !== "done") {
         this.#attempts.begin();
@@ -258,26 +269,4 @@ function provisioningPolicy(settings: Settings): RunPolicy {
     finalError,
     pastDeadline: (error, step) => pastDeadline(error, step, settings),
   };
-}
-
-function resumeFromJournal(settings: Settings, now: number, logger: Logger): State {
-  const entry = readJournal(settings.configDir);
-  if (!entry) return { step: "start" };
-  if (
-    entry.endpoint !== settings.endpoint ||
-    entry.templateName !== settings.fleetProvisioning.templateName
-  ) {
-    logger.warn("Ignoring the provisioning journal: it belongs to another endpoint or template.");
-    return { step: "start" };
-  }
-  if (entry.step === "certificate-created" && !tokenStillValid(entry, now)) {
-    logger.warn(
-      `The journaled certificate ${entry.certificateId} has an expired ownership token; starting over with a new certificate.`,
-    );
-    return { step: "start" };
-  }
-  logger.info(
-    `Resuming provisioning at step ${entry.step} with certificate ${entry.certificateId}.`,
-  );
-  return entry;
 }

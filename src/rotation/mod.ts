@@ -14,16 +14,20 @@
  * retires the old certificate once the new one connected never strands the
  * board. A refused proof (AWS attaches the new certificate's policy with a
  * lag) is retried within the deadline, then the run ends with exit 75 and the
- * old identity active; the next run retries the proof only.
+ * old identity active; the next run retries the proof only. Whatever depends
+ * on the clock (a journaled token's age, whether a rotation is due) is judged
+ * only once the clock is trusted ({@linkcode trustedNow}), as provisioning's.
  *
  * @module
  */
+import type { ClockFloor } from "../clock/mod.ts";
 import type { Settings } from "../config/settings.ts";
 import { crashPoint } from "../failpoints.ts";
 import type { Logger } from "../log.ts";
 import type { Session } from "../mqtt/connection.ts";
 import { Attempts } from "../provisioning/attempts.ts";
-import { validityWindow } from "../provisioning/clock.ts";
+import { credentialWindow } from "../provisioning/clock.ts";
+import { awaitTrustedClock } from "../provisioning/clock_wait.ts";
 import { connect, preopen, type Preopened, verifyCredentials } from "../provisioning/connect.ts";
 import {
   checkOutputPaths,
@@ -51,7 +55,7 @@ import {
   writeRotationJournal,
 } from "./journal.ts";
 import { rotationPolicy } from "./outcome.ts";
-import { provisionedAt, resumeRotation } from "./resume.ts";
+import { provisionedAt, resumeRotation, rotationFloor, rotationJournalOf } from "./resume.ts";
 import { switchIdentity } from "./switch.ts";
 import { rotationSettings } from "./view.ts";
 
@@ -88,6 +92,10 @@ export interface RotateOptions {
   onRetry?: () => void;
   /** Wall clock, for tests. The deadline runs on a monotonic clock. */
   now?: () => number;
+  /** performance.now() at which the run gives up (default: the retry deadline from its start). */
+  deadline?: number;
+  /** systemd-timesyncd's flag file, for tests (default: src/clock/mod.ts's TIMESYNC_FLAG). */
+  timesyncFlag?: string;
   /**
    * End the run at the proof's first refusal instead of retrying it within the
    * deadline (the boot's run, which keeps the old identity then).
@@ -108,9 +116,9 @@ export async function rotate(
   identity: CurrentIdentity,
   options: RotateOptions,
 ): Promise<RotationResult> {
-  const now = options.now ?? Date.now;
-  const state = resumeRotation(settings, { identity, now: now(), logger: options.logger });
-  return await new Rotation(settings, identity, { ...options, state }).run();
+  const run = withDeadline(settings, options);
+  const state = await resumeTrusted(settings, identity, run);
+  return await new Rotation(settings, identity, { ...run, state }).run();
 }
 
 /**
@@ -125,10 +133,65 @@ export async function finishRotation(
   options: RotateOptions,
 ): Promise<RotationResult | undefined> {
   if (!pendingRotation(settings.configDir)) return undefined;
-  const now = options.now ?? Date.now;
-  const state = resumeRotation(settings, { identity, now: now(), logger: options.logger });
+  const run = withDeadline(settings, options);
+  const state = await resumeTrusted(settings, identity, run);
   if (state.step === "start") return undefined;
-  return await new Rotation(settings, identity, { ...options, state }).run();
+  return await new Rotation(settings, identity, { ...run, state }).run();
+}
+
+/**
+ * The time a rotation's decisions may be taken by (epoch ms), once the clock
+ * is trusted: not before fleetprov's build or a floor given, and, until NTP
+ * has synchronised it, inside the validity of the device certificate and the
+ * root CA. Waits for it within the run's deadline; 75 (kind `clock`) past it.
+ */
+export async function trustedNow(
+  settings: Settings,
+  identity: CurrentIdentity,
+  options: RotateOptions & { floors?: ClockFloor[] },
+): Promise<number> {
+  return await awaitTrustedClock({
+    now: options.now ?? Date.now,
+    window: credentialWindow(identity.certificatePem, rootCa(settings)),
+    floors: options.floors ?? [],
+    timesyncFlag: options.timesyncFlag,
+  }, {
+    logger: options.logger,
+    deadline: withDeadline(settings, options).deadline,
+    deadlineMs: settings.retry.deadlineMs,
+  });
+}
+
+/** The options with the run's deadline fixed (one run, one deadline, whatever it calls). */
+function withDeadline(
+  settings: Settings,
+  options: RotateOptions,
+): RotateOptions & { deadline: number } {
+  return {
+    ...options,
+    deadline: options.deadline ?? performance.now() + settings.retry.deadlineMs,
+  };
+}
+
+/**
+ * Where the rotation starts. A proven rotation needs neither the network nor
+ * the clock (its switch is finished as it is); any other journal is judged
+ * (is its token still fresh?) only by a trusted clock: a board without an RTC
+ * boots at 1970 and would take a token of seconds ago for expired.
+ */
+async function resumeTrusted(
+  settings: Settings,
+  identity: CurrentIdentity,
+  options: RotateOptions,
+): Promise<State> {
+  const { logger } = options;
+  const journal = rotationJournalOf(settings, { identity, logger });
+  if (journal?.step === "proven") {
+    return resumeRotation(journal, (options.now ?? Date.now)(), logger);
+  }
+  const floors = journal ? [rotationFloor(journal)] : [];
+  const now = await trustedNow(settings, identity, { ...options, floors });
+  return resumeRotation(journal, now, logger);
 }
 
 /** One rotation run: its state, its session with the device certificate, its attempts. */
@@ -164,13 +227,18 @@ class Rotation {
     this.#settings = rotationSettings(settings, identity, { pending });
     this.#attempts = new Attempts(this.#settings, {
       logger: this.#logger,
-      now: this.#now,
+      clock: {
+        now: this.#now,
+        window: credentialWindow(identity.certificatePem, rootCa(this.#settings)),
+        timesyncFlag: options.timesyncFlag,
+      },
+      deadline: options.deadline,
       onRetry: options.onRetry,
-      window: validityWindow(identity.certificatePem, rootCa(this.#settings)),
       policy: rotationPolicy(this.#settings, identity, {
         retryRefusedProof: !options.proofRefusalIsFinal,
       }),
     });
+    if (pending) this.#attempts.addFloor(rotationFloor(pending));
   }
 
   /** Steps to "proven" (retried by Attempts), then the switch. */

@@ -4,24 +4,27 @@
  * belongs to this board (same endpoint and thing, and the runtime config
  * still on the certificate it replaces, or on the new one when a switch was
  * cut), else from the start; a journal of another identity (the board was
- * provisioned again since) is dropped.
+ * provisioned again since) is dropped. As provisioning's, the journal is
+ * judged (is its ownership token still fresh?) only by a trusted clock, and
+ * sets a floor under it.
  *
  * @module
  */
+import type { ClockFloor } from "../clock/mod.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Logger } from "../log.ts";
 import { tokenStillValid } from "../provisioning/journal.ts";
 import type { CurrentIdentity } from "./identity.ts";
 import { clearRotationJournal, type PendingRotation, readRotationJournal } from "./journal.ts";
 
-/** The journaled rotation this run resumes, or the start. */
-export function resumeRotation(
+/** The pending rotation of this board's identity, if any; one of another identity is dropped. */
+export function rotationJournalOf(
   settings: Settings,
-  options: { identity: CurrentIdentity; now: number; logger: Logger },
-): { step: "start" } | PendingRotation {
-  const { identity, now, logger } = options;
+  options: { identity: CurrentIdentity; logger: Logger },
+): PendingRotation | undefined {
+  const { identity, logger } = options;
   const entry = readRotationJournal(settings.configDir);
-  if (!entry || entry.step === "done") return { step: "start" };
+  if (!entry || entry.step === "done") return undefined;
   const current = identity.certificateId;
   const belongs = entry.endpoint === settings.endpoint &&
     entry.replaces.thingName === identity.thingName &&
@@ -33,11 +36,38 @@ export function resumeRotation(
     logger.warn(
       `Dropped the rotation journal: it replaces certificate ${entry.replaces.certificateId} of thing ${entry.replaces.thingName} at ${entry.endpoint}, and the runtime config names certificate ${current} of thing ${identity.thingName} at ${settings.endpoint}.`,
     );
-    return { step: "start" };
+    return undefined;
   }
+  return entry;
+}
+
+/** The journal's token was issued by a clock this board trusted: a correct clock reads after it. */
+export function rotationFloor(entry: PendingRotation): ClockFloor {
+  return {
+    time: new Date(entry.issuedAt),
+    what: `this board journaled the rotation's certificate ${entry.certificateId.slice(0, 12)}…`,
+  };
+}
+
+/**
+ * Where the rotation starts, `now` read from a trusted clock: the journal's
+ * step, or the start when the journaled token is stale (a new certificate).
+ */
+export function resumeRotation(
+  entry: PendingRotation | undefined,
+  now: number,
+  logger: Logger,
+): { step: "start" } | PendingRotation {
+  if (!entry) return { step: "start" };
   if (entry.step === "certificate-created" && !tokenStillValid(entry, now)) {
     logger.warn(
-      `The rotation's certificate ${entry.certificateId} has an expired ownership token; starting the rotation over with a new certificate.`,
+      now < entry.issuedAt
+        ? `The rotation's certificate ${entry.certificateId} has an ownership token issued at ${
+          new Date(entry.issuedAt).toISOString()
+        }, after the clock NTP synchronised (${
+          new Date(now).toISOString()
+        }): its age is unknown; starting the rotation over with a new certificate.`
+        : `The rotation's certificate ${entry.certificateId} has an expired ownership token; starting the rotation over with a new certificate.`,
     );
     return { step: "start" };
   }

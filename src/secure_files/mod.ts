@@ -2,6 +2,9 @@
 /**
  * Crash-safe file writes with strict modes: a temporary file created with the
  * final mode from the first byte, fsync, rename into place, directory fsync.
+ * A process killed between the temporary file and the rename (power loss,
+ * kill -9) leaves it behind; {@linkcode sweepTemporaries} removes those of
+ * dead processes at the next start.
  *
  * @module
  */
@@ -13,12 +16,14 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   renameSync,
   rmSync,
   writeSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
+import { crashPoint } from "../failpoints.ts";
 
 /** Temporary files this process created so far. */
 let tempCounter = 0;
@@ -62,6 +67,7 @@ export function writeFileAtomic(
     throw withPath(error, path);
   }
   closeSync(fd);
+  crashPoint("mid-write");
   try {
     renameSync(tmp, path);
   } catch (error) {
@@ -69,6 +75,48 @@ export function writeFileAtomic(
     throw error;
   }
   fsyncDirectory(dir);
+}
+
+/** The name of a temporary file: `.<target>.<pid>-<time, base 36>-<counter>.tmp`. */
+const TEMPORARY_NAME = /^\.[^/]+\.(\d+)-[0-9a-z]+-\d+\.tmp$/;
+
+/**
+ * Removes the temporary files {@linkcode writeFileAtomic} left in `dir` when
+ * its process was killed mid-write: files named as it names them whose
+ * process is gone. A live process's (another fleetprov writing now) and this
+ * process's own are left alone, and so is anything else. Returns the names
+ * removed.
+ */
+export function sweepTemporaries(dir: string): string[] {
+  let names: string[];
+  try {
+    // Never through a link: a directory fleetprov would refuse to write into is not swept.
+    if (!lstatSync(dir).isDirectory()) return [];
+    names = readdirSync(dir);
+  } catch {
+    return []; // absent (not yet created) or unreadable: nothing of ours to sweep
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = Number(TEMPORARY_NAME.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processIsAlive(pid)) continue;
+    const path = join(dir, name);
+    if (!lstatOrUndefined(path)?.isFile()) continue; // never a link, a directory, ...
+    rmSync(path, { force: true });
+    removed.push(name);
+  }
+  if (removed.length > 0) fsyncDirectory(dir);
+  return removed;
+}
+
+/** True while process `pid` exists (also one of another user, EPERM). */
+export function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /**

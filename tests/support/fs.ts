@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { chmodSync, existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { skipWhenMissing } from "./skip.ts";
 
 /** Repository root. */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url));
@@ -49,6 +50,12 @@ export function listFiles(dir: string): string[] {
   return out.sort();
 }
 
+/** Every .ts file under `dir` (recursively), relative to `dir`, sorted. */
+export function sourceFilesUnder(dir: string): string[] {
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith(".ts"))
+    .sort();
+}
+
 /**
  * Finds a tool installed from a Debian package. Missing, the test is skipped
  * with a loud reason, unless FLEETPROV_REQUIRE_TOOLS=1 (set by .ci/run, which
@@ -62,9 +69,10 @@ export function findTool(candidates: string[], debianPackage: string): string | 
       // try the next one
     }
   }
-  const message = `${candidates[0]} is missing: install the Debian package ${debianPackage}.`;
-  if (Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1") throw new Error(message);
-  console.error(`\n*** SKIPPING tests that need ${candidates[0]}: ${message} ***\n`);
+  skipWhenMissing(`${candidates[0]} is missing: install the Debian package ${debianPackage}.`, {
+    require: "FLEETPROV_REQUIRE_TOOLS",
+    what: `the tests that need ${candidates[0]}`,
+  });
   return undefined;
 }
 
@@ -82,11 +90,10 @@ export interface Tmpfs {
  * (set by .ci/run, which runs as root) makes that a failure.
  */
 export function canMount(): boolean {
-  if (Deno.uid() === 0) return true;
-  const message = "tmpfs mounts need root (CI runs as root).";
-  if (Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1") throw new Error(message);
-  console.error(`\n*** SKIPPING tests that mount tmpfs: ${message} ***\n`);
-  return false;
+  return !skipWhenMissing(
+    Deno.uid() === 0 ? undefined : "tmpfs mounts need root (CI runs as root).",
+    { require: "FLEETPROV_REQUIRE_TOOLS", what: "the tests that mount tmpfs" },
+  );
 }
 
 /** Mounts a tmpfs of `sizeKiB` on a fresh directory. */

@@ -5,7 +5,8 @@
  * (`device.ts`), running the real CLI to its end or to a crash point
  * (`cli.ts`, with peak RSS under GNU time), the emulator and its templates
  * (`emulator.ts`), the hostile broker (`hostile_broker.ts`), MQTT clients
- * (`mqtt.ts`), config layouts (`layout.ts`), concurrent steps (`steps.ts`).
+ * (`mqtt.ts`), config layouts (`layout.ts`), concurrent steps (`steps.ts`),
+ * skips that CI turns into failures (`skip.ts`).
  * Assertions: `./assert.ts`.
  *
  * @module
@@ -21,3 +22,4 @@ export * from "./pki.ts";
 export * from "./hostile_broker.ts";
 export * from "./aws_sdk.ts";
 export * from "./rotation.ts";
+export * from "./skip.ts";

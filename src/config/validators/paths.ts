@@ -12,6 +12,8 @@ import { expandPath } from "../paths.ts";
 import { checkFile, type PermissionRule, RULES } from "../permissions.ts";
 import type { LoadContext, Located } from "../problems.ts";
 import { describe } from "../problems.ts";
+import type { ClockReading } from "../../clock/mod.ts";
+import { checkValidity, parseRootCa } from "./credentials.ts";
 
 /**
  * The path of an optional file: the flag's (which must exist), else
@@ -66,19 +68,18 @@ const PRIVATE_KEY_ARMOUR = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
  */
 export async function checkCredentialFiles(
   claim: { cert?: Located; key?: Located; rootCa?: Located },
-  options: { provisioned: boolean },
+  options: { provisioned: boolean; clock: ClockReading },
   context: LoadContext,
 ): Promise<{ certPem?: string; rootCa?: string }> {
   const { cert, key } = claim;
   const problems = context.problems;
   const crypto = options.provisioned ? undefined : await import("node:crypto");
   let certPem: string | undefined;
+  let certificate: X509Certificate | undefined;
   if (cert && checkPermissions(cert.path, RULES.certificate, cert.origin, context)) {
     certPem = readPem(cert.path);
-    if (
-      !certPem?.includes("-----BEGIN CERTIFICATE-----") ||
-      (crypto && !parseCertificate(crypto, certPem))
-    ) {
+    certificate = crypto && certPem ? parseCertificate(crypto, certPem) : undefined;
+    if (!certPem?.includes("-----BEGIN CERTIFICATE-----") || (crypto && !certificate)) {
       problems.error(
         `Certificate ${cert.path} (from ${cert.origin}) is not a PEM X.509 certificate.`,
       );
@@ -103,7 +104,17 @@ export async function checkCredentialFiles(
       }; give the key made with that certificate.`,
     );
   }
-  return { certPem, rootCa: checkRootCa(claim.rootCa, context) };
+  const rootCa = checkRootCa(claim.rootCa, context);
+  if (crypto) {
+    // What the run's TLS would parse, and whether any clock can make it work.
+    const located = rootCa === undefined ? undefined : claim.rootCa!;
+    const cas = located && parseRootCa(crypto, readPem(located.path), located, context);
+    if (certificate && (cas || !located)) {
+      const ca = cas && { certificates: cas, path: located!.path };
+      checkValidity({ certificate, path: cert!.path }, ca, options.clock, context);
+    }
+  }
+  return { certPem, rootCa };
 }
 
 function keyMatches(crypto: Crypto, certPem: string, privateKey: KeyObject): boolean {

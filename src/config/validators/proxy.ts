@@ -23,7 +23,7 @@ export function loadProxySettings(
   if (path === undefined) return undefined;
   const read = readHttpProxyConfig(path);
   if (!read.ok) {
-    for (const e of read.errors) context.problems.error(e);
+    for (const e of read.errors) context.problems.error(e, read.kind);
     return undefined;
   }
   checkPermissions(path, RULES.proxyConfig, "--http-proxy-config", context);
