@@ -91,6 +91,10 @@ async function run(
 interface RunningEmulator {
   configPath: string;
   stateDir: string;
+  /** Its control plane's URL (`--control-port 0`). */
+  controlUrl: string;
+  /** Where its pre-provisioning hook (a shell script) appends each payload it gets. */
+  hookLog: string;
   stop(): Promise<string>;
 }
 
@@ -99,6 +103,13 @@ async function startBinaryEmulator(id: TargetId, binary: string): Promise<Runnin
   const stateDir = join(dir, "state");
   const templateFile = join(dir, "template.json");
   await Deno.writeTextFile(templateFile, JSON.stringify(SERIAL_TEMPLATE));
+  const hookLog = join(dir, "hook.log");
+  const hook = join(dir, "hook.sh");
+  await Deno.writeTextFile(
+    hook,
+    `#!/bin/sh\n{ cat; echo; } >> ${hookLog}\necho '{"allowProvisioning": true}'\n`,
+    { mode: 0o755 },
+  );
   const [command, args] = commandLine(id, binary, [
     "emulator",
     "--state-dir",
@@ -109,6 +120,10 @@ async function startBinaryEmulator(id: TargetId, binary: string): Promise<Runnin
     templateFile,
     "--template-name",
     "BoardTemplate",
+    "--control-port",
+    "0",
+    "--pre-provisioning-hook",
+    `file:${hook}`,
   ]);
   const child = new Deno.Command(command, {
     args,
@@ -122,8 +137,8 @@ async function startBinaryEmulator(id: TargetId, binary: string): Promise<Runnin
   let stdout = "";
   const timer = setTimeout(() => child.kill("SIGKILL"), COMMAND_TIMEOUT_MS);
   try {
-    // Ready once it prints its listening address; its exit ends the loop too.
-    while (!/^listening: \S+:\d+$/m.test(stdout)) {
+    // Ready once it prints its addresses; its exit ends the loop too.
+    while (!/^control: \S+:\d+$/m.test(stdout)) {
       const { value, done } = await reader.read();
       if (done) {
         const status = await child.status;
@@ -138,9 +153,12 @@ async function startBinaryEmulator(id: TargetId, binary: string): Promise<Runnin
   }
   const configPath = join(stateDir, "device-client.conf");
   assert(stdout.includes(`config: ${configPath}`), `emulator output: ${stdout}`);
+  const [, controlHost, controlPort] = /^control: (\S+):(\d+)$/m.exec(stdout)!;
   return {
     configPath,
     stateDir,
+    controlUrl: `http://${controlHost}:${controlPort}`,
+    hookLog,
     async stop() {
       child.kill("SIGTERM");
       const stopTimer = setTimeout(() => child.kill("SIGKILL"), COMMAND_TIMEOUT_MS);
@@ -315,6 +333,30 @@ for (const id of TARGET_IDS) {
           const certPem = await Deno.readTextFile(config.cert);
           assertKeyMatches(certPem, await Deno.readTextFile(config.key));
           issued.push(certificateIdOf(certPem));
+        });
+
+        await t.step("the control plane and the hook work in the binary's emulator", async () => {
+          const payloads = (await Deno.readTextFile(emulator.hookLog)).trim().split("\n")
+            .map((line) => JSON.parse(line));
+          assertEquals(payloads.map((p) => p.parameters.SerialNumber), [
+            `${id}-keys`,
+            `${id}-csr`,
+            `${id}-gen`,
+          ]);
+          assertEquals(payloads.map((p) => p.certificateId), issued);
+          const call = async (method: string, path: string) => {
+            const response = await fetch(`${emulator.controlUrl}${path}`, { method });
+            const text = await response.text();
+            return { status: response.status, json: text ? JSON.parse(text) : undefined };
+          };
+          const thing = await call("GET", `/things/board-${id}-keys`);
+          assertEquals(thing.json.attributes, { serial: `${id}-keys`, location: "factory-1" });
+          const path = `/certificates/${issued[0]}`;
+          assertEquals((await call("PUT", `${path}?newStatus=INACTIVE`)).status, 200);
+          assertEquals((await call("GET", path)).json.certificateDescription.status, "INACTIVE");
+          const unknown = await call("POST", "/things/x");
+          assertEquals(unknown.status, 404);
+          assertMatch(unknown.json.message, /does not implement CreateThing/);
         });
       } finally {
         const output = await emulator.stop();

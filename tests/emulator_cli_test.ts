@@ -2,7 +2,7 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
 import { ExitCode } from "../src/errors.ts";
 import { existsSync } from "node:fs";
-import { claimCredentials, connect, fleetprovCommand } from "./support/mod.ts";
+import { claimCredentials, connect, fleetprovCommand, spawnEmulator } from "./support/mod.ts";
 
 /** Starts `fleetprov emulator` with `args` (its own HOME: the emulator's files are in --state-dir). */
 function fleetprov(args: string[]): Deno.ChildProcess {
@@ -11,6 +11,19 @@ function fleetprov(args: string[]): Deno.ChildProcess {
 }
 
 const BAD_FAULTS = `${Deno.makeTempDirSync()}/bad-faults.json`;
+const BAD_TEMPLATE = `${Deno.makeTempDirSync()}/bad-template.json`;
+Deno.writeTextFileSync(
+  BAD_TEMPLATE,
+  JSON.stringify({
+    Resources: {
+      certificate: {
+        Type: "AWS::IoT::Certificate",
+        Properties: { CertificateSigningRequest: "x" },
+      },
+      thing: { Type: "AWS::IoT::Thing", Properties: { ThingName: { "Fn::If": [] } } },
+    },
+  }),
+);
 Deno.writeTextFileSync(
   BAD_FAULTS,
   JSON.stringify([{ operation: "RegisterThing", drop: "sometimes" }]),
@@ -33,6 +46,28 @@ Deno.test("emulator CLI: bad flags exit 78 with one line naming the flag", async
       [
         ["--state-dir", "/tmp/x", "--faults-file", BAD_FAULTS],
         /--faults-file .*bad-faults.json: fault 1: "drop" must be/,
+      ],
+      // Every problem AWS would refuse the template for, on one line.
+      [
+        ["--state-dir", "/tmp/x", "--template-file", BAD_TEMPLATE],
+        /--template-file .*bad-template.json: The provisioning template FleetprovTemplate is not one AWS accepts: \$\.Resources\.certificate\.Properties\.CertificateSigningRequest: .*; \$\.Resources\.certificate\.Properties\.CertificateId: .*; \$\.Resources\.thing\.Properties\.ThingName\["Fn::If"\]: Fn::If is not an intrinsic function/,
+      ],
+      [
+        [
+          "--state-dir",
+          "/tmp/x",
+          "--pre-provisioning-hook",
+          "arn:aws:lambda:us-east-1:1:function:f",
+        ],
+        /--pre-provisioning-hook: .*cannot invoke a Lambda function; give it file:\/absolute\/path\/to\/command or http\(s\):\/\/host:port\/path/,
+      ],
+      [
+        ["--state-dir", "/tmp/x", "--hook-timeout", "0"],
+        /--hook-timeout "0" must be an integer from 1/,
+      ],
+      [
+        ["--state-dir", "/tmp/x", "--control-port", "70000"],
+        /--control-port "70000" must be an integer/,
       ],
     ] as const
   ) {
@@ -94,37 +129,79 @@ Deno.test("emulator CLI: prints config and address, serves, stops cleanly on SIG
   assertMatch(text, /stopped \(SIGTERM\)/);
 });
 
-Deno.test("emulator CLI: a busy port exits 78 with one line, without hanging (aedes and the key pool closed)", async () => {
-  const stateDir = await Deno.makeTempDir({ prefix: "fleetprov-emulator-busy-" });
-  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (busy.addr as Deno.NetAddr).port;
-  try {
-    // RSA keys in the pool: their generation is what kept a failed start alive, among others.
-    const child = fleetprov(["--state-dir", stateDir, "--port", String(port), "--key-pool", "2"]);
-    // A bound, not a synchronisation: the process must end on its own, long before this.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const hung = new Promise<"hung">((resolve) => {
-      timer = setTimeout(() => resolve("hung"), 60_000);
-    });
-    const output = await Promise.race([child.output(), hung]);
-    clearTimeout(timer);
-    if (output === "hung") {
-      child.kill("SIGKILL");
-      await child.status;
-      throw new Error("fleetprov emulator on a busy port did not exit within 60 s");
+for (
+  const busyFlag of [
+    { flag: "--port", others: ["--key-pool", "2"], fix: "--port or --host" },
+    { flag: "--control-port", others: ["--port", "0"], fix: "--control-port or --control-host" },
+  ]
+) {
+  Deno.test(`emulator CLI: a busy ${busyFlag.flag} exits 78 with one line naming it, without hanging (aedes and the key pool closed)`, async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "fleetprov-emulator-busy-" });
+    const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (busy.addr as Deno.NetAddr).port;
+    try {
+      // RSA keys in the pool: their generation is what kept a failed start alive, among others.
+      const child = fleetprov([
+        "--state-dir",
+        stateDir,
+        busyFlag.flag,
+        String(port),
+        ...busyFlag.others,
+      ]);
+      // A bound, not a synchronisation: the process must end on its own, long before this.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const hung = new Promise<"hung">((resolve) => {
+        timer = setTimeout(() => resolve("hung"), 60_000);
+      });
+      const output = await Promise.race([child.output(), hung]);
+      clearTimeout(timer);
+      if (output === "hung") {
+        child.kill("SIGKILL");
+        await child.status;
+        throw new Error("fleetprov emulator on a busy port did not exit within 60 s");
+      }
+      assertEquals(output.code, ExitCode.Config);
+      const stderr = new TextDecoder().decode(output.stderr);
+      assertEquals(stderr.trim().split("\n").length, 1, stderr);
+      assertEquals(
+        stderr,
+        `fleetprov: emulator: cannot listen on 127.0.0.1:${port} (EADDRINUSE); choose another ${busyFlag.fix}.\n`,
+      );
+      assertEquals(new TextDecoder().decode(output.stdout), "", "no listening: line");
+    } finally {
+      busy.close();
     }
-    assertEquals(output.code, ExitCode.Config);
-    const stderr = new TextDecoder().decode(output.stderr);
-    assertEquals(stderr.trim().split("\n").length, 1, stderr);
-    assertMatch(
-      stderr,
-      new RegExp(
-        `^fleetprov: emulator: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); choose another --port or --host\\.$`,
-        "m",
-      ),
-    );
-    assertEquals(new TextDecoder().decode(output.stdout), "", "no listening: line");
+  });
+}
+
+Deno.test("emulator CLI: --control-port prints control: HOST:PORT and serves AWS IoT's REST API; --pre-provisioning-hook sets the default template's hook", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fleetprov-emulator-cli-" });
+  const emulator = await spawnEmulator([
+    "--control-port",
+    "0",
+    "--pre-provisioning-hook",
+    "http://127.0.0.1:9/hook",
+    "--hook-timeout",
+    "250",
+  ], { stateDir: `${dir}/state` });
+  try {
+    assertEquals(emulator.control?.host, "127.0.0.1");
+    const template = await fetch(
+      `${emulator.control!.url}/provisioning-templates/FleetprovTemplate`,
+    )
+      .then((r) => r.json());
+    assertEquals(template.preProvisioningHook, { targetArn: "http://127.0.0.1:9/hook" });
+    assertEquals(template.enabled, true);
   } finally {
-    busy.close();
+    const stopped = await emulator.stop();
+    assertEquals(stopped.code, 0);
+    assertMatch(
+      stopped.stdout,
+      /^config: .*\nlistening: 127\.0\.0\.1:\d+\ncontrol: 127\.0\.0\.1:\d+\n/,
+    );
   }
+  // Without the flag there is no control plane, and no control: line.
+  const plain = await spawnEmulator([], { stateDir: `${dir}/state` });
+  const stopped = await plain.stop();
+  assert(!stopped.stdout.includes("control:"), stopped.stdout);
 });

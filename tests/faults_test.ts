@@ -25,7 +25,7 @@ import {
   writeWithMode,
 } from "./support/mod.ts";
 import type { Emulator, FaultRule } from "../src/emulator/mod.ts";
-import type { Registry } from "../src/emulator/registry.ts";
+import type { Registry } from "../src/emulator/registry/mod.ts";
 
 const RETRY_LINE = /Attempt (\d+) failed at step (\S+): (.+) Retrying in (\d+) ms\.$/;
 

@@ -6,9 +6,9 @@ import {
   TemplateError,
   validateParameters,
 } from "../src/template/mod.ts";
-import { mergeThing } from "../src/emulator/service.ts";
+import { mergeThing } from "../src/template/mod.ts";
 import { sampleTemplate } from "../src/emulator/defaults.ts";
-import type { ThingRecord } from "../src/emulator/registry.ts";
+import type { ThingRecord } from "../src/emulator/registry/mod.ts";
 
 const CERT = "ab".repeat(32);
 const pseudo = { "AWS::IoT::Certificate::Id": CERT };
@@ -206,17 +206,13 @@ Deno.test("template: OverrideSettings on an existing thing", () => {
   assertEquals(unchanged, existing);
   const replaced = mergeThing(existing, {
     ...wanted,
-    overrides: {
-      AttributePayload: "REPLACE",
-      ThingTypeName: "REPLACE",
-      ThingGroups: "REPLACE",
-      BillingGroup: "REPLACE",
-    },
+    overrides: { AttributePayload: "REPLACE", ThingTypeName: "REPLACE", ThingGroups: "REPLACE" },
   });
   assertEquals(replaced.attributes, { b: "20", c: "30" });
   assertEquals(replaced.thingTypeName, "New");
   assertEquals(replaced.thingGroups, ["g2"]);
-  assertEquals(replaced.billingGroup, "bill-2");
+  // AWS documents no OverrideSettings for BillingGroup: an existing thing keeps its own.
+  assertEquals(replaced.billingGroup, "bill-1");
   assertEquals(replaced.version, 4);
   const merged = mergeThing(existing, {
     ...wanted,
@@ -230,7 +226,8 @@ Deno.test("template: OverrideSettings on an existing thing", () => {
     TemplateError,
     /ThingTypeName differs/,
   );
-  assertEquals(error.errorCode, "ResourceRegistrationFailure");
+  // AWS: FAIL "causes the request to fail with a ResourceConflictsException".
+  assertEquals([error.errorCode, error.statusCode], ["ResourceConflictsException", 409]);
   // FAIL passes when nothing would change.
   const same = mergeThing(existing, {
     thingName: "t",

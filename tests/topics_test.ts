@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { assert, assertEquals, assertThrows } from "./support/assert.ts";
 import { operationTopics, routeOf } from "../src/protocol/mod.ts";
-import { filterMatches } from "../src/emulator/authorize.ts";
+import { filterMatches } from "../src/emulator/mqtt/authorize.ts";
 import { isAllowed } from "../src/policy/mod.ts";
 import { claimPolicy, fpCertPolicy } from "../src/emulator/defaults.ts";
 

@@ -11,20 +11,26 @@ import { parseArgs } from "node:util";
 import { configError, ExitCode, FleetprovError } from "../errors.ts";
 import {
   checkPolicyDocument,
+  checkStartTemplate,
+  DEFAULT_TEMPLATE_NAME,
   type EmulatorOptions,
   type FaultRule,
   KEY_TYPES,
   type KeyType,
   parseFaultFlag,
   parseFaults,
+  parseHookTarget,
   startEmulator,
 } from "../emulator/mod.ts";
 
 const HELP = `Usage: fleetprov emulator --state-dir DIR [options]
 
 Runs a local AWS IoT fleet provisioning endpoint (mutual-TLS MQTT) for tests,
-demos and CI. Writes DIR/device-client.conf, which fleetprov uses as is:
+demos and CI, and with --control-port AWS IoT's control plane (a subset) over
+HTTP for the AWS CLI and SDKs. Writes DIR/device-client.conf, which fleetprov
+uses as is:
   fleetprov --config-file DIR/device-client.conf
+  aws iot list-things --endpoint-url http://127.0.0.1:PORT   (any credentials)
 
 Options:
   --state-dir DIR          where the CA, claim certificate, registry and config live (required)
@@ -32,6 +38,14 @@ Options:
   --host H                 listen address (default 127.0.0.1)
   --template-file FILE     provisioning template (JSON); default: the Device Client sample
   --template-name NAME     template name in the RegisterThing topic (default FleetprovTemplate)
+  --pre-provisioning-hook TARGET
+                           the template's hook: file:/path/to/command (JSON on stdin and
+                           stdout) or http(s)://host:port/path (JSON POST)
+  --hook-timeout MS        a hook's time limit (default 5000, AWS's)
+  --control-port N         serve AWS IoT's control plane (REST, a subset) on N; 0 picks one
+  --control-host H         its listen address (default 127.0.0.1; it accepts any credentials)
+  --allow-command-hooks    let control-plane requests set file: hooks (commands this process
+                           runs); off by default, as anyone reaching the control plane could
   --token-lifetime SECONDS ownership token lifetime (default 3600)
   --claim-policy-file FILE the claim certificate's policy (AWS IoT policy JSON); default: the
                            policy of the AWS docs for --template-name
@@ -62,18 +76,31 @@ export async function runEmulatorCommand(args: string[]): Promise<number> {
   try {
     emulator = await startEmulator(options);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const { code, port } = error as NodeJS.ErrnoException & { port?: number };
     if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+      // Node names the port that failed: the MQTT listener's or the control plane's.
+      const control = options.controlPort !== undefined && port === options.controlPort &&
+        port !== (options.port ?? 8883);
+      const [host, flags] = control
+        ? [options.controlHost ?? "127.0.0.1", "--control-port or --control-host"]
+        : [options.host ?? "127.0.0.1", "--port or --host"];
       throw configError(
-        `emulator: cannot listen on ${options.host ?? "127.0.0.1"}:${
-          options.port ?? 8883
-        } (${code}); choose another --port or --host.`,
+        `emulator: cannot listen on ${host}:${port ?? options.port ?? 8883} (${code}); ` +
+          `choose another ${flags}.`,
       );
     }
     throw configError(`emulator: ${(error as Error).message}`);
   }
   process.stdout.write(`config: ${emulator.configPath}\n`);
   process.stdout.write(`listening: ${emulator.host}:${emulator.port}\n`);
+  if (emulator.control) {
+    process.stdout.write(`control: ${emulator.control.host}:${emulator.control.port}\n`);
+    if (!["127.0.0.1", "::1", "localhost"].includes(emulator.control.host)) {
+      process.stderr.write(
+        `emulator: warning: the control plane on ${emulator.control.host} accepts any credentials: whoever reaches it can change the registry.\n`,
+      );
+    }
+  }
   const signal = await new Promise<string>((resolve) => {
     const stop = (name: string) => {
       process.off("SIGINT", onInt);
@@ -104,6 +131,11 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
         host: { type: "string" },
         "template-file": { type: "string" },
         "template-name": { type: "string" },
+        "pre-provisioning-hook": { type: "string" },
+        "hook-timeout": { type: "string" },
+        "control-port": { type: "string" },
+        "control-host": { type: "string" },
+        "allow-command-hooks": { type: "boolean" },
         "token-lifetime": { type: "string" },
         "claim-policy-file": { type: "string" },
         "key-type": { type: "string" },
@@ -143,18 +175,7 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
       integer("--token-lifetime", values["token-lifetime"], 0, 86_400 * 365) *
       1000;
   }
-  if (values["template-file"] !== undefined) {
-    const template = readJson(values["template-file"], "--template-file");
-    const resources = (template as { Resources?: unknown } | null)?.Resources;
-    if (typeof resources !== "object" || resources === null || Array.isArray(resources)) {
-      throw configError(
-        `emulator: --template-file ${
-          values["template-file"]
-        } is not a provisioning template (no "Resources" object).`,
-      );
-    }
-    options.template = template;
-  }
+  Object.assign(options, templateOptions(values));
   Object.assign(options, keyAndPolicyOptions(values));
   if (values.alpn !== undefined) {
     if (values.alpn !== "require" && values.alpn !== "optional") {
@@ -167,6 +188,46 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
   const faults = faultRules(values["faults-file"], values.fault ?? []);
   if (faults.length > 0) options.faults = faults;
   if (values.verbose) options.log = (line) => process.stderr.write(`emulator: ${line}\n`);
+  return options;
+}
+
+/**
+ * The default template's options: --template-file (checked as AWS checks a
+ * template: every problem in one line), --pre-provisioning-hook, --hook-timeout,
+ * and the control plane's --control-port and --control-host.
+ */
+function templateOptions(
+  values: Record<string, string | boolean | string[] | undefined>,
+): Partial<EmulatorOptions> {
+  const options: Partial<EmulatorOptions> = {};
+  const hook = values["pre-provisioning-hook"] as string | undefined;
+  if (hook !== undefined) {
+    try {
+      parseHookTarget(hook);
+    } catch (error) {
+      throw configError(`emulator: --pre-provisioning-hook: ${(error as Error).message}`);
+    }
+    options.preProvisioningHook = hook;
+  }
+  const file = values["template-file"] as string | undefined;
+  if (file !== undefined) {
+    const text = readText(file, "--template-file");
+    const name = (values["template-name"] as string | undefined) ?? DEFAULT_TEMPLATE_NAME;
+    try {
+      checkStartTemplate(name, { template: text, preProvisioningHook: hook });
+    } catch (error) {
+      throw configError(`emulator: --template-file ${file}: ${(error as Error).message}`);
+    }
+    options.template = text;
+  }
+  if (values["hook-timeout"] !== undefined) {
+    options.hookTimeoutMs = integer("--hook-timeout", values["hook-timeout"] as string, 1, 600_000);
+  }
+  if (values["control-port"] !== undefined) {
+    options.controlPort = integer("--control-port", values["control-port"] as string, 0, 65535);
+  }
+  if (values["control-host"] !== undefined) options.controlHost = values["control-host"] as string;
+  if (values["allow-command-hooks"]) options.allowCommandHooks = true;
   return options;
 }
 
@@ -232,15 +293,18 @@ function integer(flag: string, text: string, min: number, max: number): number {
   return value;
 }
 
-function readJson(path: string, flag: string): unknown {
-  let text: string;
+function readText(path: string, flag: string): string {
   try {
-    text = readFileSync(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (error) {
     throw configError(
       `emulator: ${flag} ${path} cannot be read (${(error as NodeJS.ErrnoException).code}).`,
     );
   }
+}
+
+function readJson(path: string, flag: string): unknown {
+  const text = readText(path, flag);
   try {
     return JSON.parse(text);
   } catch (error) {

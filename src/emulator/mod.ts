@@ -1,43 +1,47 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * A local AWS IoT fleet provisioning endpoint for tests, demos and CI: mutual
- * TLS MQTT broker, CA, registry, template engine, claim policy.
+ * A local AWS IoT fleet provisioning endpoint for tests, demos and CI: the
+ * MQTT side (`mqtt/`: mutual TLS broker, the provisioning API), the control
+ * plane over HTTP (`control_plane/`: AWS IoT's REST API, a subset), the
+ * pre-provisioning hooks (`hooks/`), and what they share: the registry
+ * (`registry/`), the CA, the templates, the defaults.
  *
  * @example
  * ```ts
- * const emulator = await startEmulator({ stateDir: "/tmp/fp", port: 0 });
+ * const emulator = await startEmulator({ stateDir: "/tmp/fp", port: 0, controlPort: 0 });
  * // fleetprov --config-file emulator.configPath
+ * // aws iot list-things --endpoint-url emulator.control.url
  * await emulator.close();
  * ```
  *
  * @module
  */
-import { chmodSync, existsSync, readFileSync } from "node:fs";
-import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
-import { certificateId as certificateIdOf } from "../pki/mod.ts";
-import { ensureDirectory, sweepTemporaries, writeFileAtomic } from "../secure_files/mod.ts";
-import { startBroker } from "./broker.ts";
-import type { OperationCounters } from "./broker.ts";
+import { ensureDirectory, sweepTemporaries } from "../secure_files/mod.ts";
 import { CertificateAuthority } from "./ca.ts";
-import {
-  CLAIM_POLICY_NAME,
-  claimPolicy,
-  DEFAULT_TEMPLATE_NAME,
-  fpCertPolicy,
-  sampleTemplate,
-} from "./defaults.ts";
+import { type RunningControlPlane, startControlPlane } from "./control_plane/mod.ts";
+import { claimPolicy, DEFAULT_TEMPLATE_NAME, sampleTemplate } from "./defaults.ts";
 import { EmulatorEvents } from "./events.ts";
-import { FaultController, type FaultOperation, type FaultRule } from "./faults.ts";
-import { KeyPool, type KeyType } from "./keys.ts";
-import { checkPolicyDocument } from "../policy/mod.ts";
-import { Registry, type RegistryView } from "./registry.ts";
-import { ProvisioningService } from "./service.ts";
+import { type RunningBroker, startBroker } from "./mqtt/broker.ts";
+import { FaultController } from "./mqtt/faults.ts";
+import { KeyPool } from "./mqtt/keys.ts";
+import { ProvisioningService } from "./mqtt/service.ts";
+import type { Registry } from "./registry/mod.ts";
+import { type Emulator, type EmulatorOptions, validateOptions } from "./options.ts";
+import {
+  claimFiles,
+  issueClaimCertificate,
+  openRegistry,
+  serverCertificate,
+  writeDeviceConfig,
+} from "./state_files.ts";
+import { installTemplates, type TemplateDefinition } from "./templates.ts";
 
-export type { OperationCounters } from "./broker.ts";
+export type { Emulator, EmulatorOptions } from "./options.ts";
+export type { OperationCounters } from "./mqtt/broker.ts";
 export type { EmulatorEventMap, EmulatorEventName } from "./events.ts";
 export { EmulatorEvents } from "./events.ts";
-export { parseFaultFlag } from "./fault_flag.ts";
+export { parseFaultFlag } from "./mqtt/fault_flag.ts";
 export {
   FaultController,
   type FaultOperation,
@@ -45,105 +49,32 @@ export {
   parseFaults,
   type PauseHandle,
   type PausePoint,
-} from "./faults.ts";
+} from "./mqtt/faults.ts";
 export type {
+  CatalogKind,
+  CatalogRecord,
   CertificateRecord,
   CertificateStatus,
   RegistryView,
+  TemplateRecord,
   ThingRecord,
-} from "./registry.ts";
+} from "./registry/mod.ts";
 export { claimPolicy, DEFAULT_TEMPLATE_NAME, fpCertPolicy, sampleTemplate } from "./defaults.ts";
-export { KEY_TYPES, type KeyType } from "./keys.ts";
+export { KEY_TYPES, type KeyType } from "./mqtt/keys.ts";
 export { checkPolicyDocument } from "../policy/mod.ts";
-
-/**
- * Registry changes are written (atomically) at most this long after they
- * happen, coalesced: one write per burst instead of several per request.
- */
-const REGISTRY_FLUSH_DELAY_MS = 100;
-
-/** Options of {@linkcode startEmulator}. */
-export interface EmulatorOptions {
-  /** Created 0745 if missing (secrets inside stay 0700/0600); CA, claim, registry and config persist here. */
-  stateDir: string;
-  /** Listen address, default "127.0.0.1". */
-  host?: string;
-  /** Listen port, default 8883; 0 picks a free port. */
-  port?: number;
-  /** Template name in the RegisterThing topic, default "FleetprovTemplate". */
-  templateName?: string;
-  /** Provisioning template, default the Device Client's sample template. */
-  template?: unknown;
-  /** Ownership token lifetime in ms, default 3 600 000 (1 hour). */
-  tokenLifetimeMs?: number;
-  /** Extra named policies; "FPCertPolicy" (the Device Client sample) exists by default. */
-  policies?: Record<string, unknown>;
-  /**
-   * The claim certificate's policy (AWS IoT policy JSON). Default: the policy
-   * of the AWS docs, iot:Connect plus the provisioning topics of `templateName`.
-   */
-  claimPolicy?: unknown;
-  /**
-   * Key pairs CreateKeysAndCertificate hands out: "rsa-2048" (default, as AWS
-   * IoT) or "ec-p256" (cheap to generate: storms and benchmarks).
-   */
-  keyType?: KeyType;
-  /** Key pairs generated ahead (default 2; 0 generates each on demand). */
-  keyPoolSize?: number;
-  /**
-   * TLS ALPN: "require" refuses connections that do not negotiate
-   * `x-amzn-mqtt-ca` (as AWS IoT on port 443); "optional" accepts both.
-   * Default: "require" on port 443, else "optional".
-   */
-  alpn?: "require" | "optional";
-  /** Fault rules active from the start (more via `emulator.faults.add`). */
-  faults?: FaultRule[];
-  /** Log sink, one line per call; default silent. */
-  log?: (line: string) => void;
-}
-
-/** A running emulator. */
-export interface Emulator {
-  host: string;
-  port: number;
-  /** The endpoint devices use (the server certificate is valid for it). */
-  endpoint: "localhost";
-  /** The CA certificate (PEM) that issued the server and device certificates. */
-  caCertPem: string;
-  /** Root CA copy for devices: `<stateDir>/claim/root-ca.pem` (0644 in a 0700 dir). */
-  caPath: string;
-  /** The claim certificate (0644) and key (0600), registered ACTIVE. */
-  claim: { certPath: string; keyPath: string; certificateId: string };
-  /** `<stateDir>/device-client.conf`: a config file fleetprov can use as is. */
-  configPath: string;
-  /** Live registry (read-only view). */
-  registry: RegistryView;
-  /** Events (connect, request, answer, dropped, violation, disconnect). */
-  events: EmulatorEvents;
-  /** Requests and answers counted per operation, and CONNECTs under "connect" (live). */
-  counters: Record<FaultOperation, OperationCounters>;
-  /** Fault injection: add/clear rules, pause at a step. */
-  faults: FaultController;
-  /**
-   * Issues and registers (ACTIVE, claim policy) another claim certificate for
-   * a public key the emulator never sees the private half of, e.g. a key in a
-   * device's secure element. `publicKeyPem` is a PEM SubjectPublicKeyInfo.
-   */
-  issueClaimCertificate(publicKeyPem: string): { certificatePem: string; certificateId: string };
-  /** Stops listening, disconnects everyone, writes the registry. */
-  close(): Promise<void>;
-}
+export { DEFAULT_HOOK_TIMEOUT_MS, MAX_HOOK_ANSWER_BYTES, parseHookTarget } from "./hooks/mod.ts";
+export { MAX_REQUEST_BYTES } from "./control_plane/mod.ts";
+export { checkStartTemplate, type TemplateDefinition } from "./templates.ts";
 
 /** Starts the emulator; resolves once it listens and the config file is written. */
 export async function startEmulator(options: EmulatorOptions): Promise<Emulator> {
   const stateDir = options.stateDir;
   const host = options.host ?? "127.0.0.1";
   const templateName = options.templateName ?? DEFAULT_TEMPLATE_NAME;
-  const template = options.template ?? sampleTemplate();
   const log = options.log ?? (() => {});
-  const tokenLifetimeMs = options.tokenLifetimeMs ?? 3_600_000;
   const claimPolicyDocument = options.claimPolicy ?? claimPolicy(templateName);
-  checkOptions({ template, claimPolicy: claimPolicyDocument, tokenLifetimeMs }, options);
+  const templates = startTemplates(options, templateName);
+  validateOptions(options, { templates, claimPolicy: claimPolicyDocument });
   const faults = new FaultController(options.faults ?? []);
 
   prepareStateDir(stateDir);
@@ -153,37 +84,20 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     claimPolicy: claimPolicyDocument,
     policies: options.policies,
   });
+  installTemplates(registry, templates);
   const claim = await claimFiles(ca, registry, join(stateDir, "claim"));
   registry.flush();
 
   const events = new EmulatorEvents();
   const keys = new KeyPool(options.keyType ?? "rsa-2048", options.keyPoolSize ?? 2);
-  const service = new ProvisioningService({
-    registry,
+  const { broker, control } = await startServers(options, {
     ca,
-    keys,
-    templateName,
-    template,
-    tokenLifetimeMs,
-    log,
-  });
-  const port = options.port ?? 8883;
-  const broker = await startBroker({
-    host,
-    port,
-    alpn: options.alpn ?? (port === 443 ? "require" : "optional"),
-    serverCertPem: server.certPem,
-    serverKeyPem: server.keyPem,
-    ca,
+    server,
     registry,
-    service,
-    templateName,
     events,
     faults,
+    keys,
     log,
-  }).catch(async (error) => {
-    await keys.close();
-    throw error;
   });
   const configPath = writeDeviceConfig(join(stateDir, "device-client.conf"), {
     port: broker.port,
@@ -201,13 +115,21 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     caPath: claim.caPath,
     claim: { certPath: claim.certPath, keyPath: claim.keyPath, certificateId: claim.certificateId },
     configPath,
+    control: control && {
+      host: control.host,
+      port: control.port,
+      url: `http://${
+        control.host.includes(":") ? `[${control.host}]` : control.host
+      }:${control.port}`,
+    },
     registry,
     events,
     counters: broker.counters,
     faults,
     issueClaimCertificate: (publicKeyPem) => issueClaimCertificate(ca, registry, publicKeyPem),
     close() {
-      closing ??= Promise.all([broker.close(), keys.close()]).finally(() => registry.flush())
+      closing ??= Promise.all([broker.close(), keys.close(), control?.close()])
+        .finally(() => registry.flush())
         .then(() => {});
       return closing;
     },
@@ -226,138 +148,71 @@ function prepareStateDir(stateDir: string): void {
   }
 }
 
-function checkOptions(
-  given: { template: unknown; claimPolicy: unknown; tokenLifetimeMs: number },
+/** The MQTT broker (with the provisioning service) and, when asked for, the control plane. */
+async function startServers(
   options: EmulatorOptions,
-): void {
-  checkTemplate(given.template);
-  checkTokenLifetime(given.tokenLifetimeMs);
-  checkPolicyDocument(given.claimPolicy, "The claim policy");
-  if (options.alpn !== undefined && options.alpn !== "require" && options.alpn !== "optional") {
-    throw new Error(`alpn must be "require" or "optional", not ${JSON.stringify(options.alpn)}.`);
-  }
-}
-
-function checkTokenLifetime(tokenLifetimeMs: number): void {
-  if (!Number.isFinite(tokenLifetimeMs) || tokenLifetimeMs < 0) {
-    throw new Error(`tokenLifetimeMs must be a number >= 0, not ${tokenLifetimeMs}.`);
-  }
-}
-
-/** The registry with the Device Client's sample policy, the claim policy and the extra policies. */
-function openRegistry(
-  path: string,
-  given: { claimPolicy: unknown; policies?: Record<string, unknown> },
-): Registry {
-  const registry = new Registry(path, { flushDelayMs: REGISTRY_FLUSH_DELAY_MS });
-  if (registry.policy("FPCertPolicy") === undefined) {
-    registry.putPolicy("FPCertPolicy", fpCertPolicy());
-  }
-  registry.putPolicy(CLAIM_POLICY_NAME, given.claimPolicy);
-  for (const [name, document] of Object.entries(given.policies ?? {})) {
-    registry.putPolicy(name, document);
-  }
-  return registry;
-}
-
-/** Writes `<stateDir>/device-client.conf`, a config file fleetprov uses as is; returns its path. */
-function writeDeviceConfig(
-  path: string,
-  device: {
-    port: number;
-    claim: { certPath: string; keyPath: string; caPath: string };
-    templateName: string;
+  shared: {
+    ca: CertificateAuthority;
+    server: { certPem: string; keyPem: string };
+    registry: Registry;
+    events: EmulatorEvents;
+    faults: FaultController;
+    keys: KeyPool;
+    log: (line: string) => void;
   },
-): string {
-  const config = {
-    endpoint: "localhost",
-    port: device.port,
-    cert: device.claim.certPath,
-    key: device.claim.keyPath,
-    "root-ca": device.claim.caPath,
-    logging: { level: "INFO", type: "STDOUT" },
-    "fleet-provisioning": { enabled: true, "template-name": device.templateName },
-  };
-  writeFileAtomic(path, JSON.stringify(config, null, 2) + "\n", { mode: 0o640 });
-  return path;
-}
-
-/** Registers another claim certificate (ACTIVE, claim policy) for a public key. */
-function issueClaimCertificate(
-  ca: CertificateAuthority,
-  registry: Registry,
-  publicKeyPem: string,
-): { certificatePem: string; certificateId: string } {
-  const spki = createPublicKey(publicKeyPem).export({ type: "spki", format: "der" });
-  const issued = ca.issueClient(new Uint8Array(spki));
-  registerClaim(registry, issued);
-  return issued;
-}
-
-/** Registers a claim certificate: ACTIVE, with the claim policy. */
-function registerClaim(
-  registry: Registry,
-  issued: { certificateId: string; certificatePem: string },
-): void {
-  registry.putCertificate({
-    certificateId: issued.certificateId,
-    certificatePem: issued.certificatePem,
-    status: "ACTIVE",
-    createdAt: new Date().toISOString(),
-    thingNames: [],
-    policyNames: [CLAIM_POLICY_NAME],
-    claim: true,
+): Promise<{ broker: RunningBroker; control?: RunningControlPlane }> {
+  const { ca, server, registry, events, faults, keys, log } = shared;
+  const service = new ProvisioningService({
+    registry,
+    ca,
+    keys,
+    tokenLifetimeMs: options.tokenLifetimeMs ?? 3_600_000,
+    hookTimeoutMs: options.hookTimeoutMs,
+    log,
   });
+  const port = options.port ?? 8883;
+  const broker = await startBroker({
+    host: options.host ?? "127.0.0.1",
+    port,
+    alpn: options.alpn ?? (port === 443 ? "require" : "optional"),
+    serverCertPem: server.certPem,
+    serverKeyPem: server.keyPem,
+    ca,
+    registry,
+    service,
+    events,
+    faults,
+    log,
+  }).catch(async (error) => {
+    await keys.close();
+    throw error;
+  });
+  if (options.controlPort === undefined) return { broker };
+  const control = await startControlPlane({
+    host: options.controlHost ?? "127.0.0.1",
+    port: options.controlPort,
+    registry,
+    log,
+    disconnectCertificate: (id) => broker.disconnectCertificate(id),
+    endpoint: { host: "localhost", port: broker.port },
+    allowCommandHooks: options.allowCommandHooks ?? false,
+  }).catch(async (error) => {
+    await Promise.all([broker.close(), keys.close()]);
+    throw error;
+  });
+  return { broker, control };
 }
 
-function checkTemplate(template: unknown): void {
-  if (typeof template !== "object" || template === null || Array.isArray(template)) {
-    throw new Error("The provisioning template must be a JSON object.");
-  }
-  const resources = (template as { Resources?: unknown }).Resources;
-  if (typeof resources !== "object" || resources === null || Array.isArray(resources)) {
-    throw new Error("The provisioning template has no Resources object.");
-  }
-}
-
-async function serverCertificate(
-  ca: CertificateAuthority,
-  dir: string,
-): Promise<{ certPem: string; keyPem: string }> {
-  const certPath = join(dir, "server-cert.pem");
-  const keyPath = join(dir, "server-key.pem");
-  if (existsSync(certPath) && existsSync(keyPath)) {
-    return { certPem: readFileSync(certPath, "utf8"), keyPem: readFileSync(keyPath, "utf8") };
-  }
-  const issued = await ca.issueWithKey({ subject: "CN=localhost", server: true, days: 3650 });
-  writeFileAtomic(keyPath, issued.privateKeyPem, { mode: 0o600 });
-  writeFileAtomic(certPath, issued.certificatePem, { mode: 0o644 });
-  return { certPem: issued.certificatePem, keyPem: issued.privateKeyPem };
-}
-
-async function claimFiles(ca: CertificateAuthority, registry: Registry, dir: string) {
-  ensureDirectory(dir, 0o700);
-  const certPath = join(dir, "claim-certificate.pem.crt");
-  const keyPath = join(dir, "claim-private.pem.key");
-  const caPath = join(dir, "root-ca.pem");
-  let certificateId: string | undefined;
-  if (existsSync(certPath) && existsSync(keyPath)) {
-    const id = certificateIdOf(readFileSync(certPath, "utf8"));
-    if (registry.peekCertificate(id)?.claim) certificateId = id;
-  }
-  if (!certificateId) {
-    const issued = await ca.issueWithKey({ subject: "CN=fleetprov claim" });
-    writeFileAtomic(keyPath, issued.privateKeyPem, { mode: 0o600 });
-    writeFileAtomic(certPath, issued.certificatePem, { mode: 0o644 });
-    certificateId = certificateIdOf(issued.certificatePem);
-    registerClaim(registry, { certificateId, certificatePem: issued.certificatePem });
-  }
-  if (!existsSync(caPath) || readFileSync(caPath, "utf8") !== ca.certPem) {
-    writeFileAtomic(caPath, ca.certPem, { mode: 0o644 });
-  }
-  // Devices check these modes exactly (Device Client rules): restore them.
-  chmodSync(certPath, 0o644);
-  chmodSync(keyPath, 0o600);
-  chmodSync(caPath, 0o644);
-  return { certPath, keyPath, caPath, certificateId };
+/** The templates created at start: the default one, then those of `options.templates`. */
+function startTemplates(
+  options: EmulatorOptions,
+  templateName: string,
+): Record<string, TemplateDefinition> {
+  return {
+    [templateName]: {
+      template: options.template ?? sampleTemplate(),
+      preProvisioningHook: options.preProvisioningHook,
+    },
+    ...options.templates,
+  };
 }

@@ -14,12 +14,15 @@ export type Json = unknown;
 export class TemplateError extends Error {
   /** `InvalidParameters` (the request's fault) or `ResourceRegistrationFailure` (the template's). */
   readonly errorCode: string;
+  /** The rejection's status code (400 unless said otherwise). */
+  readonly statusCode: number;
 
-  /** Creates an error with the rejection code it maps to. */
-  constructor(errorCode: string, message: string) {
+  /** Creates an error with the rejection code (and status) it maps to. */
+  constructor(errorCode: string, message: string, statusCode = 400) {
     super(message);
     this.name = "TemplateError";
     this.errorCode = errorCode;
+    this.statusCode = statusCode;
   }
 }
 

@@ -6,12 +6,7 @@
  *
  * @module
  */
-import {
-  MAX_PARAMETER_KEY_LENGTH,
-  MAX_PARAMETER_VALUE_LENGTH,
-  MAX_THING_NAME_BYTES,
-  THING_NAME_PATTERN,
-} from "../protocol/mod.ts";
+import { MAX_PARAMETER_KEY_LENGTH, MAX_PARAMETER_VALUE_LENGTH } from "../protocol/mod.ts";
 import {
   type Context,
   evaluate,
@@ -22,7 +17,13 @@ import {
   TemplateError,
 } from "./expressions.ts";
 
+import { checkThing } from "./validate_resources.ts";
+import { MERGEABLE, OVERRIDE_ACTIONS, RESOURCE_TYPES, TEMPLATE_LIMITS } from "./vocabulary.ts";
+
 export { TemplateError } from "./expressions.ts";
+export { checkTemplate, type TemplateFinding, type TemplateSource } from "./validate.ts";
+export { type ExistingThing, mergeThing } from "./overrides.ts";
+export { CERTIFICATE_ID_PARAMETER, pathStep, TEMPLATE_LIMITS } from "./vocabulary.ts";
 
 /** What AWS does with a property of a thing that already exists. */
 export type OverrideAction = "DO_NOTHING" | "REPLACE" | "FAIL" | "MERGE";
@@ -35,7 +36,7 @@ export interface ThingResource {
   thingTypeName?: string;
   thingGroups?: string[];
   billingGroup?: string;
-  /** Per property (`AttributePayload`, `ThingTypeName`, `ThingGroups`, `BillingGroup`). */
+  /** Per property (`AttributePayload`, `ThingTypeName`, `ThingGroups`). */
   overrides: Record<string, OverrideAction>;
 }
 
@@ -68,11 +69,8 @@ export interface TemplateInput {
 export const LIMITS = {
   parameterKeyLength: MAX_PARAMETER_KEY_LENGTH,
   parameterValueLength: MAX_PARAMETER_VALUE_LENGTH,
-  thingNameBytes: MAX_THING_NAME_BYTES,
+  thingNameBytes: TEMPLATE_LIMITS.thingNameBytes,
 } as const;
-
-const OVERRIDE_ACTIONS = new Set(["DO_NOTHING", "REPLACE", "FAIL", "MERGE"]);
-const MERGEABLE = new Set(["AttributePayload", "ThingGroups"]);
 
 /**
  * Checks request parameters: an object of strings within the AWS limits.
@@ -224,13 +222,6 @@ function resolveParameters(
         `Parameter ${name} is required by the template and has no Default; pass it in parameters.`,
       );
     }
-    const allowed = spec.AllowedValues;
-    if (Array.isArray(allowed) && !allowed.map(String).includes(values[name])) {
-      throw new TemplateError(
-        "InvalidParameters",
-        `Parameter ${name} must be one of ${allowed.map(String).join(", ")}.`,
-      );
-    }
   }
   for (const [name, value] of Object.entries(input.pseudoParameters)) values[name] ??= value;
   return values;
@@ -244,27 +235,20 @@ function thingResource(
   const where = `Resources.${logicalId}.Properties`;
   const thingName = properties.ThingName;
   if (typeof thingName !== "string" || thingName === "") {
-    throw new TemplateError(
-      "ResourceRegistrationFailure",
-      `${where}.ThingName must evaluate to a non-empty string.`,
-    );
+    fail(`${where}.ThingName`, "must evaluate to a non-empty string");
   }
-  if (new TextEncoder().encode(thingName).length > LIMITS.thingNameBytes) {
-    throw new TemplateError(
-      "ResourceRegistrationFailure",
-      `Thing name ${thingName.slice(0, 32)}... is longer than ${LIMITS.thingNameBytes} bytes.`,
-    );
-  }
-  if (!THING_NAME_PATTERN.test(thingName)) {
-    throw new TemplateError(
-      "ResourceRegistrationFailure",
-      `Thing name ${JSON.stringify(thingName)} may contain only letters, digits, ':', '_' and '-'.`,
-    );
-  }
-  const thing: ThingResource = { thingName, overrides: {} };
+  // What the registry refuses (names, attribute rules and counts), on the evaluated values.
+  checkThing(properties, `$.${where}`, {
+    add: (path, message) => {
+      throw new TemplateError(
+        "ResourceRegistrationFailure",
+        `${message.replace(/\.$/, "")}, at ${path.slice(2)}.`,
+      );
+    },
+  });
+  const thing: ThingResource = { thingName, overrides: overridesOf(logicalId, overrideSettings) };
   if (properties.AttributePayload !== undefined) {
-    const attributes = properties.AttributePayload;
-    if (!isObject(attributes)) fail(`${where}.AttributePayload`, "must be an object");
+    const attributes = properties.AttributePayload as Record<string, Json>;
     thing.attributes = Object.fromEntries(
       Object.entries(attributes).map(([k, v]) => [k, scalar(v, `${where}.AttributePayload.${k}`)]),
     );
@@ -273,34 +257,37 @@ function thingResource(
     thing.thingTypeName = scalar(properties.ThingTypeName, `${where}.ThingTypeName`);
   }
   if (properties.ThingGroups !== undefined) {
-    if (!Array.isArray(properties.ThingGroups)) fail(`${where}.ThingGroups`, "must be a list");
-    thing.thingGroups = properties.ThingGroups.map((g) => scalar(g, `${where}.ThingGroups`));
+    thing.thingGroups = (properties.ThingGroups as Json[]).map((g) =>
+      scalar(g, `${where}.ThingGroups`)
+    );
   }
   if (properties.BillingGroup !== undefined) {
     thing.billingGroup = scalar(properties.BillingGroup, `${where}.BillingGroup`);
   }
-  if (overrideSettings !== undefined) {
-    if (!isObject(overrideSettings)) {
-      fail(`Resources.${logicalId}.OverrideSettings`, "must be an object");
-    }
-    for (const [property, action] of Object.entries(overrideSettings)) {
-      const upper = typeof action === "string" ? action.toUpperCase() : "";
-      if (!OVERRIDE_ACTIONS.has(upper)) {
-        fail(
-          `Resources.${logicalId}.OverrideSettings.${property}`,
-          "must be DO_NOTHING, REPLACE, FAIL or MERGE",
-        );
-      }
-      if (upper === "MERGE" && !MERGEABLE.has(property)) {
-        fail(
-          `Resources.${logicalId}.OverrideSettings.${property}`,
-          "MERGE applies only to AttributePayload and ThingGroups",
-        );
-      }
-      thing.overrides[property] = upper as OverrideAction;
-    }
-  }
   return thing;
+}
+
+/** A thing's OverrideSettings, upper-cased (AWS accepts either case). */
+function overridesOf(logicalId: string, settings: Json): Record<string, OverrideAction> {
+  const overrides: Record<string, OverrideAction> = {};
+  if (settings === undefined) return overrides;
+  const where = `Resources.${logicalId}.OverrideSettings`;
+  if (!isObject(settings)) fail(where, "must be an object");
+  const allowed = RESOURCE_TYPES["AWS::IoT::Thing"].overrides;
+  for (const [property, action] of Object.entries(settings)) {
+    const upper = typeof action === "string" ? action.toUpperCase() : "";
+    if (!allowed.includes(property)) {
+      fail(`${where}.${property}`, `is not one of ${allowed.join(", ")}`);
+    }
+    if (!(OVERRIDE_ACTIONS as readonly string[]).includes(upper)) {
+      fail(`${where}.${property}`, "must be DO_NOTHING, REPLACE, FAIL or MERGE");
+    }
+    if (upper === "MERGE" && !(MERGEABLE as readonly string[]).includes(property)) {
+      fail(`${where}.${property}`, "MERGE applies only to AttributePayload and ThingGroups");
+    }
+    overrides[property] = upper as OverrideAction;
+  }
+  return overrides;
 }
 
 function certificateResource(

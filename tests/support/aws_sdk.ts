@@ -48,34 +48,36 @@ export function awsSdkMissing(): string | undefined {
 
 /** Installs the SDK once per test process (again only when the lock changed). */
 export function awsSdk(): Promise<AwsSdk> {
-  installed ??= install();
+  installed ??= installFromLock(SDK_DIR, CACHE, `aws-iot-device-sdk-v2 ${AWS_SDK_VERSION}`);
   return installed;
 }
 
-async function install(): Promise<AwsSdk> {
+/**
+ * `npm ci` of the lock in `dir` (`sdk-package.json`, `sdk-package-lock.json`;
+ * integrity-pinned, no install scripts) into `cache`, skipped when the lock
+ * is unchanged; resolves with the pinned Node.js and the node_modules. Tests
+ * skip on {@linkcode awsSdkMissing} first; here a missing tool is a failure.
+ */
+export async function installFromLock(dir: string, cache: string, what: string): Promise<AwsSdk> {
   const missing = awsSdkMissing();
   if (missing) throw new Error(missing);
   const node = NODE;
-  const lock = readFileSync(join(SDK_DIR, "sdk-package-lock.json"));
+  const lock = readFileSync(join(dir, "sdk-package-lock.json"));
   const stamp = createHash("sha256").update(lock).digest("hex");
-  const stampPath = join(CACHE, ".lock-sha256");
-  const nodePath = join(CACHE, "node_modules");
+  const stampPath = join(cache, ".lock-sha256");
+  const nodePath = join(cache, "node_modules");
   if (existsSync(stampPath) && readFileSync(stampPath, "utf8") === stamp) return { node, nodePath };
-  mkdirSync(CACHE, { recursive: true });
-  copyFileSync(join(SDK_DIR, "sdk-package.json"), join(CACHE, "package.json"));
-  copyFileSync(join(SDK_DIR, "sdk-package-lock.json"), join(CACHE, "package-lock.json"));
+  mkdirSync(cache, { recursive: true });
+  copyFileSync(join(dir, "sdk-package.json"), join(cache, "package.json"));
+  copyFileSync(join(dir, "sdk-package-lock.json"), join(cache, "package-lock.json"));
   const output = await new Deno.Command("npm", {
     args: ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel", "error"],
-    cwd: CACHE,
+    cwd: cache,
     stdout: "piped",
     stderr: "piped",
   }).output();
   if (!output.success) {
-    throw new Error(
-      `npm ci of aws-iot-device-sdk-v2 ${AWS_SDK_VERSION} failed:\n${
-        new TextDecoder().decode(output.stderr)
-      }`,
-    );
+    throw new Error(`npm ci of ${what} failed:\n${new TextDecoder().decode(output.stderr)}`);
   }
   writeFileSync(stampPath, stamp);
   return { node, nodePath };

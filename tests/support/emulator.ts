@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type Emulator, type EmulatorOptions, startEmulator } from "../../src/emulator/mod.ts";
 import { assert } from "./assert.ts";
+import { fleetprovCommand } from "./cli.ts";
 import { tempDir } from "./fs.ts";
 
 /** The template name of the suites' board emulators ({@linkcode boardEmulator}). */
@@ -142,4 +143,75 @@ export function leakedTokens(text: string, emulator: Emulator): string[] {
   return text.split(/[^A-Za-z0-9+/=_.-]+/).filter((word) =>
     word.length > 8 && hashes.has(createHash("sha256").update(word).digest("hex"))
   );
+}
+
+/** `fleetprov emulator` in its own process: where it listens, and how to stop or kill it. */
+export interface EmulatorProcess {
+  stateDir: string;
+  configPath: string;
+  port: number;
+  /** The control plane's address, when `--control-port` was given. */
+  control?: { host: string; port: number; url: string };
+  child: Deno.ChildProcess;
+  /** SIGTERM, then resolves with the exit code and everything it printed. */
+  stop(): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/**
+ * Starts `fleetprov emulator --state-dir DIR --port 0 <args>` (the binary in
+ * FLEETPROV_BIN or `bin`, else Deno on main.ts); resolves once it printed
+ * `listening:` (and `control:` when `--control-port` is among `args`).
+ */
+export async function spawnEmulator(
+  args: string[],
+  options: { stateDir?: string; bin?: string } = {},
+): Promise<EmulatorProcess> {
+  const stateDir = options.stateDir ?? join(tempDir("fleetprov-emu-"), "state");
+  const { command, args: fullArgs } = fleetprovCommand(
+    ["emulator", "--state-dir", stateDir, "--port", "0", ...args],
+    options,
+  );
+  const child = new Deno.Command(command, {
+    args: fullArgs,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stdout = "";
+  const wantControl = args.includes("--control-port");
+  while (!/^listening: \S+:\d+$/m.test(stdout) || (wantControl && !/^control: /m.test(stdout))) {
+    const { value, done } = await reader.read();
+    if (done) {
+      throw new Error(
+        `the emulator exited (${(await child.status).code}): ${stdout}${await stderr}`,
+      );
+    }
+    stdout += value;
+  }
+  const port = Number(/^listening: \S+:(\d+)$/m.exec(stdout)![1]);
+  const control = /^control: (\S+):(\d+)$/m.exec(stdout);
+  return {
+    stateDir,
+    configPath: join(stateDir, "device-client.conf"),
+    port,
+    control: control
+      ? { host: control[1], port: Number(control[2]), url: `http://${control[1]}:${control[2]}` }
+      : undefined,
+    child,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stdout += value;
+      }
+      const status = await child.status;
+      return { code: status.code, stdout, stderr: await stderr };
+    },
+  };
 }

@@ -23,3 +23,4 @@ export * from "./hostile_broker.ts";
 export * from "./aws_sdk.ts";
 export * from "./rotation.ts";
 export * from "./skip.ts";
+export * from "./aws_iot.ts";

@@ -13,7 +13,7 @@ import { constants as cryptoConstants } from "node:crypto";
 import type { AddressInfo, Socket } from "node:net";
 import tls from "node:tls";
 import { Aedes } from "aedes";
-import { AWS_MQTT_ALPN, routeOf } from "../protocol/mod.ts";
+import { AWS_MQTT_ALPN, routeOf } from "../../protocol/mod.ts";
 import {
   authorizeForward,
   authorizePublish,
@@ -39,6 +39,11 @@ export interface RunningBroker {
   port: number;
   /** Per operation; "connect" counts CONNECTs (requests, accepted, rejected = refused, dropped). */
   counters: Record<FaultOperation, OperationCounters>;
+  /**
+   * Closes every connection that authenticated with a certificate (AWS IoT
+   * does so after the certificate leaves ACTIVE); returns how many.
+   */
+  disconnectCertificate(certificateId: string): number;
   close(): Promise<void>;
 }
 
@@ -66,6 +71,11 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     host: options.host,
     port: address.port,
     counters: context.counters,
+    disconnectCertificate(certificateId) {
+      const clients = context.clientsByCertificate.get(certificateId) ?? new Set();
+      for (const client of clients) client.conn.destroy();
+      return clients.size;
+    },
     async close() {
       options.faults.releaseAll();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -10,9 +10,9 @@
  * @module
  */
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from "aedes";
-import { routeOf } from "../protocol/mod.ts";
+import { routeOf } from "../../protocol/mod.ts";
 import { allowed, type BrokerContext } from "./context.ts";
-import type { IotAction } from "../policy/mod.ts";
+import type { IotAction } from "../../policy/mod.ts";
 
 /**
  * SUBSCRIBE: allowed by policy, then recorded (answers go only to subscribed

@@ -1,65 +1,38 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The emulator's registry: certificates (status, attached things and
- * policies), things (attributes, type, groups), named policies and pending
- * ownership tokens. Persisted as readable JSON, atomically.
+ * policies), things (attributes, type, groups), named policies, pending
+ * ownership tokens, provisioning templates, and the thing groups, thing types
+ * and billing groups templates may name. Shared by the MQTT side and the
+ * control plane; persisted as readable JSON, atomically (`data.ts`).
  *
  * @module
  */
-import { readFileSync } from "node:fs";
-import { writeFileAtomic } from "../secure_files/mod.ts";
+import { writeFileAtomic } from "../../secure_files/mod.ts";
+import {
+  type CatalogKind,
+  type CatalogRecord,
+  type CertificateRecord,
+  type CertificateStatus,
+  loadRegistry,
+  type PolicyInfo,
+  type RegistryData,
+  type TemplateRecord,
+  type ThingRecord,
+  type TokenRecord,
+} from "./data.ts";
 
-/** Certificate statuses the emulator uses. */
-export type CertificateStatus = "ACTIVE" | "INACTIVE" | "PENDING_ACTIVATION" | "REVOKED";
-
-/** A registered certificate. */
-export interface CertificateRecord {
-  /** Hex SHA-256 of the DER certificate. */
-  certificateId: string;
-  certificatePem: string;
-  status: CertificateStatus;
-  /** ISO 8601 creation time. */
-  createdAt: string;
-  /** Things this certificate is attached to. */
-  thingNames: string[];
-  /** Names of the policies attached to it. */
-  policyNames: string[];
-  /** True for the claim certificate. */
-  claim?: boolean;
-  /** The claim certificate whose connection created it. */
-  createdByClaim?: string;
-}
-
-/** A registered thing. */
-export interface ThingRecord {
-  thingName: string;
-  attributes: Record<string, string>;
-  thingTypeName?: string;
-  thingGroups: string[];
-  billingGroup?: string;
-  /** Certificate ids attached to it. */
-  principals: string[];
-  createdAt: string;
-  /** Incremented on every update. */
-  version: number;
-}
-
-/** A pending ownership token, stored as its SHA-256 (the token itself is a secret). */
-export interface TokenRecord {
-  tokenSha256: string;
-  certificateId: string;
-  claimCertificateId: string;
-  /** Epoch milliseconds. */
-  expiresAt: number;
-}
-
-interface RegistryData {
-  version: 1;
-  certificates: Record<string, CertificateRecord>;
-  things: Record<string, ThingRecord>;
-  policies: Record<string, unknown>;
-  tokens: Record<string, TokenRecord>;
-}
+export type {
+  CatalogKind,
+  CatalogRecord,
+  CertificateRecord,
+  CertificateStatus,
+  HookRecord,
+  PolicyInfo,
+  TemplateRecord,
+  ThingRecord,
+  TokenRecord,
+} from "./data.ts";
 
 /** Read access to the registry (what tests and users see). Returns copies. */
 export interface RegistryView {
@@ -79,6 +52,12 @@ export interface RegistryView {
   policies(): Record<string, unknown>;
   /** One policy document by name. */
   policy(policyName: string): unknown;
+  /** Every provisioning template. */
+  templates(): TemplateRecord[];
+  /** One provisioning template by name. */
+  template(templateName: string): TemplateRecord | undefined;
+  /** The thing groups, thing types or billing groups. */
+  catalog(kind: CatalogKind): CatalogRecord[];
 }
 
 /** The registry: the emulator mutates it, everyone may read it. */
@@ -100,7 +79,7 @@ export class Registry implements RegistryView {
   constructor(path: string, options: { flushDelayMs?: number } = {}) {
     this.#path = path;
     this.#flushDelayMs = options.flushDelayMs ?? 0;
-    this.#data = load(path);
+    this.#data = loadRegistry(path);
   }
 
   /** Path of registry.json. */
@@ -139,9 +118,39 @@ export class Registry implements RegistryView {
     return document === undefined ? undefined : structuredClone(document);
   }
 
+  /** When a policy was created and its text as given (undefined for an unknown policy). */
+  policyInfo(policyName: string): PolicyInfo | undefined {
+    if (!Object.hasOwn(this.#data.policies, policyName)) return undefined;
+    const info = this.#data.policyInfo[policyName] as PolicyInfo | undefined;
+    return { ...info, createdAt: info?.createdAt ?? new Date(0).toISOString() };
+  }
+
+  templates(): TemplateRecord[] {
+    return Object.values(this.#data.templates).map((t) => structuredClone(t));
+  }
+
+  template(templateName: string): TemplateRecord | undefined {
+    const record = this.#data.templates[templateName];
+    return record && structuredClone(record);
+  }
+
+  catalog(kind: CatalogKind): CatalogRecord[] {
+    return Object.values(this.#data[kind]).map((r) => structuredClone(r));
+  }
+
+  /** Whether a thing group, thing type or billing group exists. */
+  hasCatalog(kind: CatalogKind, name: string): boolean {
+    return Object.hasOwn(this.#data[kind], name);
+  }
+
   /** Live (uncopied) certificate record, for the emulator's hot paths. Do not mutate. */
   peekCertificate(certificateId: string): Readonly<CertificateRecord> | undefined {
     return this.#data.certificates[certificateId];
+  }
+
+  /** Live template record. Do not mutate. */
+  peekTemplate(templateName: string): Readonly<TemplateRecord> | undefined {
+    return this.#data.templates[templateName];
   }
 
   /** Live policy documents attached to a certificate. Do not mutate. */
@@ -171,16 +180,22 @@ export class Registry implements RegistryView {
     this.#changed();
   }
 
-  /** Sets a certificate's status. */
+  /** Sets a certificate's status (and its last-modified time). */
   setStatus(certificateId: string, status: CertificateStatus): void {
     const record = this.#require(certificateId);
     record.status = status;
+    record.updatedAt = new Date().toISOString();
     this.#changed();
   }
 
-  /** Adds or replaces a named policy. */
-  putPolicy(policyName: string, document: unknown): void {
+  /** Adds or replaces a named policy; `text` is the document as given, kept for GetPolicy. */
+  putPolicy(policyName: string, document: unknown, text?: string): void {
     this.#data.policies[policyName] = document;
+    const info = this.#data.policyInfo[policyName];
+    this.#data.policyInfo[policyName] = {
+      createdAt: info?.createdAt ?? new Date().toISOString(),
+      ...(text === undefined ? {} : { text }),
+    };
     this.#changed();
   }
 
@@ -191,6 +206,13 @@ export class Registry implements RegistryView {
       throw new Error(`Policy ${policyName} does not exist.`);
     }
     if (!record.policyNames.includes(policyName)) record.policyNames.push(policyName);
+    this.#changed();
+  }
+
+  /** Detaches a policy from a certificate (idempotent). */
+  detachPolicy(certificateId: string, policyName: string): void {
+    const record = this.#require(certificateId);
+    record.policyNames = record.policyNames.filter((n) => n !== policyName);
     this.#changed();
   }
 
@@ -207,6 +229,33 @@ export class Registry implements RegistryView {
     if (!thing) throw new Error(`Thing ${thingName} does not exist.`);
     if (!record.thingNames.includes(thingName)) record.thingNames.push(thingName);
     if (!thing.principals.includes(certificateId)) thing.principals.push(certificateId);
+    this.#changed();
+  }
+
+  /** Detaches a certificate from a thing (idempotent). */
+  detachThing(certificateId: string, thingName: string): void {
+    const record = this.#data.certificates[certificateId];
+    if (record) record.thingNames = record.thingNames.filter((n) => n !== thingName);
+    const thing = this.#data.things[thingName];
+    if (thing) thing.principals = thing.principals.filter((p) => p !== certificateId);
+    this.#changed();
+  }
+
+  /** Adds or replaces a provisioning template. */
+  putTemplate(record: TemplateRecord): void {
+    this.#data.templates[record.templateName] = record;
+    this.#changed();
+  }
+
+  /** Deletes a provisioning template. */
+  deleteTemplate(templateName: string): void {
+    delete this.#data.templates[templateName];
+    this.#changed();
+  }
+
+  /** Adds a thing group, thing type or billing group. */
+  putCatalog(kind: CatalogKind, record: CatalogRecord): void {
+    this.#data[kind][record.name] = record;
     this.#changed();
   }
 
@@ -253,7 +302,7 @@ export class Registry implements RegistryView {
     this.#changed();
   }
 
-  /** Writes pending changes now. */
+  /** Writes pending changes now (atomically: a kill leaves the old file or the new one). */
   flush(): void {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
@@ -288,31 +337,4 @@ export class Registry implements RegistryView {
     if (!record) throw new Error(`Certificate ${certificateId} is not registered.`);
     return record;
   }
-}
-
-function load(path: string): RegistryData {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      return { version: 1, certificates: {}, things: {}, policies: {}, tokens: {} };
-    }
-    throw error;
-  }
-  let data: RegistryData;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    throw new Error(
-      `${path} is not valid JSON (${(error as Error).message}); fix it or delete it to start over.`,
-    );
-  }
-  if (data?.version !== 1 || typeof data.certificates !== "object") {
-    throw new Error(`${path} is not an emulator registry (version 1); delete it to start over.`);
-  }
-  data.things ??= {};
-  data.policies ??= {};
-  data.tokens ??= {};
-  return data;
 }

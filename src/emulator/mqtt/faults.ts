@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Operation } from "../protocol/mod.ts";
+import type { Operation } from "../../protocol/mod.ts";
 
 /** What a fault applies to: a provisioning operation or the MQTT CONNECT. */
 export type FaultOperation = Operation | "connect";

@@ -15,11 +15,11 @@ import {
   operationTopics,
   type PayloadFormat,
   type Route,
-} from "../protocol/mod.ts";
+} from "../../protocol/mod.ts";
 import { allowed, type BrokerContext, type ClientState, noteFault, sleep } from "./context.ts";
 import type { FaultPlan } from "./faults.ts";
 import { filterMatches } from "./authorize.ts";
-import { type Answer, reject } from "./service.ts";
+import { type Answer, reject } from "./answers.ts";
 
 /** A request as published: who sent it, on which route, with what payload. */
 export interface Request {
@@ -58,16 +58,9 @@ export async function handleRequest(context: BrokerContext, request: Request): P
   await deliver(context, request, { answer, topic, plan });
 }
 
-/** The service's answer; a wrong template name or an undecodable payload is rejected. */
+/** The service's answer; an undecodable payload is rejected. */
 async function answerRequest(context: BrokerContext, request: Request): Promise<Answer> {
   const { route, state, client } = request;
-  if (route.operation === "RegisterThing" && route.templateName !== context.templateName) {
-    return reject(
-      404,
-      "ResourceNotFound",
-      `Provisioning template ${route.templateName} does not exist.`,
-    );
-  }
   let body: unknown;
   try {
     body = decodeRequest(request.payload, route.format);
@@ -77,6 +70,7 @@ async function answerRequest(context: BrokerContext, request: Request): Promise<
   return await context.service.handle(route.operation, body, {
     certificateId: state.certificateId,
     clientId: client.id,
+    templateName: route.templateName,
   });
 }
 

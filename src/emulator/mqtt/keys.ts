@@ -11,8 +11,8 @@
  * @module
  */
 import { generateKeyPair as generateNodeKeyPair, webcrypto } from "node:crypto";
-import { generateKeyPair } from "../pki/mod.ts";
-import { concat } from "./der.ts";
+import { generateKeyPair } from "../../pki/mod.ts";
+import { concat } from "../der.ts";
 
 /** Key types the emulator can hand out. */
 export type KeyType = "rsa-2048" | "ec-p256";

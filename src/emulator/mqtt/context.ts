@@ -6,12 +6,12 @@
  * @module
  */
 import type { Client } from "aedes";
-import type { CertificateAuthority } from "./ca.ts";
-import type { EmulatorEvents } from "./events.ts";
+import type { CertificateAuthority } from "../ca.ts";
+import type { EmulatorEvents } from "../events.ts";
 import { FAULT_OPERATIONS, type FaultController, type FaultOperation } from "./faults.ts";
-import { type CertificateFacts, type IotAction, isAllowed } from "../policy/mod.ts";
-import { certificateFacts } from "../policy/certificate.ts";
-import type { Registry } from "./registry.ts";
+import { type CertificateFacts, type IotAction, isAllowed } from "../../policy/mod.ts";
+import { certificateFacts } from "../../policy/certificate.ts";
+import type { Registry } from "../registry/mod.ts";
 import type { ProvisioningService } from "./service.ts";
 
 /** Requests and answers counted per operation. */
@@ -31,7 +31,6 @@ export interface BrokerOptions {
   ca: CertificateAuthority;
   registry: Registry;
   service: ProvisioningService;
-  templateName: string;
   events: EmulatorEvents;
   faults: FaultController;
   /** "require": refuse TLS connections that do not negotiate ALPN x-amzn-mqtt-ca. */
@@ -66,6 +65,8 @@ export interface BrokerContext extends BrokerOptions {
   identities: WeakMap<object, PeerIdentity>;
   /** State of each admitted client. */
   states: WeakMap<Client, ClientState>;
+  /** Admitted clients by certificate id (a status change disconnects them). */
+  clientsByCertificate: Map<string, Set<Client>>;
   /** Per operation; "connect" counts CONNECTs (requests, accepted, rejected = refused, dropped). */
   counters: Record<FaultOperation, OperationCounters>;
 }
@@ -76,7 +77,25 @@ export function brokerContext(options: BrokerOptions): BrokerContext {
   for (const op of FAULT_OPERATIONS) {
     counters[op] = { requests: 0, accepted: 0, rejected: 0, dropped: 0 };
   }
-  return { ...options, identities: new WeakMap(), states: new WeakMap(), counters };
+  return {
+    ...options,
+    identities: new WeakMap(),
+    states: new WeakMap(),
+    clientsByCertificate: new Map(),
+    counters,
+  };
+}
+
+/** Records an admitted client under its certificate until its connection closes. */
+export function trackClient(context: BrokerContext, client: Client, certificateId: string): void {
+  const clients = context.clientsByCertificate.get(certificateId) ?? new Set();
+  context.clientsByCertificate.set(certificateId, clients.add(client));
+  client.conn.once("close", () => {
+    clients.delete(client);
+    if (clients.size === 0 && context.clientsByCertificate.get(certificateId) === clients) {
+      context.clientsByCertificate.delete(certificateId);
+    }
+  });
 }
 
 /** Whether the policies of the client's certificate allow `action` on `name`. */

@@ -18,6 +18,7 @@ import {
   noteFault,
   type PeerIdentity,
   sleep,
+  trackClient,
 } from "./context.ts";
 
 /** MQTT 5 CONNACK 0x87 Not authorized. */
@@ -104,6 +105,7 @@ export async function decideConnect(
     return await refuse(context, { ...refusal, reason: "client went away" });
   }
   context.states.set(client, admitted);
+  trackClient(context, client, admitted.certificateId);
   counters.connect.accepted++;
   log(
     `CONNECT accepted (MQTT ${

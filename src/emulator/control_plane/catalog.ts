@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * What a template's thing may name, which AWS requires to exist before
+ * RegisterThing: CreateThingGroup, CreateThingType, CreateBillingGroup
+ * (idempotent for an existing name, as AWS answers a same-named create). And
+ * DescribeEndpoint, for scripts that ask where devices connect.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { CatalogKind } from "../registry/mod.ts";
+import { type ApiContext, arn, type Handler, SHAPES, string } from "./api.ts";
+import { invalid } from "./errors.ts";
+
+/** A stable id for a named resource (AWS's are UUIDs). */
+function idOf(kind: string, name: string): string {
+  const hex = createHash("sha256").update(`${kind}/${name}`).digest("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${
+    hex.slice(20, 32)
+  }`;
+}
+
+/** Creates (or finds) a catalog entry; returns its name. */
+function create(
+  context: ApiContext,
+  kind: CatalogKind,
+  name: string,
+  description?: unknown,
+): string {
+  if (!context.registry.hasCatalog(kind, name)) {
+    context.registry.putCatalog(kind, {
+      name,
+      createdAt: new Date().toISOString(),
+      ...(typeof description === "string" ? { description } : {}),
+    });
+    context.log(
+      `created ${kind.replace(/s$/, "").replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`)} ${name}`,
+    );
+  }
+  return name;
+}
+
+function properties(body: Record<string, unknown>, key: string): Record<string, unknown> {
+  const value = body[key];
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalid(`${key} must be an object.`);
+  }
+  return value as Record<string, unknown>;
+}
+
+const createThingGroup: Handler = (context, { params, body }) => {
+  const name = string(params.thingGroupName, "thingGroupName", SHAPES.groupName);
+  if (body.parentGroupName !== undefined) {
+    throw invalid("The emulator's thing groups are flat: parentGroupName is not supported.");
+  }
+  const described = properties(body, "thingGroupProperties").thingGroupDescription;
+  create(context, "thingGroups", name, described);
+  return {
+    thingGroupName: name,
+    thingGroupArn: arn.thingGroup(name),
+    thingGroupId: idOf("thinggroup", name),
+  };
+};
+
+const createThingType: Handler = (context, { params, body }) => {
+  const name = string(params.thingTypeName, "thingTypeName", SHAPES.groupName);
+  const described = properties(body, "thingTypeProperties").thingTypeDescription;
+  create(context, "thingTypes", name, described);
+  return {
+    thingTypeName: name,
+    thingTypeArn: arn.thingType(name),
+    thingTypeId: idOf("thingtype", name),
+  };
+};
+
+const createBillingGroup: Handler = (context, { params, body }) => {
+  const name = string(params.billingGroupName, "billingGroupName", SHAPES.groupName);
+  const described = properties(body, "billingGroupProperties").billingGroupDescription;
+  create(context, "billingGroups", name, described);
+  return {
+    billingGroupName: name,
+    billingGroupArn: arn.billingGroup(name),
+    billingGroupId: idOf("billinggroup", name),
+  };
+};
+
+const describeEndpoint: Handler = (context) => ({ endpointAddress: context.endpoint.host });
+
+/** The catalog operations and DescribeEndpoint by name. */
+export const CATALOG_OPERATIONS: Record<string, Handler> = {
+  CreateThingGroup: createThingGroup,
+  CreateThingType: createThingType,
+  CreateBillingGroup: createBillingGroup,
+  DescribeEndpoint: describeEndpoint,
+};
