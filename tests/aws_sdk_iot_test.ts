@@ -205,6 +205,7 @@ Deno.test(
       ]);
       assertEquals(listed.output.templates.map((t: { templateName: string }) => t.templateName), [
         TEMPLATE_NAME,
+        "FleetprovRotationTemplate",
         "SdkTemplate",
       ]);
       assertEquals([duplicate.name, duplicate.status], ["ResourceAlreadyExistsException", 409]);

@@ -9,8 +9,8 @@
  * proven rotation cut by a power loss is switched by the next run without
  * the network.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { ExitCode } from "../src/errors.ts";
 import { loadSettings } from "../src/config/mod.ts";
 import {
@@ -19,6 +19,7 @@ import {
   rotationDue,
 } from "../src/rotation/due.ts";
 import { DAY_MS } from "../src/rotation/identity.ts";
+import { deviceClientCertPolicy } from "../src/emulator/mod.ts";
 import { DEFAULT_ROTATION_TEMPLATE_NAME, ROTATION_PARAMETERS } from "../src/protocol/mod.ts";
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import {
@@ -233,8 +234,19 @@ Deno.test({
       assertEquals(none.code, ExitCode.Ok, none.stderr);
       assertMatch(none.stdout, /Not provisioned \(.*does not exist\.\); nothing to rotate\./);
       assert(!existsSync(configDirOf(fresh)), "nothing written on a board not provisioned");
+      // A config without the rotation template the emulator's device-client.conf names.
+      const config = JSON.parse(readFileSync(emulator.configPath, "utf8"));
+      delete config["fleet-provisioning"]["rotation-template-name"];
+      const bare = join(dirname(emulator.configPath), "no-rotation.conf");
+      writeFileSync(bare, JSON.stringify(config), { mode: 0o640 });
       const noTemplate = await runFleetprov(
-        ["rotate", ...deviceArgs(emulator, { serial: "SN-ROT" }), "--force"],
+        [
+          "rotate",
+          ...deviceArgs(emulator, { serial: "SN-ROT" }).map((a) =>
+            a === emulator.configPath ? bare : a
+          ),
+          "--force",
+        ],
         { home },
       );
       assertEquals(noTemplate.code, ExitCode.Config);
@@ -277,10 +289,11 @@ Deno.test({
   name:
     "rotate: a device policy without the rotation topics is named with the topic, exit 1, the old identity untouched (MQTT 3.1.1 and 5)",
   async fn(t) {
-    // The emulator's default FPCertPolicy (the Device Client sample's): its own thing's topics only.
+    // The Device Client sample's FPCertPolicy: its own thing's topics only.
     const emulator = await testEmulator({
       templateName: TEMPLATE_NAME,
       template: ROTATION_TEST_TEMPLATE,
+      policies: { FPCertPolicy: deviceClientCertPolicy() },
     });
     try {
       for (const version of ["3.1.1", "5"]) {
