@@ -159,6 +159,16 @@ Deno.test({
   },
 });
 
+/** UpdateProvisioningTemplate of the rotation template over the control plane (plain HTTP). */
+async function updateTemplate(emulator: Emulator, body: Record<string, unknown>): Promise<void> {
+  const response = await fetch(`${emulator.control!.url}/provisioning-templates/${ROTATION}`, {
+    method: "PATCH",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assertEquals(response.status, 200, await response.text());
+}
+
 /** A new certificate asked for on `client`, then RegisterThing with the rotation template. */
 async function rotateOver(
   client: MqttClient,
@@ -177,9 +187,9 @@ async function rotateOver(
 Deno.test({
   ...TEST,
   name:
-    "the default rotation template puts no certificate on another thing: the rotation check (the asking certificate is OldCertificateId and attached to ThingName) answers ACCESS_DENIED; no thing is created; the claim cannot reach the template; a runtime config naming another thing is refused",
+    "the default rotation template puts no certificate on another thing: the rotation check (the asking certificate is OldCertificateId and attached to ThingName) answers ACCESS_DENIED; no thing is created (without the hook, as AWS, the template obeys the device; the control plane sets the check again); the claim cannot reach the template; a runtime config naming another thing is refused",
   async fn() {
-    const emulator = await testEmulator({ keyType: "ec-p256", keyPoolSize: 0 });
+    const emulator = await testEmulator({ keyType: "ec-p256", keyPoolSize: 0, controlPort: 0 });
     try {
       const a = await board(emulator);
       const b = await board(emulator);
@@ -229,6 +239,21 @@ Deno.test({
         assertEquals([record.status, record.thingNames], ["PENDING_ACTIVATION", []], id);
       }
 
+      // The hook is what stops it: AWS checks no parameter. Without it the template obeys the
+      // device; the control plane puts the check back (an ARN: no --allow-command-hooks needed).
+      await updateTemplate(emulator, { removePreProvisioningHook: true });
+      const unchecked = await connect(emulator, credentialsOf(a.home), a.thing);
+      try {
+        const hijack = await rotateOver(unchecked, { ThingName: b.thing, OldCertificateId: a.id });
+        assert(hijack.registered.accepted, JSON.stringify(hijack.registered.body));
+        assert(emulator.registry.thing(b.thing)!.principals.includes(hijack.certificateId));
+        await updateTemplate(emulator, { preProvisioningHook: { targetArn: ROTATION_CHECK_ARN } });
+        const again = await rotateOver(unchecked, { ThingName: b.thing, OldCertificateId: a.id });
+        assertEquals(again.registered.body.errorCode, "ACCESS_DENIED");
+      } finally {
+        await unchecked.endAsync();
+      }
+
       // The claim certificate's policy covers the provisioning template only.
       const claim = await connect(emulator, claimCredentials(emulator));
       const violation = emulator.events.waitFor("violation");
@@ -239,6 +264,7 @@ Deno.test({
 
       // A board whose runtime config names another thing is refused when it connects as that
       // thing (MQTT 5: CONNACK 0x87; MQTT 3.1.1 is a hang-up, retried to the deadline).
+      const principals = emulator.registry.thing(b.thing)!.principals;
       const path = runtimeConfigPathOf(a.home);
       const runtime = JSON.parse(readFileSync(path, "utf8"));
       runtime["runtime-config"]["thing-name"] = b.thing;
@@ -250,7 +276,7 @@ Deno.test({
       assertEquals(result.code, ExitCode.Rejected, result.stdout + result.stderr);
       assertMatch(oneLineError(result, true), /CONNACK 0x87 Not authorized.*stays active\.$/);
       assertEquals(activeCertificateId(a.home), a.id);
-      assertEquals(emulator.registry.thing(b.thing)!.principals, [b.id]);
+      assertEquals(emulator.registry.thing(b.thing)!.principals, principals);
     } finally {
       await emulator.close();
     }
