@@ -8,6 +8,11 @@
  * the boot's `fleetprov`, then the timer's `fleetprov rotate` (not forced).
  * The board ends with exactly one active identity that connects, the runtime
  * config on it, and the killed rotation minted at most one certificate.
+ *
+ * A power cut after the new certificate has connected and before the runtime
+ * config is switched meets a backend that retires the old certificate the
+ * moment the new one connects: with the old certificate INACTIVE (the AWS CLI
+ * through the emulator's control plane), the board comes back on the new one.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,7 +23,11 @@ import {
   activeCertificateId,
   assertConnects,
   assertNoTempFiles,
+  assertRefused,
   assertRotated,
+  AWS_CLI,
+  awsCliMissing,
+  awsIot,
   certificateStatuses,
   concurrentSteps,
   configDirOf,
@@ -31,9 +40,12 @@ import {
   rotationRecord,
   runFleetprov,
   runtimeConfigIfAny,
+  runtimeConfigOf,
   runToCrashPoint,
+  skipWhenMissing,
   spawnFleetprov,
   type TestEmulator,
+  testEmulator,
 } from "./support/mod.ts";
 
 /** The modes and files a SIGKILL may leave: strict modes, no temporary file, a valid runtime config. */
@@ -240,4 +252,89 @@ Deno.test("rotation: a journal of another identity (re-provisioned since) is dro
   } finally {
     await emulator.close();
   }
+});
+
+/** The crash points after the new certificate's CONNACK and before the runtime config's switch. */
+const BEFORE_SWITCH = ROTATION_CRASH_POINTS.slice(
+  ROTATION_CRASH_POINTS.indexOf("after-verify"),
+  ROTATION_CRASH_POINTS.indexOf("after-runtime-config"),
+);
+
+const noAwsCli = skipWhenMissing(awsCliMissing(), {
+  require: "FLEETPROV_REQUIRE_TOOLS",
+  what: "the crash test's backend (the AWS CLI)",
+});
+
+/**
+ * The emulator's default setup; a board rotates and is killed at `point`,
+ * after its new certificate has connected; the backend deactivates the old
+ * certificate; then the boot's run and the timer's. The board is on the new
+ * certificate, which connects; the old one is refused; one was minted.
+ */
+async function retiredBeforeSwitch(point: typeof BEFORE_SWITCH[number]): Promise<void> {
+  const emulator = await testEmulator({ controlPort: 0, keyType: "ec-p256" });
+  try {
+    const home = deviceHome();
+    const config = ["--config-file", emulator.configPath];
+    const provisioned = await runFleetprov(config, { home });
+    assertEquals(provisioned.code, 0, provisioned.stderr);
+    const oldId = await assertConnects(emulator, home);
+    const thing = String(runtimeConfigOf(home)["thing-name"]);
+    const rc = runtimeConfigOf(home);
+    const old = {
+      cert: readFileSync(String(rc.cert), "utf8"),
+      key: readFileSync(String(rc.key), "utf8"),
+    };
+    let connected: string | undefined;
+    const off = emulator.events.on("connect", (e) => {
+      if (e.accepted && e.certificateId !== oldId) connected ??= e.certificateId;
+    });
+    const killed = await runToCrashPoint(["rotate", ...config, "--force"], { home, point });
+    off();
+    assertEquals(killed.signal, "SIGKILL", `${point}: killed\n${killed.stdout}${killed.stderr}`);
+    assert(connected, `${point}: the new certificate connected before the power cut`);
+    assertEquals(activeCertificateId(home), oldId, `${point}: the runtime config is not switched`);
+
+    // The backend saw the new certificate connect: it retires the old one.
+    const retired = await awsIot(AWS_CLI, emulator.control!.url, [
+      "update-certificate",
+      "--certificate-id",
+      oldId,
+      "--new-status",
+      "INACTIVE",
+    ]);
+    assertEquals(retired.code, 0, retired.stderr);
+
+    const boot = await runFleetprov(config, { home });
+    assertEquals(boot.code, 0, `${point}: boot\n${boot.stdout}${boot.stderr}`);
+    const timer = await runFleetprov(["rotate", ...config], { home });
+    assertEquals(timer.code, 0, `${point}: rotate\n${timer.stdout}${timer.stderr}`);
+    assertNoTempFiles(home);
+    assertEquals(assertRotated(home, oldId), connected, point);
+    assertEquals(await assertConnects(emulator, home), connected, point);
+    await assertRefused(emulator, old, thing);
+    assertEquals(emulator.counters.CreateCertificateFromCsr.requests, 1, point);
+  } finally {
+    await emulator.close();
+  }
+}
+
+Deno.test({
+  name:
+    "rotation: a power cut between the new certificate's proof and the switch, the backend retiring the old certificate once the new one connected: the board comes back on the new one, the old one is refused",
+  ignore: noAwsCli,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    assertEquals(BEFORE_SWITCH, [
+      "after-verify",
+      "after-journal-proven",
+      "after-certificate-file",
+      "after-key-file",
+    ]);
+    await concurrentSteps(
+      t,
+      BEFORE_SWITCH.map((point) => ({ name: point, fn: () => retiredBeforeSwitch(point) })),
+    );
+  },
 });
