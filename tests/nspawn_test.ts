@@ -8,23 +8,20 @@
  * service that needs the device certificate.
  *
  * One setting differs from the shipped unit: a drop-in sets RestartSec=1s, so
- * a restart takes a second instead of 30.
+ * a restart takes a second instead of 30. The rotation test's drop-ins make
+ * the rotate timer fire a second after it starts and run the rotate service
+ * 400 days ahead (libfaketime, bound in from the host); what it runs is as
+ * shipped.
  *
  * @module
  */
-import { assert, assertEquals } from "./support/assert.ts";
+import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { join } from "node:path";
 import { build } from "../build/mod.ts";
 import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
 import { ExitCode } from "../src/errors.ts";
-import {
-  findTool,
-  ROOT,
-  rotatingDevicePolicy,
-  ROTATION_TEST_TEMPLATE,
-  skipWhenMissing,
-  tempDir,
-} from "./support/mod.ts";
+import { DEFAULT_ROTATION_TEMPLATE_NAME } from "../src/protocol/mod.ts";
+import { findTool, ROOT, skipWhenMissing, tempDir } from "./support/mod.ts";
 import {
   cachedRootfs,
   Container,
@@ -146,9 +143,9 @@ async function install(root: string, emulator: Emulator, options: InstallOptions
   ]);
 }
 
-/** Boots the tree with the x64 binary as /usr/bin/fleetprov. */
-async function boot(root: string): Promise<Container> {
-  return await Container.boot(root, { [await x64Binary()]: "/usr/bin/fleetprov" });
+/** Boots the tree with the x64 binary as /usr/bin/fleetprov (and `binds`, host path to inside). */
+async function boot(root: string, binds: Record<string, string> = {}): Promise<Container> {
+  return await Container.boot(root, { [await x64Binary()]: "/usr/bin/fleetprov", ...binds });
 }
 
 /**
@@ -466,26 +463,28 @@ const HOLDER_UNIT = [
   "ExecStart=/bin/sleep infinity",
 ].join("\n") + "\n";
 
-/** The test's one change to fleetprov-rotate.service: rotate now (--force). */
-const FORCE_DROP_IN = [
-  "[Service]",
-  "ExecStart=",
-  "ExecStart=/usr/bin/fleetprov rotate --config-file /etc/fleetprov/fleetprov.conf --force",
-].join("\n") + "\n";
+/** libfaketime on the host; the container (Debian bookworm, as the host here) gets it bound in. */
+const libfaketime = findTool(["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"], "faketime");
+
+/**
+ * The test's changes to the rotate units, none to what they run: the timer
+ * fires a second after it is (re)started instead of daily within six hours,
+ * and the service's clock runs 400 days ahead (libfaketime), so the
+ * certificate the emulator issued today is due.
+ */
+const TIMER_NOW = "[Timer]\nOnCalendar=\nOnActiveSec=1s\nRandomizedDelaySec=0\n";
+const AGED = "[Service]\nEnvironment=LD_PRELOAD=" + libfaketime +
+  " FAKETIME=+400d FAKETIME_DONT_FAKE_MONOTONIC=1\n";
 
 Deno.test({
   ...TEST,
+  ignore: unavailable || libfaketime === undefined,
   name:
-    "nspawn: fleetprov-rotate.service rotates and restarts the services bound to fleetprov-provisioned.target (PartOf=) with the new certificate; a run that rotates nothing restarts nothing",
+    "nspawn: the timer fires fleetprov-rotate.service (its ExecStart as shipped) on a board 400 days on (libfaketime), against the emulator's default setup; the services bound to fleetprov-provisioned.target (PartOf=) restart with the new certificate; a run that rotates nothing restarts nothing",
   async fn() {
     const stateDir = join(tempDir("fleetprov-emu-"), "state");
-    const emulator = await startEmulator({
-      stateDir,
-      port: 0,
-      templateName: TEMPLATE,
-      template: ROTATION_TEST_TEMPLATE,
-      policies: { FPCertPolicy: rotatingDevicePolicy(TEMPLATE) },
-    });
+    // The emulator out of the box: its rotation template and device policy.
+    const emulator = await startEmulator({ stateDir, port: 0 });
     const overlay = await Overlay.mount(await debianRootfs());
     const holderLog = join(overlay.root, "var", "lib", "holder.log");
     const activeCertificate = join(
@@ -495,19 +494,15 @@ Deno.test({
       "keys",
       "active-certificate.pem.crt",
     );
+    const systemDir = join(overlay.root, "etc", "systemd", "system");
     const logged = async () => (await Deno.readTextFile(holderLog)).trim().split("\n");
     const sha256 = async (path: string) => (await run("sha256sum", [path])).stdout.split(" ")[0];
     try {
       await install(overlay.root, emulator, {
         port: emulator.port,
-        provisioning: {
-          "template-parameters": { SerialNumber: "SN-NSPAWN" },
-          "rotation-template-name": TEMPLATE,
-        },
-        units: {
-          "holds-certificate.service": HOLDER_UNIT,
-          "fleetprov-rotate.service.d/force.conf": FORCE_DROP_IN,
-        },
+        // As the emulator's device-client.conf names it.
+        provisioning: { "rotation-template-name": DEFAULT_ROTATION_TEMPLATE_NAME },
+        units: { "holds-certificate.service": HOLDER_UNIT },
       });
       await run(systemctl!, [
         `--root=${overlay.root}`,
@@ -515,9 +510,9 @@ Deno.test({
         "fleetprov-provisioned.target",
         "holds-certificate.service",
       ]);
-      // As the .deb and the Yocto layer do (its next run is tomorrow: the test starts the service).
+      // As the .deb and the Yocto layer do.
       await run(systemctl!, [`--root=${overlay.root}`, "enable", "fleetprov-rotate.timer"]);
-      const container = await boot(overlay.root);
+      const container = await boot(overlay.root, { [libfaketime!]: libfaketime! });
       try {
         await container.booted();
         const first = await container.waitForUnit(
@@ -529,21 +524,45 @@ Deno.test({
         const oldHash = await sha256(activeCertificate);
         assertEquals((await logged()).map((l) => l.split(" ")[0]), [oldHash]);
 
-        // A rotation (the drop-in forces it): the holder restarts with the new certificate.
-        await container.exec(["systemctl", "start", "fleetprov-rotate.service"]);
+        // 400 days on, the timer fires: the service rotates, the holder restarts with the new one.
+        for (
+          const [dir, text] of [["fleetprov-rotate.timer.d", TIMER_NOW], [
+            "fleetprov-rotate.service.d",
+            AGED,
+          ]]
+        ) {
+          await Deno.mkdir(join(systemDir, dir), { recursive: true });
+          await Deno.writeTextFile(join(systemDir, dir, "test.conf"), text);
+        }
+        await container.exec(["systemctl", "daemon-reload"]);
+        await container.exec(["systemctl", "restart", "fleetprov-rotate.timer"]);
         const rotate = await container.waitForUnit(
           "fleetprov-rotate.service",
-          "done",
-          (p) => p.ActiveState === "inactive" || p.ActiveState === "failed",
+          "run by the timer",
+          (p) =>
+            Number(p.ExecMainExitTimestampMonotonic) > 0 &&
+            (p.ActiveState === "inactive" || p.ActiveState === "failed"),
         );
         assertEquals([rotate.Result, rotate.ExecMainStatus], ["success", "0"]);
-        const lines = fleetprovLines(await container.journal("fleetprov-rotate.service"));
-        assert(
-          lines.some((l) => l.includes("[INFO] Rotated thing board-SN-NSPAWN")),
-          lines.join("\n"),
-        );
+        const shipped = parseUnit(
+          await Deno.readTextFile(join(UNIT_DIR, "fleetprov-rotate.service")),
+        ).get("Service.ExecStart")!;
+        assertMatch(rotate.ExecStart, new RegExp(`argv\\[\\]=${shipped.replaceAll(".", "\\.")} ;`));
         const timer = await container.show("fleetprov-rotate.timer");
         assertEquals([timer.ActiveState, timer.Triggers], ["active", "fleetprov-rotate.service"]);
+        assert(
+          !["", "n/a", "0"].includes(timer.LastTriggerUSec ?? ""),
+          `the timer triggered the run: LastTriggerUSec=${timer.LastTriggerUSec}`,
+        );
+        const lines = fleetprovLines(await container.journal("fleetprov-rotate.service"));
+        assert(
+          lines.some((l) => /is 40\d days old .*: older than 365 days/.test(l)),
+          lines.join("\n"),
+        );
+        assert(
+          lines.some((l) => l.includes("[INFO] Rotated thing FPTemplateName-")),
+          lines.join("\n"),
+        );
         await waitFor(
           "the holder's restart",
           async () => (await logged()).length === 2 || undefined,
@@ -562,10 +581,10 @@ Deno.test({
           "the holder restarted after the rotation",
         );
 
-        // The timer's run on a young certificate: exit 0, nothing restarted.
-        await Deno.remove(join(overlay.root, "etc/systemd/system/fleetprov-rotate.service.d"), {
-          recursive: true,
-        });
+        // Today's clock again: the new certificate is young; a run is a no-op, restarts nothing.
+        for (const dir of ["fleetprov-rotate.timer.d", "fleetprov-rotate.service.d"]) {
+          await Deno.remove(join(systemDir, dir), { recursive: true });
+        }
         await container.exec(["systemctl", "daemon-reload"]);
         await container.exec(["systemctl", "start", "fleetprov-rotate.service"]);
         const young = await container.waitForUnit(
