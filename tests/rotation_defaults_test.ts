@@ -35,6 +35,7 @@ import {
   deviceHome,
   oneLineError,
   request,
+  ROOT,
   runFleetprov,
   runtimeConfigOf,
   runtimeConfigPathOf,
@@ -281,4 +282,23 @@ Deno.test({
       await emulator.close();
     }
   },
+});
+
+Deno.test("deno task demo: provisions, shows status, rotates with the default rotation template, retires the old certificate, shows status again", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", join(ROOT, "scripts", "demo.ts")],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  assertEquals(output.code, 0, text);
+  assertMatch(text, new RegExp(`RegisterThing with template ${ROTATION} `));
+  assertMatch(text, /\[INFO\] Rotated thing (\S+) from certificate (\w{64}) to (\w{64})/);
+  const [, , oldId, newId] = /Rotated thing (\S+) from certificate (\w{64}) to (\w{64})/.exec(
+    text,
+  )!;
+  assertMatch(text, new RegExp(`certificate ${oldId}: INACTIVE\\ncertificate ${newId}: ACTIVE`));
+  const ids = [...text.matchAll(/^Certificate id: +(\w{64})$/gm)].map((m) => m[1]);
+  assertEquals(ids, [oldId, newId], "status before and after");
+  assertMatch(text, new RegExp(`Last rotation: .*\\(replaced certificate ${oldId}\\)`));
 });
