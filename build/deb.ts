@@ -4,7 +4,8 @@
  * `dpkg-deb` from a staged tree: /usr/bin/fleetprov, the systemd units
  * (fleetprov.service and fleetprov-rotate.timer enabled by
  * deb-systemd-helper in the maintainer scripts, as dh_installsystemd writes
- * them; fleetprov-provisioned.target, fleetprov-rotate.service), /etc/fleetprov (0700) with the example
+ * them; fleetprov-provisioned.target, which the units start after each
+ * successful run, and fleetprov-rotate.service), /etc/fleetprov (0700) with the example
  * config as a conffile, a man page, and /usr/share/doc/fleetprov with the
  * machine-readable copyright file, the changelog and THIRD_PARTY_NOTICES.
  * `Depends:` comes from the binary's ELF version needs (readelf).

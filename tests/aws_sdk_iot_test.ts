@@ -181,6 +181,9 @@ Deno.test(
         { op: "CreateThingGroup", input: { thingGroupName: "plant-7" } },
         { op: "CreateThingType", input: { thingTypeName: "Gateway" } },
         { op: "CreateBillingGroup", input: { billingGroupName: "lab" } },
+        { op: "ListThingGroups", input: {} },
+        { op: "ListThingTypes", input: {} },
+        { op: "ListBillingGroups", input: { namePrefixFilter: "la" } },
         { op: "DescribeEndpoint", input: { endpointType: "iot:Data-ATS" } },
       ]);
       const [created, described, updated, redescribed, listed, duplicate, invalid, deleted, gone] =
@@ -238,7 +241,21 @@ Deno.test(
       assertEquals(rest["8:CreateThingGroup"].output.thingGroupArn, `${ARN}:thinggroup/plant-7`);
       assertEquals(rest["9:CreateThingType"].output.thingTypeArn, `${ARN}:thingtype/Gateway`);
       assertEquals(rest["10:CreateBillingGroup"].output.billingGroupArn, `${ARN}:billinggroup/lab`);
-      assertEquals(rest["11:DescribeEndpoint"].output, { endpointAddress: "localhost" });
+      assertEquals(rest["11:ListThingGroups"].output.thingGroups, [{
+        groupName: "plant-7",
+        groupArn: `${ARN}:thinggroup/plant-7`,
+      }]);
+      assertEquals(
+        rest["12:ListThingTypes"].output.thingTypes.map((t: { thingTypeName: string }) =>
+          t.thingTypeName
+        ),
+        ["Gateway"],
+      );
+      assertEquals(rest["13:ListBillingGroups"].output.billingGroups, [{
+        groupName: "lab",
+        groupArn: `${ARN}:billinggroup/lab`,
+      }]);
+      assertEquals(rest["14:DescribeEndpoint"].output, { endpointAddress: "localhost" });
     });
   },
 );

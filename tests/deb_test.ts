@@ -157,6 +157,9 @@ for (const id of TARGET_IDS) {
       assertEquals(entries.get("/usr/bin/fleetprov"), "-rwxr-xr-x root/root");
       assertEquals(entries.get("/etc/fleetprov/"), "drwx------ root/root");
       assertEquals(entries.get("/etc/fleetprov/fleetprov.conf.example"), "-rw-r----- root/root");
+      // fleetprov-provisioned.target among them: the unit starts it after each successful run
+      // (ExecStopPost=); without it every successful run fails with 5/NOTINSTALLED and is
+      // restarted forever.
       for (const unit of UNITS) {
         assertEquals(entries.get(`/usr/lib/systemd/system/${unit}`), "-rw-r--r-- root/root", unit);
       }

@@ -13,14 +13,23 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import {
+  AWS_CLI,
+  awsCliMissing,
+  awsIot,
   boardEmulator,
   deviceArgs,
   deviceHome,
   oneLineError,
   ROOT,
   runFleetprov,
+  runtimeConfigIfAny,
+  skipWhenMissing,
   tempDir,
+  TEMPLATE_NAME,
+  type TestEmulator,
+  testEmulator,
 } from "./support/mod.ts";
+import { claimPolicy } from "../src/emulator/defaults.ts";
 import { runLintCommand } from "../src/commands/lint.ts";
 import { ExitCode } from "../src/errors.ts";
 import type { Finding } from "../src/lint/mod.ts";
@@ -240,3 +249,580 @@ for (const c of CASES) {
     }
   });
 }
+
+// ---------------------------------------------------------------------------
+// Templates: tests/lint_corpus/templates/ and AWS's published examples
+// (tests/fixtures/aws_templates/). Each template is linted for a board told of
+// the emulator's account (every policy with --policy as `aws iot get-policy`
+// prints it, and the listings `--inventory` reads), then created in the
+// emulator through its control plane (CreateProvisioningTemplate, what `aws
+// iot create-provisioning-template` sends). A template lint refuses at
+// CreateProvisioningTemplate is refused there and at emulator start with the
+// same findings; any other is provisioned by the real CLI and fails at the
+// step lint names (RegisterThing with the rejection lint predicts, or the
+// proof CONNECT as the thing lint names), or provisions when lint passes.
+
+const TEMPLATES = join(CORPUS, "templates");
+const SERIAL = "SN-LINT-0001";
+const ROLE = "arn:aws:iam::123456789012:role/FleetProvisioning";
+
+/** What the account holds besides the emulator's defaults (FPCertPolicy, the claim policy). */
+interface Account {
+  policies?: Record<string, unknown>;
+  thingGroups?: string[];
+  thingTypes?: string[];
+  billingGroups?: string[];
+}
+
+type TemplateVerdict =
+  | { step: "CreateProvisioningTemplate"; paths: string[] }
+  | {
+    step: "RegisterThing";
+    /** Undefined: RegisterThing is accepted, and the board cannot use its answer. */
+    rejection?: { statusCode: number; errorCode: string };
+    because: RegExp;
+  }
+  | { step: "proof"; because: RegExp };
+
+interface TemplateCase {
+  /** Under tests/lint_corpus/templates/, or `aws:NAME` for tests/fixtures/aws_templates/NAME.json. */
+  file: string;
+  /** The board's template parameters (default: SerialNumber). */
+  parameters?: Record<string, string>;
+  account?: Account;
+  /** Created with enabled false (linted from describe-provisioning-template's output). */
+  disabled?: boolean;
+  /** What lint and the emulator say; undefined: it provisions. */
+  verdict?: TemplateVerdict;
+}
+
+const GREENGRASS_POLICY = {
+  Version: "2012-10-17",
+  Statement: [{ Effect: "Allow", Action: ["iot:Connect", "iot:Publish"], Resource: "*" }],
+};
+
+const TEMPLATE_CASES: TemplateCase[] = [
+  { file: "board_template.json" },
+  { file: "thing_policy.json" },
+  { file: "aws:device_client_sample", parameters: {} },
+  {
+    file: "aws:greengrass_fleet_provisioning",
+    parameters: { ThingName: "MyGreengrassCore", ThingGroupName: "MyGreengrassCoreGroup" },
+    account: {
+      policies: { GreengrassV2IoTThingPolicy: GREENGRASS_POLICY },
+      thingGroups: ["MyGreengrassCoreGroup"],
+    },
+  },
+  {
+    // The developer guide's example: every resource it names exists, but its one
+    // (inline) policy allows iot:Publish only: the thing's certificate cannot connect.
+    file: "aws:developer_guide_fleet_example",
+    parameters: { ThingName: "MyLightBulb", SerialNumber: "12345", DeviceLocation: "Seattle" },
+    account: {
+      thingTypes: ["ThingPrefix_12345"],
+      thingGroups: ["v1-lightbulbs", "WA"],
+      billingGroups: ["LightBulbBillingGroup"],
+    },
+    verdict: {
+      step: "proof",
+      because: /needs iot:Connect, but no statement allows iot:Connect on .*client\/MyLightBulb/,
+    },
+  },
+  {
+    file: "aws:developer_guide_hook_example",
+    parameters: { SerialNumber: "12345", DeviceLocation: "Seattle" },
+    verdict: {
+      step: "CreateProvisioningTemplate",
+      paths: [
+        '$.Resources.thing.Properties.ThingName["Fn::Join"][1][1].Ref',
+        '$.Resources.thing.Properties.ThingTypeName["Fn::Join"][1][1].Ref',
+      ],
+    },
+  },
+  {
+    file: "aws:developer_guide_bulk_example",
+    verdict: {
+      step: "CreateProvisioningTemplate",
+      paths: [
+        "$.Resources.certificate.Properties.CertificateSigningRequest",
+        "$.Resources.certificate.Properties.CertificateId",
+      ],
+    },
+  },
+  {
+    file: "missing_parameter.json",
+    verdict: {
+      step: "RegisterThing",
+      rejection: { statusCode: 400, errorCode: "InvalidParameters" },
+      because: /declares Location without a "Default" and the device does not send it/,
+    },
+  },
+  {
+    file: "undeclared_ref.json",
+    verdict: {
+      step: "CreateProvisioningTemplate",
+      paths: ['$.Resources.thing.Properties.ThingName["Fn::Join"][1][1].Ref'],
+    },
+  },
+  {
+    file: "no_thing.json",
+    verdict: { step: "RegisterThing", because: /has no AWS::IoT::Thing resource/ },
+  },
+  {
+    file: "no_certificate.json",
+    verdict: {
+      step: "RegisterThing",
+      rejection: { statusCode: 400, errorCode: "ResourceRegistrationFailure" },
+      because: /The template has no AWS::IoT::Certificate resource/,
+    },
+  },
+  {
+    file: "body_too_long.json",
+    verdict: { step: "CreateProvisioningTemplate", paths: ["templateBody"] },
+  },
+  {
+    file: "thing_name_invalid.json",
+    verdict: {
+      step: "RegisterThing",
+      rejection: { statusCode: 400, errorCode: "ResourceRegistrationFailure" },
+      because: /Thing name "boards\/SN-LINT-0001" may contain only/,
+    },
+  },
+  {
+    file: "thing_name_too_long.json",
+    verdict: {
+      step: "RegisterThing",
+      rejection: { statusCode: 400, errorCode: "ResourceRegistrationFailure" },
+      because: /is longer than 128 bytes/,
+    },
+  },
+  {
+    file: "too_many_attributes.json",
+    verdict: {
+      step: "CreateProvisioningTemplate",
+      paths: ["$.Resources.thing.Properties.AttributePayload"],
+    },
+  },
+  {
+    file: "fn_if.json",
+    verdict: {
+      step: "CreateProvisioningTemplate",
+      paths: ['$.Resources.thing.Properties.ThingName["Fn::If"]'],
+    },
+  },
+  {
+    file: "fn_getatt.json",
+    verdict: {
+      step: "CreateProvisioningTemplate",
+      paths: ['$.Resources.thing.Properties.AttributePayload.certificate["Fn::GetAtt"]'],
+    },
+  },
+  {
+    file: "inline_policy_invalid.json",
+    verdict: {
+      step: "CreateProvisioningTemplate",
+      paths: ["$.Resources.policy.Properties.PolicyDocument"],
+    },
+  },
+  {
+    file: "missing_thing_group.json",
+    verdict: {
+      step: "RegisterThing",
+      rejection: { statusCode: 400, errorCode: "ResourceRegistrationFailure" },
+      because: /names thing group plant-7 \(ThingGroups\), which the account does not have/,
+    },
+  },
+  {
+    file: "missing_policy.json",
+    verdict: {
+      step: "RegisterThing",
+      rejection: { statusCode: 400, errorCode: "ResourceRegistrationFailure" },
+      because: /names policy DevicePolicy \(PolicyName\), which the account does not have/,
+    },
+  },
+  {
+    file: "board_template.json",
+    disabled: true,
+    verdict: {
+      step: "RegisterThing",
+      rejection: { statusCode: 400, errorCode: "InvalidRequest" },
+      because: /is disabled \(enabled: false\)/,
+    },
+  },
+  {
+    file: "no_policy.json",
+    verdict: { step: "proof", because: /attaches no AWS::IoT::Policy to the new certificate/ },
+  },
+  {
+    file: "proof_refused.json",
+    verdict: {
+      step: "proof",
+      because: /no statement allows iot:Connect on .*client\/board-SN-LINT-0001/,
+    },
+  },
+  {
+    file: "proof_denied.json",
+    verdict: {
+      step: "proof",
+      because: /statement 1 \(Sid "Quarantine"\) of the template's PolicyDocument #2 denies it/,
+    },
+  },
+];
+
+/** The template's text, as a file holds it and the AWS CLI sends it. */
+function templateText(file: string): string {
+  if (!file.startsWith("aws:")) return readFileSync(join(TEMPLATES, file), "utf8");
+  const path = join(ROOT, "tests", "fixtures", "aws_templates", `${file.slice(4)}.json`);
+  return JSON.stringify(JSON.parse(readFileSync(path, "utf8")).template, null, 2);
+}
+
+/** A control-plane request to the emulator; its status and JSON answer. */
+async function control(
+  emulator: { control?: { url: string } },
+  request: { method: string; path: string; body?: unknown },
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(`${emulator.control!.url}${request.path}`, {
+    method: request.method,
+    ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, json: text ? JSON.parse(text) : {} };
+}
+
+/** CreateProvisioningTemplate through the control plane, as the AWS CLI sends it. */
+function createTemplate(emulator: { control?: { url: string } }, text: string, enabled: boolean) {
+  return control(emulator, {
+    method: "POST",
+    path: "/provisioning-templates",
+    body: {
+      templateName: TEMPLATE_NAME,
+      templateBody: text,
+      provisioningRoleArn: ROLE,
+      enabled,
+    },
+  });
+}
+
+/** What lint is told of the account: each policy as get-policy prints it, each listing. */
+async function accountFlags(emulator: { control?: { url: string } }): Promise<string[]> {
+  const dir = tempDir("fleetprov-lint-account-");
+  const flags: string[] = [];
+  const save = (name: string, json: unknown, flag: string) => {
+    writeFileSync(join(dir, name), JSON.stringify(json));
+    flags.push(flag, join(dir, name));
+  };
+  const listings = ["/policies", "/thing-groups", "/thing-types", "/billing-groups"];
+  for (const path of listings) {
+    const listed = await control(emulator, { method: "GET", path });
+    assertEquals(listed.status, 200, path);
+    save(`${path.slice(1)}.json`, listed.json, "--inventory");
+  }
+  const policies = (await control(emulator, { method: "GET", path: "/policies" })).json
+    .policies as { policyName: string }[];
+  for (const { policyName } of policies) {
+    const got = await control(emulator, { method: "GET", path: `/policies/${policyName}` });
+    save(`policy-${policyName}.json`, got.json, "--policy");
+  }
+  return flags;
+}
+
+/** The account's extra resources, created through the control plane. */
+async function createAccount(emulator: { control?: { url: string } }, account: Account = {}) {
+  const kinds: [string[] | undefined, string][] = [
+    [account.thingGroups, "/thing-groups/"],
+    [account.thingTypes, "/thing-types/"],
+    [account.billingGroups, "/billing-groups/"],
+  ];
+  for (const [names, path] of kinds) {
+    for (const name of names ?? []) {
+      const created = await control(emulator, { method: "POST", path: path + name, body: {} });
+      assertEquals(created.status, 200, `${path}${name}: ${JSON.stringify(created.json)}`);
+    }
+  }
+}
+
+function label(c: TemplateCase): string {
+  const verdict = c.verdict;
+  return `${c.file}${c.disabled ? " (disabled)" : ""} ${
+    !verdict ? "provisions" : `is refused at ${verdict.step}`
+  }`;
+}
+
+for (const c of TEMPLATE_CASES) {
+  Deno.test(`lint agrees with the emulator on templates: ${label(c)}`, async () => {
+    const text = templateText(c.file);
+    const file = join(tempDir("fleetprov-lint-template-"), "template.json");
+    writeFileSync(file, text);
+    const emulator = await testEmulator({
+      templateName: "DefaultTemplate",
+      claimPolicy: claimPolicy(TEMPLATE_NAME),
+      policies: c.account?.policies,
+      keyType: "ec-p256",
+      controlPort: 0,
+    });
+    try {
+      await templateAgreement(c, { emulator, text, file });
+    } finally {
+      await emulator.close();
+    }
+  });
+}
+
+async function templateAgreement(
+  c: TemplateCase,
+  run: { emulator: TestEmulator; text: string; file: string },
+): Promise<void> {
+  const { emulator, text } = run;
+  const parameters = c.parameters ?? { SerialNumber: SERIAL };
+  // A refused proof is retried until the deadline (AWS attaches policies with a lag), and so
+  // is an answer the board cannot use (a malformed answer may be a garbled one).
+  const retried = c.verdict?.step === "proof" ||
+    (c.verdict?.step === "RegisterThing" && !c.verdict.rejection);
+  const args = deviceArgs(emulator, {
+    extra: [
+      "--client-id",
+      CLIENT_ID,
+      "--fleet-provisioning-template-name",
+      TEMPLATE_NAME,
+      "--fleet-provisioning-template-parameters",
+      JSON.stringify(parameters),
+      ...(retried ? ["--deadline", "6"] : []),
+    ],
+    retry: RETRY,
+  });
+  await createAccount(emulator, c.account);
+  const created = await createTemplate(emulator, text, !c.disabled);
+  let lintFile = run.file;
+  if (created.status === 200) {
+    // Lint what AWS holds: describe-provisioning-template's output.
+    const described = await control(emulator, {
+      method: "GET",
+      path: `/provisioning-templates/${TEMPLATE_NAME}`,
+    });
+    lintFile = join(tempDir("fleetprov-lint-describe-"), "describe.json");
+    writeFileSync(lintFile, JSON.stringify(described.json));
+  }
+  const report = await lint([
+    ...args,
+    "--template",
+    lintFile,
+    ...await accountFlags(emulator),
+  ], deviceHome());
+  const errors = report.findings.filter((f) => f.severity === "error");
+  const verdict = c.verdict;
+  if (verdict?.step === "CreateProvisioningTemplate") {
+    return await refusedAtCreation({ verdict, errors, created, text });
+  }
+  assertEquals(created.status, 200, JSON.stringify(created.json));
+  if (!verdict) {
+    assertEquals(errors, [], JSON.stringify(errors, null, 2));
+    const result = await runFleetprov(args, { home: deviceHome() });
+    assertEquals(result.code, ExitCode.Ok, result.stdout + result.stderr);
+    const thingName = (report as unknown as { device: { thingName: string } }).device.thingName;
+    const expected = thingName.replace(/0{64}$/, "");
+    assert(emulator.registry.things().some((t) => t.thingName.startsWith(expected)), thingName);
+    return;
+  }
+  assertEquals(report.exitCode, ExitCode.Config);
+  const first = errors[0];
+  assertEquals(first.step, verdict.step, JSON.stringify(errors, null, 2));
+  assertMatch(first.message, verdict.because);
+  if (verdict.step === "RegisterThing") {
+    return await refusedAtRegisterThing(verdict, { emulator, args, first });
+  }
+  await refusedAtProof(first, { emulator, args });
+}
+
+/** "PATH: MESSAGE" of a lint finding of CreateProvisioningTemplate, as the emulator words it. */
+function creationProblem(finding: Finding): string {
+  const at = finding.message.indexOf("; AWS refuses the template at CreateProvisioningTemplate");
+  assert(at > 0, finding.message);
+  return finding.message.slice(0, at);
+}
+
+/** Lint's findings are the emulator's refusals, at the control plane and at start. */
+async function refusedAtCreation(
+  check: {
+    verdict: { paths: string[] };
+    errors: Finding[];
+    created: { status: number; json: Record<string, unknown> };
+    text: string;
+  },
+): Promise<void> {
+  const { verdict, errors, created, text } = check;
+  assertEquals(errors.map((f) => [f.step, f.path]), [
+    ...verdict.paths.map((path) => ["CreateProvisioningTemplate", path]),
+  ]);
+  assertEquals(created.status, 400, JSON.stringify(created.json));
+  const answer = String(created.json.message);
+  assertMatch(answer, /^The template body is invalid: /);
+  for (const finding of errors) assert(answer.includes(creationProblem(finding)), answer);
+  let refusal = "";
+  try {
+    const started = await testEmulator({ templateName: TEMPLATE_NAME, template: text });
+    await started.close();
+  } catch (error) {
+    refusal = (error as Error).message;
+  }
+  assertMatch(refusal, /^The provisioning template BoardTemplate is not one AWS accepts: /);
+  for (const finding of errors) assert(refusal.includes(creationProblem(finding)), refusal);
+}
+
+/** The board fails at RegisterThing: rejected with lint's status, or accepted without a thing. */
+async function refusedAtRegisterThing(
+  verdict: { rejection?: { statusCode: number; errorCode: string } },
+  run: { emulator: TestEmulator; args: string[]; first: Finding },
+): Promise<void> {
+  const { emulator, args, first } = run;
+  assertEquals(first.rejection, verdict.rejection);
+  const answers: { accepted: boolean; rejection?: unknown }[] = [];
+  emulator.events.on("answer", (e) => {
+    if (e.operation === "RegisterThing") {
+      answers.push({ accepted: e.accepted, ...(e.rejection ? { rejection: e.rejection } : {}) });
+    }
+  });
+  const home = deviceHome();
+  const result = await runFleetprov(args, { home });
+  const output = result.stdout + result.stderr;
+  assertNotEquals(result.code, ExitCode.Ok, output);
+  assert(answers.length > 0, `no RegisterThing answer:\n${output}`);
+  if (verdict.rejection) {
+    assertEquals(answers[0], { accepted: false, rejection: verdict.rejection });
+    const { statusCode, errorCode } = verdict.rejection;
+    assertMatch(
+      oneLineError(result, true),
+      new RegExp(`statusCode=${statusCode} errorCode=${errorCode}`),
+    );
+  } else {
+    // Accepted without a thing: the board refuses the answer and writes no runtime config.
+    assertEquals(answers[0], { accepted: true });
+    assertMatch(
+      oneLineError(result, true),
+      /thingName is empty: the provisioning template registers no thing/,
+    );
+    assertEquals(runtimeConfigIfAny(home), undefined);
+  }
+}
+
+/** RegisterThing is accepted; the new certificate's CONNECT as lint's thing is refused. */
+async function refusedAtProof(
+  first: Finding,
+  run: { emulator: TestEmulator; args: string[] },
+): Promise<void> {
+  const { emulator, args } = run;
+  assertEquals([first.packet, first.action], ["CONNECT", "iot:Connect"]);
+  const refused: string[] = [];
+  emulator.events.on("connect", (e) => {
+    if (!e.accepted && e.certificateId !== emulator.claim.certificateId) refused.push(e.clientId);
+  });
+  const result = await runFleetprov(args, { home: deviceHome() });
+  const output = result.stdout + result.stderr;
+  assertEquals(result.code, ExitCode.TempFail, output);
+  assertEquals(emulator.counters.RegisterThing.accepted, 1, output);
+  assert(refused.length > 0, `the emulator refused no proof:\n${output}`);
+  assertEquals([...new Set(refused)], [first.name]);
+  assertMatch(oneLineError(result, true), /the new certificate could not connect/);
+}
+
+/** Skipped loudly without Debian's AWS CLI; under FLEETPROV_REQUIRE_TOOLS=1 (CI) a failure. */
+const noAwsCli = skipWhenMissing(awsCliMissing(), {
+  require: "FLEETPROV_REQUIRE_TOOLS",
+  what: "lint against the AWS CLI's output",
+});
+
+Deno.test(
+  "lint agrees with the emulator through the AWS CLI: create-provisioning-template refuses with lint's findings; lint reads describe-provisioning-template, get-policy and the list commands as the CLI prints them",
+  { ignore: noAwsCli },
+  async () => {
+    const emulator = await testEmulator({
+      templateName: "DefaultTemplate",
+      claimPolicy: claimPolicy(TEMPLATE_NAME),
+      keyType: "ec-p256",
+      controlPort: 0,
+    });
+    const dir = tempDir("fleetprov-lint-cli-");
+    const aws = (...args: string[]) => awsIot(AWS_CLI, emulator.control!.url, args);
+    const saved = async (name: string, ...args: string[]) => {
+      const result = await aws(...args);
+      assertEquals(result.code, 0, `aws iot ${args[0]}: ${result.stderr}`);
+      writeFileSync(join(dir, name), result.stdout);
+      return join(dir, name);
+    };
+    const args = deviceArgs(emulator, {
+      serial: SERIAL,
+      extra: ["--client-id", CLIENT_ID, "--fleet-provisioning-template-name", TEMPLATE_NAME],
+    });
+    try {
+      for (const c of TEMPLATE_CASES) {
+        if (c.verdict?.step !== "CreateProvisioningTemplate" || c.file.startsWith("aws:")) continue;
+        const file = join(dir, c.file);
+        writeFileSync(file, templateText(c.file));
+        const errors = (await lint([...args, "--template", file], deviceHome())).findings;
+        assertEquals(errors.map((f) => f.path), c.verdict.paths);
+        const created = await aws(
+          "create-provisioning-template",
+          "--template-name",
+          "Refused",
+          "--template-body",
+          `file://${file}`,
+          "--provisioning-role-arn",
+          ROLE,
+        );
+        assertNotEquals(created.code, 0, c.file);
+        assertMatch(created.stderr, /\(InvalidRequestException\).*The template body is invalid: /);
+        for (const f of errors) assert(created.stderr.includes(creationProblem(f)), created.stderr);
+      }
+      // A disabled template naming a thing group the account lacks: both found from the CLI's output.
+      const file = join(dir, "template.json");
+      writeFileSync(file, templateText("missing_thing_group.json"));
+      const create = await aws(
+        "create-provisioning-template",
+        "--template-name",
+        TEMPLATE_NAME,
+        "--template-body",
+        `file://${file}`,
+        "--provisioning-role-arn",
+        ROLE,
+        "--no-enabled",
+      );
+      assertEquals(create.code, 0, create.stderr);
+      const told = async () => [
+        "--template",
+        await saved(
+          "describe.json",
+          "describe-provisioning-template",
+          "--template-name",
+          TEMPLATE_NAME,
+        ),
+        "--policy",
+        await saved("fpcert.json", "get-policy", "--policy-name", "FPCertPolicy"),
+        "--inventory",
+        await saved("policies.json", "list-policies"),
+        "--inventory",
+        await saved("groups.json", "list-thing-groups"),
+      ];
+      const before = await lint([...args, ...await told()], deviceHome());
+      assertEquals(
+        before.findings.filter((f) => f.severity === "error").map((f) => [f.step, f.rejection]),
+        [
+          ["RegisterThing", { statusCode: 400, errorCode: "InvalidRequest" }],
+          ["RegisterThing", { statusCode: 400, errorCode: "ResourceRegistrationFailure" }],
+        ],
+      );
+      for (
+        const fix of before.findings.filter((f) => f.severity === "error").map((f) => f.fix!)
+      ) {
+        const [command, ...rest] = fix.replace(/^aws iot /, "").split(" ");
+        const done = await aws(command, ...rest);
+        assertEquals(done.code, 0, `${fix}: ${done.stderr}`);
+      }
+      const after = await lint([...args, ...await told()], deviceHome());
+      assertEquals(after.findings.filter((f) => f.severity === "error"), []);
+      const result = await runFleetprov(args, { home: deviceHome() });
+      assertEquals(result.code, ExitCode.Ok, result.stdout + result.stderr);
+      assertEquals(emulator.registry.thing(`board-${SERIAL}`)?.thingGroups, ["plant-7"]);
+    } finally {
+      await emulator.close();
+    }
+  },
+);

@@ -41,6 +41,18 @@ function boardConfig(dir: string, config: Record<string, unknown> = {}): string 
   return path;
 }
 
+/** A device policy in eu-west-1 that lets a thing connect as itself (the DC's FPCertPolicy, in the board's region). */
+function devicePolicy(resource = "client/${iot:Connection.Thing.ThingName}") {
+  return {
+    Version: "2012-10-17",
+    Statement: [{
+      Effect: "Allow",
+      Action: "iot:Connect",
+      Resource: `arn:aws:iot:eu-west-1:123456789012:${resource}`,
+    }],
+  };
+}
+
 function write(dir: string, name: string, content: unknown): string {
   const path = join(dir, name);
   writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));
@@ -185,7 +197,14 @@ Deno.test("lint: aws iot get-policy and describe-provisioning-template output ar
       templateBody: JSON.stringify(SERIAL_TEMPLATE),
       ...facts,
     });
-  const args = ["--config-file", config, "--claim-policy", getPolicy];
+  // The template attaches FPCertPolicy: given as aws iot get-policy prints it, it is known.
+  const fpCert = write(dir, "fpcert.json", {
+    policyName: "FPCertPolicy",
+    policyArn: "arn:aws:iot:eu-west-1:123456789012:policy/FPCertPolicy",
+    policyDocument: JSON.stringify(devicePolicy()),
+    defaultVersionId: "1",
+  });
+  const args = ["--config-file", config, "--claim-policy", getPolicy, "--policy", fpCert];
   assertEquals((await lint([...args, "--template", describe({})])).findings, []);
   const wrong = await lint([
     ...args,
@@ -193,6 +212,7 @@ Deno.test("lint: aws iot get-policy and describe-provisioning-template output ar
     describe({ templateName: "OldTemplate", enabled: false, type: "JITP" }),
   ]);
   assertEquals(errorsOf(wrong).map((f) => f.path), ["templateName", "enabled", "type"]);
+  assertEquals(errorsOf(wrong)[1].rejection, { statusCode: 400, errorCode: "InvalidRequest" });
   assertMatch(
     errorsOf(wrong)[0].message,
     /is template "OldTemplate", but the device asks for BoardTemplate/,
@@ -214,6 +234,7 @@ Deno.test("lint: template parameters the device does not send, without a Default
           Type: "AWS::IoT::Certificate",
           Properties: { CertificateId: { Ref: "AWS::IoT::Certificate::Id" }, Status: "Active" },
         },
+        policy: { Type: "AWS::IoT::Policy", Properties: { PolicyDocument: devicePolicy() } },
         thing: { Type: "AWS::IoT::Thing", Properties: { ThingName: thingName } },
       },
     });
@@ -228,19 +249,28 @@ Deno.test("lint: template parameters the device does not send, without a Default
 
   const needsLocation = template(
     { SerialNumber: { Type: "String" }, Location: { Type: "String" } },
-    { "Fn::Sub": "${Location}-${SerialNumber}-${Undeclared}" },
+    { "Fn::Sub": "${Location}-${SerialNumber}" },
   );
   const missing = errorsOf(await run(config, needsLocation));
-  assertEquals(missing.map((f) => f.path), [
-    "Parameters.Location",
-    "Resources.thing.Properties.ThingName.Fn::Sub",
-  ]);
+  assertEquals(missing.map((f) => [f.path, f.step]), [["Parameters.Location", "RegisterThing"]]);
+  assertEquals(missing[0].rejection, { statusCode: 400, errorCode: "InvalidParameters" });
   assertMatch(
     missing[0].message,
     /declares Location without a "Default" and the device does not send it \(it sends: SerialNumber\)/,
   );
   assertMatch(missing[0].fix ?? "", /add "Location" to fleet-provisioning.template-parameters/);
-  assertMatch(missing[1].message, /refers to Undeclared, which Parameters does not declare/);
+
+  // One reading with the emulator: a Ref must name a declared parameter (or one AWS fills),
+  // whether the device sends it or not; AWS refuses it at CreateProvisioningTemplate.
+  const undeclared = errorsOf(
+    await run(config, template({}, { "Fn::Sub": "board-${SerialNumber}" })),
+  );
+  assertEquals(undeclared.map((f) => [f.path, f.step]), [[
+    '$.Resources.thing.Properties.ThingName["Fn::Sub"]',
+    "CreateProvisioningTemplate",
+  ]]);
+  assertMatch(undeclared[0].message, /"SerialNumber" is not declared in Parameters; AWS refuses/);
+  assertEquals(undeclared[0].fix, 'Declare it: "Parameters": {"SerialNumber": {"Type": "String"}}');
 
   // collect-system-information sends DeviceIPAddress, DeviceMACAddress, ProvisioningCertSerialNumber.
   const byAddress = template({ DeviceMACAddress: { Type: "String" } }, "board-x");
@@ -258,10 +288,15 @@ Deno.test("lint: template parameters the device does not send, without a Default
   const invalidName = template({ SerialNumber: { Type: "String" } }, {
     "Fn::Join": ["", ["board/", { Ref: "SerialNumber" }]],
   });
+  const refused = errorsOf(await run(config, invalidName))[0];
   assertMatch(
-    errorsOf(await run(config, invalidName))[0].message,
-    /^the template engine refuses RegisterThing with this device's parameters \(ResourceRegistrationFailure\): Thing name "board\/SN-0007"/,
+    refused.message,
+    /^RegisterThing is rejected with 400 ResourceRegistrationFailure for this device's parameters: Thing name "board\/SN-0007"/,
   );
+  assertEquals([refused.step, refused.rejection?.errorCode], [
+    "RegisterThing",
+    "ResourceRegistrationFailure",
+  ]);
 });
 
 Deno.test(`lint: input files are bounded (${MAX_INPUT_BYTES} bytes, 32 levels); malformed JSON is one line with its position, never its content`, async () => {

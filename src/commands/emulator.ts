@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { configError, ExitCode, FleetprovError } from "../errors.ts";
 import {
   checkPolicyDocument,
+  checkServerName,
   checkStartTemplate,
   DEFAULT_TEMPLATE_NAME,
   type EmulatorOptions,
@@ -39,6 +40,9 @@ Options:
   --state-dir DIR          where the CA, claim certificate, registry and config live (required)
   --port N                 listen port (default 8883; 0 picks a free port)
   --host H                 listen address (default 127.0.0.1)
+  --server-name NAME       a DNS name or IP address the server certificate is also valid
+                           for (besides localhost, 127.0.0.1, ::1), repeatable; e.g. the
+                           name a board under QEMU gives the host, 10.0.2.2
   --template-file FILE     provisioning template (JSON); default: the Device Client sample
   --template-name NAME     template name in the RegisterThing topic (default FleetprovTemplate)
   --pre-provisioning-hook TARGET
@@ -132,6 +136,7 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
         "state-dir": { type: "string" },
         port: { type: "string" },
         host: { type: "string" },
+        "server-name": { type: "string", multiple: true },
         "template-file": { type: "string" },
         "template-name": { type: "string" },
         "pre-provisioning-hook": { type: "string" },
@@ -161,7 +166,7 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
   if (values.port !== undefined) {
     options.port = integer("--port", values.port, 0, 65535);
   }
-  if (values.host !== undefined) options.host = values.host;
+  Object.assign(options, addressOptions(values));
   if (values["template-name"] !== undefined) {
     const name = values["template-name"];
     if (!/^[0-9A-Za-z_-]{1,36}$/.test(name)) {
@@ -231,6 +236,25 @@ function templateOptions(
   }
   if (values["control-host"] !== undefined) options.controlHost = values["control-host"] as string;
   if (values["allow-command-hooks"]) options.allowCommandHooks = true;
+  return options;
+}
+
+/** The options of --host and --server-name. */
+function addressOptions(
+  values: { host?: string; "server-name"?: string[] },
+): Partial<EmulatorOptions> {
+  const options: Partial<EmulatorOptions> = {};
+  if (values.host !== undefined) options.host = values.host;
+  if (values["server-name"] !== undefined) {
+    for (const name of values["server-name"]) {
+      try {
+        checkServerName(name);
+      } catch (error) {
+        throw configError(`emulator: --server-name: ${(error as Error).message}`);
+      }
+    }
+    options.serverNames = values["server-name"];
+  }
   return options;
 }
 

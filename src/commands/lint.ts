@@ -24,9 +24,21 @@ import { isAccountId } from "../policy/mod.ts";
 import { writeStdout } from "../output.ts";
 import { VERSION } from "../version.ts";
 
-/** Lint's own flags; every other argument is the board's. */
+/** Lint's own flags given once; every other argument is the board's. */
 const LINT_FLAGS = ["--claim-policy", "--template", "--account", "--region"] as const;
 type LintFlag = (typeof LINT_FLAGS)[number];
+/** Lint's own flags given once per file. */
+const REPEATED_FLAGS = ["--policy", "--inventory"] as const;
+type RepeatedFlag = (typeof REPEATED_FLAGS)[number];
+
+/** Every flag of lint's own (the board's are a run's). */
+export const LINT_OWN_FLAGS: readonly string[] = [...LINT_FLAGS, ...REPEATED_FLAGS];
+
+/** Lint's flags as given. */
+interface LintFlags {
+  once: Partial<Record<LintFlag, string>>;
+  repeated: Record<RepeatedFlag, string[]>;
+}
 
 /** Options of {@linkcode runLintCommand}. */
 export interface LintCommandOptions extends LoadSettingsOptions {
@@ -50,10 +62,12 @@ export async function runLintCommand(
     const settings = await loadBoardSettings(rest, loadOptions);
     const report = lintDevice({
       settings,
-      claimPolicy: flags["--claim-policy"],
-      template: flags["--template"],
-      account: flags["--account"],
-      region: flags["--region"],
+      claimPolicy: flags.once["--claim-policy"],
+      template: flags.once["--template"],
+      account: flags.once["--account"],
+      region: flags.once["--region"],
+      policies: flags.repeated["--policy"],
+      inventories: flags.repeated["--inventory"],
     });
     plan = report.plan;
     findings.push(...report.findings);
@@ -71,15 +85,18 @@ export async function runLintCommand(
   return code;
 }
 
-/** Takes lint's flags (`--flag VALUE` or `--flag=VALUE`, once each) out of `args`. */
-function takeLintFlags(
-  args: string[],
-): { flags: Partial<Record<LintFlag, string>>; rest: string[] } {
-  const flags: Partial<Record<LintFlag, string>> = {};
+/**
+ * Takes lint's flags (`--flag VALUE` or `--flag=VALUE`; `--policy` and
+ * `--inventory` once per file, the others once) out of `args`.
+ */
+function takeLintFlags(args: string[]): { flags: LintFlags; rest: string[] } {
+  const flags: LintFlags = { once: {}, repeated: { "--policy": [], "--inventory": [] } };
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    const flag = LINT_FLAGS.find((f) => arg === f || arg.startsWith(`${f}=`));
+    const flag = [...LINT_FLAGS, ...REPEATED_FLAGS].find((f) =>
+      arg === f || arg.startsWith(`${f}=`)
+    );
     if (!flag) {
       rest.push(arg);
       continue;
@@ -88,11 +105,21 @@ function takeLintFlags(
     if (value === undefined || value === "" || (arg === flag && value.startsWith("--"))) {
       throw new FleetprovError(`${flag} needs a value, e.g. ${example(flag)}.`, ExitCode.Config);
     }
-    if (flags[flag] !== undefined) {
+    if (flag === "--policy" || flag === "--inventory") {
+      flags.repeated[flag].push(value);
+      continue;
+    }
+    if (flags.once[flag] !== undefined) {
       throw new FleetprovError(`${flag} is given more than once; give it once.`, ExitCode.Config);
     }
-    flags[flag] = value;
+    flags.once[flag] = value;
   }
+  checkLintFlags(flags);
+  return { flags, rest };
+}
+
+/** The values of lint's flags, and what needs what. */
+function checkLintFlags({ once: flags, repeated }: LintFlags): void {
   if (flags["--account"] !== undefined && !isAccountId(flags["--account"])) {
     throw new FleetprovError(
       `--account ${
@@ -115,15 +142,24 @@ function takeLintFlags(
       ExitCode.Config,
     );
   }
-  return { flags, rest };
+  for (const flag of REPEATED_FLAGS) {
+    if (repeated[flag].length > 0 && flags["--template"] === undefined) {
+      throw new FleetprovError(
+        `${flag} tells lint about what the template names: give --template FILE with it.`,
+        ExitCode.Config,
+      );
+    }
+  }
 }
 
-function example(flag: LintFlag): string {
+function example(flag: LintFlag | RepeatedFlag): string {
   return {
     "--claim-policy": "--claim-policy claim-policy.json",
     "--template": "--template template.json",
     "--account": "--account 123456789012",
     "--region": "--region eu-west-1",
+    "--policy": "--policy device-policy.json (aws iot get-policy output) or --policy NAME=FILE",
+    "--inventory": "--inventory thing-groups.json (aws iot list-thing-groups output)",
   }[flag];
 }
 
@@ -142,15 +178,21 @@ function textReport(plan: DevicePlan | undefined, findings: Finding[], code: num
   const count = `${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${
     warnings === 1 ? "" : "s"
   }`;
-  const failing = findings.find((f) => f.severity === "error" && f.step !== undefined);
   lines.push(
     code === ExitCode.Ok
       ? `fleetprov lint: ${count}: nothing would stop a board with this config from provisioning.`
-      : `fleetprov lint: ${count}${
-        failing ? `: a board with this config fails at step ${failing.step}` : ""
-      } (exit ${code}).`,
+      : `fleetprov lint: ${count}${whereItFails(findings)} (exit ${code}).`,
   );
   return lines.map((line) => `${line}\n`).join("");
+}
+
+/** ": AWS refuses the template at …", ": a board with this config fails at step X", or "". */
+function whereItFails(findings: Finding[]): string {
+  const errors = findings.filter((f) => f.severity === "error" && f.step !== undefined);
+  if (errors.some((f) => f.step === "CreateProvisioningTemplate")) {
+    return ": AWS refuses the template at CreateProvisioningTemplate";
+  }
+  return errors.length > 0 ? `: a board with this config fails at step ${errors[0].step}` : "";
 }
 
 /** "client id X, MQTT 3.1.1, JSON, CreateKeysAndCertificate then RegisterThing with template T (…)". */
@@ -164,6 +206,8 @@ function describeDevice(plan: DevicePlan): string {
   ].join(", ");
   return `the device connects as ${client} over MQTT ${plan.mqttVersion} and sends ${plan.payloadFormat.toUpperCase()}: ${plan.createOperation}, then RegisterThing with template ${plan.templateName} and parameters ${
     plan.parameters.join(", ") || "(none)"
+  }${
+    plan.thingName ? `, which registers thing ${plan.thingName} and connects as it` : ""
   }; ${where}.`;
 }
 
@@ -181,6 +225,7 @@ function jsonReport(plan: DevicePlan | undefined, findings: Finding[], code: num
         createOperation: plan.createOperation,
         templateName: plan.templateName,
         parameters: plan.parameters,
+        thingName: plan.thingName ?? null,
         region: plan.scope.region ?? null,
         account: plan.scope.account ?? null,
         actions: plan.actions,

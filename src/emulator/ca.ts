@@ -9,6 +9,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { isIP } from "node:net";
 import { Buffer } from "node:buffer";
 import {
   createHash,
@@ -43,6 +44,8 @@ export interface IssueOptions {
   subject: string;
   /** Server certificate: adds SAN localhost/127.0.0.1/::1 and serverAuth. */
   server?: boolean;
+  /** More names (DNS names or IP addresses) in a server certificate's SAN. */
+  serverNames?: readonly string[];
   /** Validity in days (default 20 years for devices). */
   days?: number;
 }
@@ -161,6 +164,10 @@ export class CertificateAuthority {
           { type: "dns", value: "localhost" },
           { type: "ip", value: "127.0.0.1" },
           { type: "ip", value: "::1" },
+          ...(options.serverNames ?? []).map((name) => ({
+            type: isIP(name) ? "ip" as const : "dns" as const,
+            value: name,
+          })),
         ]),
       );
     }
@@ -258,4 +265,63 @@ function serial(): string {
   bytes[0] &= 0x7f;
   bytes[0] |= 0x01;
   return bytes.toString("hex");
+}
+
+/**
+ * The server certificate and key in `dir` (server-cert.pem 0644,
+ * server-key.pem 0600), issued (again) when missing or when the kept
+ * certificate is not valid for every name of `names`.
+ */
+export async function serverCertificate(
+  ca: CertificateAuthority,
+  dir: string,
+  names: readonly string[],
+): Promise<{ certPem: string; keyPem: string }> {
+  const certPath = join(dir, "server-cert.pem");
+  const keyPath = join(dir, "server-key.pem");
+  if (existsSync(certPath) && existsSync(keyPath)) {
+    const certPem = readFileSync(certPath, "utf8");
+    const has = new Set(
+      (new X509Certificate(certPem).subjectAltName ?? "").split(", ").map(sanEntry),
+    );
+    if (
+      names.every((name) => has.has(sanEntry(isIP(name) ? `IP Address:${name}` : `DNS:${name}`)))
+    ) {
+      return { certPem, keyPem: readFileSync(keyPath, "utf8") };
+    }
+  }
+  const issued = await ca.issueWithKey({
+    subject: "CN=localhost",
+    server: true,
+    serverNames: names,
+    days: 3650,
+  });
+  writeFileAtomic(keyPath, issued.privateKeyPem, { mode: 0o600 });
+  writeFileAtomic(certPath, issued.certificatePem, { mode: 0o644 });
+  return { certPem: issued.certificatePem, keyPem: issued.privateKeyPem };
+}
+
+/**
+ * A SAN entry as node:crypto prints it (`DNS:name`, `IP Address:addr`), with
+ * an IPv6 address in one spelling: runtimes print them compressed or not.
+ */
+function sanEntry(entry: string): string {
+  const ip = /^IP Address:(.*)$/.exec(entry)?.[1];
+  if (ip === undefined || isIP(ip) !== 6) return entry;
+  const [head, tail = ""] = ip.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const zeros = ip.includes("::") ? Array(8 - left.length - right.length).fill("0") : [];
+  return `IP Address:${
+    [...left, ...zeros, ...right].map((g) => parseInt(g, 16).toString(16)).join(":")
+  }`;
+}
+
+/** Throws unless `name` is an IP address or a DNS name (labels of letters, digits and '-'). */
+export function checkServerName(name: string): void {
+  const label = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+  if (isIP(name) || (name.length <= 253 && name.split(".").every((l) => label.test(l)))) return;
+  throw new Error(
+    `The server name ${JSON.stringify(name)} is neither an IP address nor a DNS name.`,
+  );
 }

@@ -30,6 +30,8 @@ export interface EmulatorEventMap {
     clientId: string;
     accepted: boolean;
     topic: string;
+    /** A rejection's status and error code. */
+    rejection?: { statusCode: number; errorCode: string };
   };
   /** An answer was not sent, e.g. because the client had not subscribed to its topic. */
   dropped: {

@@ -18,7 +18,7 @@
  */
 import { join } from "node:path";
 import { ensureDirectory, sweepTemporaries } from "../secure_files/mod.ts";
-import { CertificateAuthority } from "./ca.ts";
+import { CertificateAuthority, serverCertificate } from "./ca.ts";
 import { type RunningControlPlane, startControlPlane } from "./control_plane/mod.ts";
 import {
   claimPolicy,
@@ -39,7 +39,6 @@ import {
   claimFiles,
   issueClaimCertificate,
   openRegistry,
-  serverCertificate,
   writeDeviceConfig,
 } from "./state_files.ts";
 import { installTemplates, type TemplateDefinition } from "./templates.ts";
@@ -81,6 +80,7 @@ export { checkPolicyDocument } from "../policy/mod.ts";
 export { DEFAULT_HOOK_TIMEOUT_MS, MAX_HOOK_ANSWER_BYTES, parseHookTarget } from "./hooks/mod.ts";
 export { MAX_REQUEST_BYTES } from "./control_plane/mod.ts";
 export { checkStartTemplate, type TemplateDefinition } from "./templates.ts";
+export { checkServerName } from "./ca.ts";
 
 /** Starts the emulator; resolves once it listens and the config file is written. */
 export async function startEmulator(options: EmulatorOptions): Promise<Emulator> {
@@ -95,7 +95,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
 
   prepareStateDir(stateDir);
   const ca = await CertificateAuthority.loadOrCreate(join(stateDir, "ca"));
-  const server = await serverCertificate(ca, join(stateDir, "ca"));
+  const server = await serverCertificate(ca, join(stateDir, "ca"), options.serverNames ?? []);
   const registry = openRegistry(join(stateDir, "registry.json"), {
     claimPolicy: claimPolicyDocument,
     policies: options.policies,

@@ -7,6 +7,7 @@
  * @module
  */
 import { checkPolicyDocument } from "../policy/mod.ts";
+import { checkServerName } from "./ca.ts";
 import type { EmulatorEvents } from "./events.ts";
 import type { OperationCounters } from "./mqtt/broker.ts";
 import type { FaultController, FaultOperation, FaultRule } from "./mqtt/faults.ts";
@@ -20,6 +21,12 @@ export interface EmulatorOptions {
   stateDir: string;
   /** Listen address, default "127.0.0.1". */
   host?: string;
+  /**
+   * Names the server certificate is valid for besides localhost, 127.0.0.1
+   * and ::1: DNS names or IP addresses, e.g. the name a board under QEMU
+   * resolves to 10.0.2.2. A kept certificate that lacks one is issued again.
+   */
+  serverNames?: string[];
   /** Listen port, default 8883; 0 picks a free port. */
   port?: number;
   /** Name of the default template (created at start), default "FleetprovTemplate". */
@@ -116,6 +123,7 @@ export function validateOptions(
   for (const [name, definition] of Object.entries(resolved.templates)) {
     checkStartTemplate(name, definition);
   }
+  for (const name of options.serverNames ?? []) checkServerName(name);
   const tokenLifetimeMs = options.tokenLifetimeMs ?? 3_600_000;
   if (!Number.isFinite(tokenLifetimeMs) || tokenLifetimeMs < 0) {
     throw new Error(`tokenLifetimeMs must be a number >= 0, not ${tokenLifetimeMs}.`);

@@ -109,22 +109,6 @@ export interface ClaimFiles {
   certificateId: string;
 }
 
-/** The server certificate for localhost (created once, reused). */
-export async function serverCertificate(
-  ca: CertificateAuthority,
-  dir: string,
-): Promise<{ certPem: string; keyPem: string }> {
-  const certPath = join(dir, "server-cert.pem");
-  const keyPath = join(dir, "server-key.pem");
-  if (existsSync(certPath) && existsSync(keyPath)) {
-    return { certPem: readFileSync(certPath, "utf8"), keyPem: readFileSync(keyPath, "utf8") };
-  }
-  const issued = await ca.issueWithKey({ subject: "CN=localhost", server: true, days: 3650 });
-  writeFileAtomic(keyPath, issued.privateKeyPem, { mode: 0o600 });
-  writeFileAtomic(certPath, issued.certificatePem, { mode: 0o644 });
-  return { certPem: issued.certificatePem, keyPem: issued.privateKeyPem };
-}
-
 /** The claim certificate, key and root CA copy (created once, reused; modes restored). */
 export async function claimFiles(
   ca: CertificateAuthority,

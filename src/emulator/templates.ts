@@ -8,8 +8,8 @@
  *
  * @module
  */
-import { checkPolicyDocument } from "../policy/mod.ts";
-import { checkTemplate, pathStep, type TemplateFinding } from "../template/mod.ts";
+import { policyDocumentError } from "../policy/mod.ts";
+import { checkTemplate, type TemplateFinding } from "../template/mod.ts";
 import { parseHookTarget } from "./hooks/mod.ts";
 import type { Registry, TemplateRecord } from "./registry/mod.ts";
 
@@ -27,37 +27,13 @@ export interface TemplateDefinition {
   enabled?: boolean;
 }
 
-/** Every problem of a template: the validator's, and its literal policy documents'. */
+/** Every problem of a template: the validator's, its literal policy documents checked as CreatePolicy would. */
 export function templateProblems(name: string, body: unknown): TemplateFinding[] {
-  const findings = checkTemplate({ name, body });
-  if (findings.length > 0) return findings;
-  const template = (typeof body === "string" ? JSON.parse(body) : body) as {
-    Resources: Record<string, { Type?: unknown; Properties?: { PolicyDocument?: unknown } }>;
-  };
-  for (const [logicalId, resource] of Object.entries(template.Resources)) {
-    let document = resource.Properties?.PolicyDocument;
-    if (resource.Type !== "AWS::IoT::Policy" || document === undefined) continue;
-    if (typeof document === "string") document = JSON.parse(document);
-    if (hasCall(document)) continue; // known only at RegisterThing, checked there
-    try {
-      checkPolicyDocument(document, "The policy document");
-    } catch (error) {
-      findings.push({
-        path: `$.Resources${pathStep(logicalId)}.Properties.PolicyDocument`,
-        message: (error as Error).message,
-      });
-    }
-  }
-  return findings;
-}
-
-/** Whether a value holds an intrinsic function call anywhere. */
-function hasCall(value: unknown): boolean {
-  if (Array.isArray(value)) return value.some(hasCall);
-  if (typeof value !== "object" || value === null) return false;
-  return Object.entries(value).some(([key, inner]) =>
-    key === "Ref" || key.startsWith("Fn:") || hasCall(inner)
-  );
+  return checkTemplate({
+    name,
+    body,
+    policyDocument: (document) => policyDocumentError(document, "The policy document"),
+  });
 }
 
 /** Findings as one line: "path: message (fix)" joined by "; ". */

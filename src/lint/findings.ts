@@ -11,8 +11,19 @@ import type { AllowStatement, IotAction } from "../policy/mod.ts";
 import type { PlanStep } from "../provisioning/plan.ts";
 import { escapeControls } from "../text.ts";
 
-/** Where a finding comes from. */
-export type FindingSource = "config" | "claim-policy" | "template";
+/**
+ * Where a finding comes from: the config, the claim policy, the template, a
+ * policy of the account the template attaches (`--policy`), a listing of the
+ * account (`--inventory`).
+ */
+export type FindingSource = "config" | "claim-policy" | "template" | "policy" | "inventory";
+
+/**
+ * Where the board (or the factory's setup) meets the problem: a step of the
+ * claim connection, the proof connection with the new certificate (`proof`),
+ * or AWS's CreateProvisioningTemplate, which refuses the template itself.
+ */
+export type LintStep = PlanStep | "CreateProvisioningTemplate";
 
 /** One problem lint found. */
 export interface Finding {
@@ -24,8 +35,10 @@ export interface Finding {
   path?: string;
   /** The policy statement it is about (1-based index, Sid). */
   statement?: { index: number; sid?: string };
-  /** For a denied MQTT action: the step of the claim connection where the board fails. */
-  step?: PlanStep;
+  /** Where the board fails: a step of its connections, or CreateProvisioningTemplate. */
+  step?: LintStep;
+  /** The rejection RegisterThing answers with (AWS's status and error code), when lint predicts one. */
+  rejection?: { statusCode: number; errorCode: string };
   packet?: string;
   action?: IotAction;
   /** The topic, topic filter or client id. */
@@ -44,6 +57,8 @@ const SOURCE_NAMES: Record<FindingSource, string> = {
   "config": "config",
   "claim-policy": "claim policy",
   "template": "template",
+  "policy": "policy",
+  "inventory": "inventory",
 };
 
 /** "error: claim policy claim.json: MESSAGE; FIX." */

@@ -3,7 +3,8 @@
  * The documents lint is given, read as untrusted input: at most
  * {@linkcode MAX_INPUT_BYTES} bytes each, JSON (a parse error is one line
  * with its position), and unwrapped when they are what the AWS CLI prints:
- * `aws iot get-policy` (the document is the JSON string `policyDocument`),
+ * `aws iot get-policy` (the document is the JSON string `policyDocument`, and
+ * the policy's name `policyName`),
  * `aws iot describe-provisioning-template` (the string `templateBody`, with
  * the template's name, whether it is enabled, its type and its hook).
  *
@@ -29,14 +30,27 @@ export const MAX_INPUT_DEPTH = 32;
 /** A document that was read, with what the AWS CLI said about it. */
 export interface ReadDocument {
   document: unknown;
+  /** The document's text: the file's, or the string the AWS CLI's output wraps (a template body as AWS has it). */
+  text: string;
   /** `describe-provisioning-template`: the template's name, `enabled`, `type`, and whether it has a hook. */
   template?: { name?: string; enabled?: boolean; type?: string; hook: boolean };
+  /** `get-policy`: the policy's name. */
+  policyName?: string;
 }
+
+/** The string field of the AWS CLI's output that holds the document, per input. */
+const WRAPPED: Record<FindingSource, string | undefined> = {
+  "config": undefined,
+  "claim-policy": "policyDocument",
+  "policy": "policyDocument",
+  "template": "templateBody",
+  "inventory": undefined,
+};
 
 /** The result of reading one input: the document, or the one finding that says why not. */
 export type InputResult = { ok: true; read: ReadDocument } | { ok: false; finding: Finding };
 
-/** Reads the file of a `--claim-policy` or `--template` flag. */
+/** Reads the file of a `--claim-policy`, `--template`, `--policy` or `--inventory` flag. */
 export function readInput(path: string, source: FindingSource): InputResult {
   const fail = (message: string, fix: string): InputResult => ({
     ok: false,
@@ -51,15 +65,17 @@ export function readInput(path: string, source: FindingSource): InputResult {
       "give the policy or template document as AWS IoT shows it, or the AWS CLI's JSON output",
     );
   }
-  const inner = source === "claim-policy" ? "policyDocument" : "templateBody";
-  if (!isObject(data.value) || typeof data.value[inner] !== "string") {
-    return { ok: true, read: { document: data.value } };
+  const inner = WRAPPED[source];
+  if (inner === undefined || !isObject(data.value) || typeof data.value[inner] !== "string") {
+    return { ok: true, read: { document: data.value, text } };
   }
-  const parsed = parseJson(data.value[inner] as string);
+  const wrapped = data.value[inner] as string;
+  const parsed = parseJson(wrapped);
   if (typeof parsed === "string") return fail(`has "${inner}" that ${parsed}`, `check ${inner}`);
-  const document = parsed.value;
-  if (source === "claim-policy") return { ok: true, read: { document } };
-  return { ok: true, read: { document, template: templateFacts(data.value) } };
+  const read: ReadDocument = { document: parsed.value, text: wrapped };
+  if (source === "template") read.template = templateFacts(data.value);
+  else if (typeof data.value.policyName === "string") read.policyName = data.value.policyName;
+  return { ok: true, read };
 }
 
 function templateFacts(data: Record<string, unknown>): ReadDocument["template"] {

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * `fleetprov lint` without its command line: a device's settings, a claim
- * policy and a provisioning template in; the device's plan (what its claim
- * connection will do, from the provisioning code's own plan) and every
- * finding out. A second pair of documents (the rotation template and the
- * device certificate's policy) fits the same shape: another plan, the same
- * {@linkcode checkPolicy} and {@linkcode checkTemplate}.
+ * policy, a provisioning template and what is known of the account in; the
+ * device's plan (what its claim connection will do, from the provisioning
+ * code's own plan, and the thing RegisterThing makes) and every finding out:
+ * the claim policy against the claim connection, the template as AWS and
+ * RegisterThing judge it, the new certificate's policies against the proof.
+ * The rotation template fits the same shape: another plan for
+ * {@linkcode lintTemplate}, and the rotation's actions beside the proof's in
+ * {@linkcode checkProof}.
  *
  * @module
  */
@@ -25,7 +28,9 @@ import type { Finding } from "./findings.ts";
 import { readInput } from "./inputs.ts";
 import { checkPolicy } from "./policy_check.ts";
 import { fixScopeOf, scopeWarnings } from "./scope.ts";
-import { checkTemplate } from "./template_check.ts";
+import { checkProof } from "./proof_check.ts";
+import { lintTemplate } from "./template_check.ts";
+import { readAccount } from "./account.ts";
 
 export { type Finding, findingLine, sortFindings } from "./findings.ts";
 export { MAX_INPUT_BYTES } from "./inputs.ts";
@@ -51,6 +56,10 @@ export interface LintInput {
   account?: string;
   /** `--region`, for an endpoint whose name does not say. */
   region?: string;
+  /** `--policy`: the policies the template names, with their documents (`FILE` or `NAME=FILE`). */
+  policies?: readonly string[];
+  /** `--inventory`: the AWS CLI's listings of what exists in the account. */
+  inventories?: readonly string[];
 }
 
 /** The device as lint saw it. */
@@ -62,6 +71,8 @@ export interface DevicePlan extends ClaimPlan {
   /** The parameters RegisterThing carries. */
   parameters: string[];
   scope: ArnScope;
+  /** The thing RegisterThing registers for these parameters, when the template says. */
+  thingName?: string;
 }
 
 /** What lint found. */
@@ -104,18 +115,43 @@ export function lintDevice(input: LintInput): LintReport {
     findings.push(...lintClaimPolicy(input.claimPolicy, { settings, plan, scope }));
   }
   if (input.template !== undefined) {
-    const read = readInput(input.template, "template");
-    if (!read.ok) findings.push(read.finding);
-    else {
-      findings.push(...checkTemplate({
-        read: read.read,
-        file: input.template,
-        templateName: plan.templateName,
-        sent,
-      }));
-    }
+    findings.push(...lintTemplateFile(input.template, { input, plan, sent }));
   }
   return { plan, findings };
+}
+
+/** The template, then the new certificate's policies for the proof (and RegisterThing's thing in the plan). */
+function lintTemplateFile(
+  file: string,
+  device: { input: LintInput; plan: DevicePlan; sent: Record<string, string> },
+): Finding[] {
+  const { input, plan, sent } = device;
+  const account = readAccount({
+    policies: input.policies ?? [],
+    inventories: input.inventories ?? [],
+  });
+  const read = readInput(file, "template");
+  if (!read.ok) return [...account.findings, read.finding];
+  const outcome = lintTemplate({
+    read: read.read,
+    file,
+    templateName: plan.templateName,
+    sent,
+    account: account.view,
+  });
+  const findings = [...account.findings, ...outcome.findings];
+  const thing = outcome.result?.thing;
+  if (outcome.result && thing) {
+    plan.thingName = thing.thingName;
+    findings.push(...checkProof({
+      result: { ...outcome.result, thing },
+      account: account.view,
+      templateFile: file,
+      scope: plan.scope,
+      mqttVersion: plan.mqttVersion,
+    }));
+  }
+  return findings;
 }
 
 function lintClaimPolicy(

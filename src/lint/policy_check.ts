@@ -41,7 +41,7 @@ export interface PolicyCheck {
 
 /** Every finding of a policy: its own problems, then each planned action it denies. */
 export function checkPolicy(check: PolicyCheck): Finding[] {
-  const findings = check.policy.problems.map((p) => problemFinding(check, p));
+  const findings = check.policy.problems.map((p) => problemFinding(p, check));
   const seen = new Set<string>();
   for (const planned of check.actions) {
     const key = `${planned.action} ${planned.name}`;
@@ -82,11 +82,15 @@ export function checkPolicy(check: PolicyCheck): Finding[] {
   return findings;
 }
 
-function problemFinding(check: PolicyCheck, problem: PolicyProblem): Finding {
+/** A problem of a policy document as a finding of its input. */
+export function problemFinding(
+  problem: PolicyProblem,
+  where: { source: FindingSource; file: string },
+): Finding {
   return {
     severity: problem.severity,
-    source: check.source,
-    file: check.file,
+    source: where.source,
+    file: where.file,
     ...(problem.statement === undefined ? {} : {
       statement: { index: problem.statement, ...(problem.sid ? { sid: problem.sid } : {}) },
     }),

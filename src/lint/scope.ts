@@ -11,7 +11,7 @@
  * @module
  */
 import { type ArnScope, isAccountId, type ParsedPolicy } from "../policy/mod.ts";
-import type { Finding } from "./findings.ts";
+import type { Finding, FindingSource } from "./findings.ts";
 
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 
@@ -45,7 +45,11 @@ export function fixScopeOf(policy: ParsedPolicy, scope: ArnScope): ArnScope {
 }
 
 /** A region or account field that cannot match on AWS, where lint cannot check it itself. */
-export function scopeWarnings(policy: ParsedPolicy, scope: ArnScope): Finding[] {
+export function scopeWarnings(
+  policy: ParsedPolicy,
+  scope: ArnScope,
+  where: { source: FindingSource; file: string } = { source: "claim-policy", file: policy.name },
+): Finding[] {
   const out: Finding[] = [];
   const warned = new Set<string>();
   for (const { statement, resource, region, account } of arnFields(policy)) {
@@ -61,8 +65,8 @@ export function scopeWarnings(policy: ParsedPolicy, scope: ArnScope): Finding[] 
     warned.add(key);
     out.push({
       severity: "warning",
-      source: "claim-policy",
-      file: policy.name,
+      source: where.source,
+      file: where.file,
       statement: { index: statement.index, ...(statement.sid ? { sid: statement.sid } : {}) },
       message: `statement ${statement.index} names ${problems.join(" and ")} (${
         JSON.stringify(resource)

@@ -1,89 +1,130 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * A provisioning template against what the device sends with RegisterThing
- * (phase 1 of the template half of lint): a template that is not JSON or not
- * an object; the AWS CLI's facts about it (another name than the device asks
- * for, disabled, not a fleet provisioning template); a declared parameter
- * without a `Default` the device does not send; a reference (`Ref`,
- * `Fn::Sub`'s `${Name}`) to a parameter that is neither declared nor sent;
- * and, last, what the template engine (src/template/, the emulator's) makes
- * of the device's parameters. A pre-provisioning hook may supply parameters
- * (`parameterOverrides`): then a missing one is a warning.
+ * A provisioning template against the device, with the one template code the
+ * emulator runs (src/template/): first what AWS refuses the template for at
+ * CreateProvisioningTemplate (`checkTemplate`, every problem, each a finding
+ * naming its key path); then what only this device decides: the AWS CLI's
+ * facts (another name than the device asks for, disabled, not a fleet
+ * provisioning template), declared parameters without a `Default` the device
+ * does not send, RegisterThing evaluated with the device's parameters and
+ * checked as the emulator checks it (the certificate resource, inline policy
+ * documents), a template without a thing (AWS registers none; the board needs
+ * its name), and the resources it names that must exist in the account.
+ * A pre-provisioning hook may supply parameters (`parameterOverrides`): then a
+ * missing one is a warning.
  *
  * @module
  */
-import { evaluateTemplate, TemplateError } from "../template/mod.ts";
+import { policyDocumentError } from "../policy/mod.ts";
+import {
+  checkRegistration,
+  checkTemplate,
+  createCommand,
+  disabledTemplateError,
+  evaluateTemplate,
+  PSEUDO_PARAMETERS,
+  pseudoParameterValues,
+  requiredResources,
+  resourceLabel,
+  TemplateError,
+  type TemplateFinding,
+  type TemplateResult,
+  validateParameters,
+} from "../template/mod.ts";
+import { type AccountView, existence, listingCommand } from "./account.ts";
 import type { Finding } from "./findings.ts";
 import type { ReadDocument } from "./inputs.ts";
 
-/**
- * The parameters AWS IoT fills in RegisterThing itself (the certificate being
- * registered, as the fleet provisioning template example in "Provisioning
- * templates" uses it); the emulator fills the same.
- */
-export const AWS_FILLED_PARAMETERS: readonly string[] = ["AWS::IoT::Certificate::Id"];
+/** The certificate id lint registers (AWS's are 64 hex digits). */
+export const SAMPLE_CERTIFICATE_ID = "0".repeat(64);
 
 /** What the template is checked for. */
-export interface TemplateCheck {
+export interface TemplateLint {
   read: ReadDocument;
   file: string;
   /** The template the device asks for (fleet-provisioning.template-name). */
   templateName: string;
   /** The parameters the device sends, with their values (placeholders where the board collects them). */
   sent: Record<string, string>;
+  /** What lint was told of the account (`--policy`, `--inventory`). */
+  account: AccountView;
 }
 
-/** Every finding of the template. */
-export function checkTemplate(check: TemplateCheck): Finding[] {
-  const { read, file } = check;
-  const finding = (f: Omit<Finding, "source" | "file">): Finding => ({
-    source: "template",
-    file,
-    ...f,
+/** The findings, and what RegisterThing makes for this device when the template gets that far. */
+export interface TemplateOutcome {
+  findings: Finding[];
+  result?: TemplateResult;
+}
+
+type Found = Omit<Finding, "source" | "file">;
+
+/** Every finding of the template, in the order AWS and the board meet them. */
+export function lintTemplate(lint: TemplateLint): TemplateOutcome {
+  const { read, file } = lint;
+  const finding = (f: Found): Finding => ({ source: "template", file, ...f });
+  const findings = describedFacts(lint).map(finding);
+  const refused = checkTemplate({
+    name: read.template?.name ?? lint.templateName,
+    body: read.text,
+    policyDocument: (document) => policyDocumentError(document, "The policy document"),
   });
-  const findings = describedFacts(check).map(finding);
-  const template = read.document;
-  if (!isObject(template)) {
-    findings.push(finding({
-      severity: "error",
-      message:
-        "is not a provisioning template: a JSON object with Parameters and Resources is expected",
-    }));
-    return findings;
+  if (refused.length > 0) {
+    return { findings: [...findings, ...refused.map((r) => finding(creationFinding(r)))] };
   }
-  const parameterFindings = missingParameters(template, check).map(finding);
-  findings.push(...parameterFindings);
-  if (parameterFindings.length === 0) {
-    const refusal = engineRefusal(template, check.sent);
-    if (refusal) findings.push(finding(refusal));
-  }
-  return findings;
+  const template = read.document as Record<string, unknown>;
+  const missing = missingParameters(template, lint);
+  findings.push(...missing.map(finding));
+  if (missing.length > 0) return { findings };
+  const registered = register(template, lint.sent);
+  if ("refusal" in registered) return { findings: [...findings, finding(registered.refusal)] };
+  const { result } = registered;
+  if (!result.thing) findings.push(finding(NO_THING));
+  findings.push(...resourceFindings(result, lint.account).map(finding));
+  return { findings, result };
+}
+
+/** A problem AWS refuses the template for: one line with its key path and the fix. */
+function creationFinding(refused: TemplateFinding): Found {
+  return {
+    severity: "error",
+    step: "CreateProvisioningTemplate",
+    path: refused.path,
+    message: `${refused.path}: ${
+      refused.message.replace(/\.$/, "")
+    }; AWS refuses the template at CreateProvisioningTemplate (and so does the emulator)`,
+    ...(refused.fix ? { fix: refused.fix.replace(/\.$/, "") } : {}),
+  };
 }
 
 /** What `aws iot describe-provisioning-template` said: name, enabled, type. */
-function describedFacts(check: TemplateCheck): Omit<Finding, "source" | "file">[] {
-  const facts = check.read.template;
+function describedFacts(lint: TemplateLint): Found[] {
+  const facts = lint.read.template;
   if (!facts) return [];
-  const out: Omit<Finding, "source" | "file">[] = [];
-  if (facts.name !== undefined && facts.name !== check.templateName) {
+  const name = facts.name ?? lint.templateName;
+  const out: Found[] = [];
+  if (facts.name !== undefined && facts.name !== lint.templateName) {
     out.push({
       severity: "error",
       path: "templateName",
+      step: "RegisterThing",
+      rejection: { statusCode: 404, errorCode: "ResourceNotFound" },
       message: `is template ${
         JSON.stringify(facts.name)
-      }, but the device asks for ${check.templateName}: RegisterThing fails with 404 ResourceNotFound unless that template exists too`,
+      }, but the device asks for ${lint.templateName}: RegisterThing fails with 404 ResourceNotFound unless that template exists too`,
       fix:
-        `set fleet-provisioning.template-name to ${facts.name}, or lint the template named ${check.templateName}`,
+        `set fleet-provisioning.template-name to ${facts.name}, or lint the template named ${lint.templateName}`,
     });
   }
   if (facts.enabled === false) {
+    const disabled = disabledTemplateError(name);
     out.push({
       severity: "error",
       path: "enabled",
-      message: "is disabled (enabled: false): a disabled template provisions nothing",
-      fix: `aws iot update-provisioning-template --template-name ${
-        facts.name ?? check.templateName
-      } --enabled`,
+      step: "RegisterThing",
+      rejection: { statusCode: disabled.statusCode, errorCode: disabled.errorCode },
+      message:
+        `is disabled (enabled: false): RegisterThing is rejected (AWS documents no code; the emulator answers ${disabled.statusCode} ${disabled.errorCode})`,
+      fix: `aws iot update-provisioning-template --template-name ${name} --enabled`,
     });
   }
   if (facts.type !== undefined && facts.type !== "FLEET_PROVISIONING") {
@@ -98,102 +139,125 @@ function describedFacts(check: TemplateCheck): Omit<Finding, "source" | "file">[
   return out;
 }
 
-/** Declared parameters without a Default, and references to undeclared ones, the device does not send. */
-function missingParameters(
-  template: Record<string, unknown>,
-  check: TemplateCheck,
-): Omit<Finding, "source" | "file">[] {
-  const hook = check.read.template?.hook === true;
-  const provided = (name: string) =>
-    Object.hasOwn(check.sent, name) || AWS_FILLED_PARAMETERS.includes(name);
-  const sentList = Object.keys(check.sent).join(", ") || "none";
-  const severity = hook ? "warning" as const : "error" as const;
-  const unlessHook = hook
-    ? " unless the pre-provisioning hook's parameterOverrides supplies it"
-    : "";
-  const out: Omit<Finding, "source" | "file">[] = [];
+/** Declared parameters without a Default that the device does not send (AWS fills its pseudo parameters). */
+function missingParameters(template: Record<string, unknown>, lint: TemplateLint): Found[] {
+  const hook = lint.read.template?.hook === true;
+  const sentList = Object.keys(lint.sent).join(", ") || "none";
   const declared = isObject(template.Parameters) ? template.Parameters : {};
+  const out: Found[] = [];
   for (const [name, spec] of Object.entries(declared)) {
-    if (provided(name) || (isObject(spec) && spec.Default !== undefined)) continue;
+    if (Object.hasOwn(lint.sent, name) || PSEUDO_PARAMETERS.includes(name)) continue;
+    if (isObject(spec) && spec.Default !== undefined) continue;
     out.push({
-      severity,
+      severity: hook ? "warning" : "error",
       path: `Parameters.${name}`,
+      step: "RegisterThing",
+      rejection: { statusCode: 400, errorCode: "InvalidParameters" },
       message:
-        `declares ${name} without a "Default" and the device does not send it (it sends: ${sentList}): RegisterThing is rejected with InvalidParameters${unlessHook}`,
-      fix: sendFix(name),
-    });
-  }
-  for (const { name, path } of references(template)) {
-    if (provided(name) || Object.hasOwn(declared, name)) continue;
-    out.push({
-      severity,
-      path,
-      message:
-        `refers to ${name}, which Parameters does not declare and the device does not send (it sends: ${sentList})${unlessHook}`,
-      fix: `${sendFix(name)}, and declare it in Parameters`,
+        `declares ${name} without a "Default" and the device does not send it (it sends: ${sentList}): RegisterThing is rejected with 400 InvalidParameters${
+          hook ? " unless the pre-provisioning hook's parameterOverrides supplies it" : ""
+        }`,
+      fix: `send it: add ${
+        JSON.stringify(name)
+      } to fleet-provisioning.template-parameters (--fleet-provisioning-template-parameters), or give Parameters.${name} a "Default"`,
     });
   }
   return out;
 }
 
-function sendFix(name: string): string {
-  return `send it: add ${
-    JSON.stringify(name)
-  } to fleet-provisioning.template-parameters (--fleet-provisioning-template-parameters), or give Parameters.${name} a "Default"`;
-}
-
-/** Every parameter name the template uses (`Ref`, `Fn::Sub` `${Name}`), with where. */
-function references(template: Record<string, unknown>): { name: string; path: string }[] {
-  const out: { name: string; path: string }[] = [];
-  const walk = (node: unknown, path: string): void => {
-    if (Array.isArray(node)) return node.forEach((item, i) => walk(item, `${path}[${i}]`));
-    if (!isObject(node)) return;
-    const keys = Object.keys(node);
-    if (keys.length === 1 && keys[0] === "Ref" && typeof node.Ref === "string") {
-      out.push({ name: node.Ref, path: `${path}.Ref` });
-      return;
-    }
-    if (keys.length === 1 && keys[0] === "Fn::Sub") {
-      const sub = node["Fn::Sub"];
-      const text = Array.isArray(sub) ? sub[0] : sub;
-      const local = Array.isArray(sub) && isObject(sub[1]) ? Object.keys(sub[1]) : [];
-      if (typeof text === "string") {
-        for (const m of text.matchAll(/\$\{(?!!)([^}]*)\}/g)) {
-          if (!local.includes(m[1])) out.push({ name: m[1], path: `${path}.Fn::Sub` });
-        }
-      }
-      if (Array.isArray(sub)) walk(sub[1], `${path}.Fn::Sub[1]`);
-      return;
-    }
-    for (const key of keys) walk(node[key], path === "" ? key : `${path}.${key}`);
-  };
-  for (const [section, value] of Object.entries(template)) {
-    if (section !== "Parameters" && section !== "Mappings") walk(value, section);
-  }
-  return out;
-}
-
-/** What the template engine says when it evaluates the template with the device's parameters. */
-function engineRefusal(
+/**
+ * RegisterThing as the emulator runs it for this device's parameters, up to
+ * the registry: the evaluation, the certificate resource, the inline policy
+ * documents. Its rejection, or what it registers.
+ */
+function register(
   template: Record<string, unknown>,
   sent: Record<string, string>,
-): Omit<Finding, "source" | "file"> | undefined {
+): { result: TemplateResult } | { refusal: Found } {
   try {
-    evaluateTemplate(template, {
-      parameters: sent,
-      pseudoParameters: { "AWS::IoT::Certificate::Id": "0".repeat(64) },
+    const result = evaluateTemplate(template, {
+      parameters: validateParameters(sent),
+      pseudoParameters: pseudoParameterValues(SAMPLE_CERTIFICATE_ID),
     });
-    return undefined;
+    checkRegistration(result, SAMPLE_CERTIFICATE_ID);
+    for (const policy of result.policies) {
+      if (!("policyDocument" in policy)) continue;
+      const refused = policyDocumentError(policy.policyDocument, "The template's PolicyDocument");
+      if (refused) throw new TemplateError("ResourceRegistrationFailure", refused);
+    }
+    return { result };
   } catch (error) {
     const message = (error as Error)?.message?.replace(/\.$/, "") ?? String(error);
+    if (!(error instanceof TemplateError)) {
+      return {
+        refusal: {
+          severity: "error",
+          message:
+            `the template engine cannot evaluate it (a fleetprov bug, please report it): ${message}`,
+        },
+      };
+    }
+    const { statusCode, errorCode } = error;
     return {
-      severity: "error",
-      message: error instanceof TemplateError
-        ? `the template engine refuses RegisterThing with this device's parameters (${error.errorCode}): ${message}`
-        : `the template engine cannot evaluate it (a fleetprov bug, please report it): ${message}`,
-      fix: "correct the template, or the parameters the device sends",
+      refusal: {
+        severity: "error",
+        step: "RegisterThing",
+        rejection: { statusCode, errorCode },
+        message:
+          `RegisterThing is rejected with ${statusCode} ${errorCode} for this device's parameters: ${message}`,
+        fix: "correct the template, or the parameters the device sends",
+      },
     };
   }
+}
+
+/** A template without a thing: AWS accepts it, and the board cannot use the answer. */
+const NO_THING: Found = {
+  severity: "error",
+  path: "$.Resources",
+  step: "RegisterThing",
+  message:
+    "has no AWS::IoT::Thing resource: AWS accepts the template and RegisterThing, but registers no thing and answers without a thing name, which the board needs (the proof connection's client id, thing-name in the runtime config); it fails on the RegisterThing answer, its new certificate already active",
+  fix:
+    'add a thing named from what each board sends, e.g. "thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "SerialNumber"}}}',
+};
+
+/** The policies, thing type, billing group and thing groups the template names, against the account. */
+function resourceFindings(result: TemplateResult, account: AccountView): Found[] {
+  const out: Found[] = [];
+  for (const resource of requiredResources(result)) {
+    const state = existence(account, resource.kind, resource.name);
+    if (state === "exists") continue;
+    const what = `names ${
+      resourceLabel(resource).replace(/^\w/, (c) => c.toLowerCase())
+    } (${resource.property})`;
+    if (state === "missing") {
+      out.push({
+        severity: "error",
+        step: "RegisterThing",
+        rejection: { statusCode: 400, errorCode: "ResourceRegistrationFailure" },
+        message: `${what}, which the account does not have (${
+          listingCommand(resource.kind)
+        } does not list it): RegisterThing is rejected with 400 ResourceRegistrationFailure`,
+        fix: createCommand(resource),
+      });
+      continue;
+    }
+    const policy = resource.kind === "policies";
+    out.push({
+      severity: "warning",
+      message:
+        `${what}, which must exist in the account, or RegisterThing is rejected with 400 ResourceRegistrationFailure${
+          policy ? "; and its document decides whether the new certificate may connect" : ""
+        }: lint cannot tell without ${
+          policy
+            ? `--policy (what aws iot get-policy --policy-name ${resource.name} prints) or `
+            : ""
+        }--inventory (what ${listingCommand(resource.kind)} prints)`,
+      fix: `${createCommand(resource)}, if it does not exist`,
+    });
+  }
+  return out;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

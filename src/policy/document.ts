@@ -211,6 +211,9 @@ function warningsOf(statement: Statement): PolicyProblem[] {
 /** Why an action pattern names no AWS IoT action, with the nearest one when it looks like a typo. */
 export function actionProblem(action: string): string | undefined {
   if (action === "*" || IOT_ACTIONS.some((known) => actionMatches(action, known))) return undefined;
+  // A Greengrass core device's AWS IoT policy carries Greengrass's own actions, as the Greengrass
+  // V2 guide's device policies do ("greengrass:*"): not MQTT, but not a mistake either.
+  if (/^greengrass:/i.test(action)) return undefined;
   if (!/^iot:/i.test(action)) {
     return `has action ${
       JSON.stringify(action)

@@ -218,9 +218,11 @@ function resourceNearMiss(
         return `has ${
           JSON.stringify(pattern)
         }, but \${${unresolved}} does not resolve on this connection${
-          unresolved.startsWith("iot:Connection.Thing.")
+          !unresolved.startsWith("iot:Connection.Thing.")
+            ? ""
+            : context.variables.thingName === undefined
             ? " (a claim certificate has no thing attached)"
-            : ""
+            : " (a thing's type and attributes are not evaluated: they count as unresolved)"
         }, so it matches nothing`;
       }
     }

@@ -88,8 +88,13 @@ export function problemLine(source: string, problem: PolicyProblem): string {
  * the warnings, one line each (what is evaluated, but likely not as meant).
  */
 export function checkPolicyDocument(document: unknown, source: string): string[] {
-  const { problems } = parsePolicy(document, source);
-  const error = problems.find((p) => p.severity === "error");
-  if (error) throw new Error(problemLine(source, error));
-  return problems.map((p) => problemLine(source, p));
+  const refused = policyDocumentError(document, source);
+  if (refused !== undefined) throw new Error(refused);
+  return parsePolicy(document, source).problems.map((p) => problemLine(source, p));
+}
+
+/** Why AWS IoT would refuse the document (its first error, one line naming `source`), or undefined. */
+export function policyDocumentError(document: unknown, source: string): string | undefined {
+  const error = parsePolicy(document, source).problems.find((p) => p.severity === "error");
+  return error === undefined ? undefined : problemLine(source, error);
 }

@@ -155,38 +155,53 @@ function parseBody(
         certificatePem: field.pem("certificatePem", "CERTIFICATE"),
         certificateOwnershipToken: field.string("certificateOwnershipToken"),
       } satisfies CreateCertificateFromCsrAccepted;
-    case "RegisterThing": {
-      const thingName = field.string("thingName");
-      if (
-        new TextEncoder().encode(thingName).length > MAX_THING_NAME_BYTES ||
-        !THING_NAME_PATTERN.test(thingName)
-      ) {
-        throw new MalformedAnswerError(
-          `The RegisterThing answer has an invalid thingName "${
-            untrusted(thingName, { maxChars: 140 })
-          }".`,
-        );
-      }
-      const raw = body.deviceConfiguration ?? {};
-      if (!isObject(raw)) {
-        throw new MalformedAnswerError(
-          "The RegisterThing answer's deviceConfiguration is not an object.",
-        );
-      }
-      const deviceConfiguration: Record<string, string> = {};
-      for (const [key, value] of Object.entries(raw)) {
-        if (typeof value !== "string") {
-          throw new MalformedAnswerError(
-            `The RegisterThing answer's deviceConfiguration.${
-              untrusted(key, { maxChars: 64 })
-            } is not a string.`,
-          );
-        }
-        deviceConfiguration[key] = value;
-      }
-      return { thingName, deviceConfiguration } satisfies RegisterThingAccepted;
-    }
+    case "RegisterThing":
+      return registerThingAccepted(body, field);
   }
+}
+
+/** An accepted RegisterThing: a thing name AWS allows, and a flat map of strings. */
+function registerThingAccepted(
+  body: Record<string, unknown>,
+  field: ReturnType<typeof fieldReader>,
+): RegisterThingAccepted {
+  if (body.thingName === undefined || body.thingName === "") {
+    // AWS accepts a template without a thing and answers without its name.
+    throw new MalformedAnswerError(
+      `The RegisterThing answer's thingName is ${
+        body.thingName === undefined ? "missing" : "empty"
+      }: the provisioning template registers no thing (it has no AWS::IoT::Thing resource), and the board needs one to connect as (fleetprov lint --template finds it).`,
+    );
+  }
+  const thingName = field.string("thingName");
+  if (
+    new TextEncoder().encode(thingName).length > MAX_THING_NAME_BYTES ||
+    !THING_NAME_PATTERN.test(thingName)
+  ) {
+    throw new MalformedAnswerError(
+      `The RegisterThing answer has an invalid thingName "${
+        untrusted(thingName, { maxChars: 140 })
+      }".`,
+    );
+  }
+  const raw = body.deviceConfiguration ?? {};
+  if (!isObject(raw)) {
+    throw new MalformedAnswerError(
+      "The RegisterThing answer's deviceConfiguration is not an object.",
+    );
+  }
+  const deviceConfiguration: Record<string, string> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (typeof value !== "string") {
+      throw new MalformedAnswerError(
+        `The RegisterThing answer's deviceConfiguration.${
+          untrusted(key, { maxChars: 64 })
+        } is not a string.`,
+      );
+    }
+    deviceConfiguration[key] = value;
+  }
+  return { thingName, deviceConfiguration } satisfies RegisterThingAccepted;
 }
 
 function fieldReader(operation: Operation, body: Record<string, unknown>) {

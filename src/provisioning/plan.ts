@@ -31,8 +31,11 @@ export function createOperationOf(settings: Settings): CreateOperation {
   return csr ? "CreateCertificateFromCsr" : "CreateKeysAndCertificate";
 }
 
-/** The step of the claim connection a planned action belongs to. */
-export type PlanStep = "connect" | "subscribe" | Operation;
+/**
+ * The step a planned action belongs to: of the claim connection (`connect`,
+ * `subscribe`, an operation), or `proof`, the new certificate's connection.
+ */
+export type PlanStep = "connect" | "subscribe" | Operation | "proof";
 
 /** One MQTT action of the claim connection, as the broker checks it. */
 export interface PlannedAction {
@@ -123,4 +126,16 @@ export function claimPlan(settings: Settings, clientId = settings.clientId): Cla
     subscriptions,
     actions,
   };
+}
+
+/**
+ * The proof: the new certificate connects as the thing RegisterThing named
+ * (client id = thing name), with the thing attached to it, so its policies'
+ * `${iot:Connection.Thing.*}` variables resolve. A device policy's other
+ * actions (a rotation's topics) are planned beside it.
+ */
+export function proofPlan(thingName: string): PlannedAction[] {
+  return [
+    { step: "proof", packet: "CONNECT", action: "iot:Connect", name: thingName, required: true },
+  ];
 }

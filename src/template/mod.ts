@@ -18,12 +18,34 @@ import {
 } from "./expressions.ts";
 
 import { checkThing } from "./validate_resources.ts";
-import { MERGEABLE, OVERRIDE_ACTIONS, RESOURCE_TYPES, TEMPLATE_LIMITS } from "./vocabulary.ts";
+import {
+  CERTIFICATE_ID_PARAMETER,
+  MERGEABLE,
+  OVERRIDE_ACTIONS,
+  RESOURCE_TYPES,
+  TEMPLATE_LIMITS,
+} from "./vocabulary.ts";
 
 export { TemplateError } from "./expressions.ts";
 export { checkTemplate, type TemplateFinding, type TemplateSource } from "./validate.ts";
 export { type ExistingThing, mergeThing } from "./overrides.ts";
-export { CERTIFICATE_ID_PARAMETER, pathStep, TEMPLATE_LIMITS } from "./vocabulary.ts";
+export {
+  CERTIFICATE_ID_PARAMETER,
+  pathStep,
+  PSEUDO_PARAMETERS,
+  TEMPLATE_LIMITS,
+} from "./vocabulary.ts";
+export {
+  checkRegistration,
+  createCommand,
+  disabledTemplateError,
+  missingResourceError,
+  type RequiredResource,
+  requiredResources,
+  type ResourceKind,
+  resourceLabel,
+} from "./registration.ts";
+export type { PolicyDocumentCheck } from "./validate_values.ts";
 
 /** What AWS does with a property of a thing that already exists. */
 export type OverrideAction = "DO_NOTHING" | "REPLACE" | "FAIL" | "MERGE";
@@ -63,6 +85,14 @@ export interface TemplateInput {
   parameters: Record<string, string>;
   /** Pseudo parameters, e.g. `AWS::IoT::Certificate::Id`. They win over request parameters. */
   pseudoParameters: Record<string, string>;
+}
+
+/**
+ * The values AWS IoT gives the pseudo parameters ({@linkcode PSEUDO_PARAMETERS})
+ * when RegisterThing registers `certificateId`.
+ */
+export function pseudoParameterValues(certificateId: string): Record<string, string> {
+  return { [CERTIFICATE_ID_PARAMETER]: certificateId };
 }
 
 /** Limits AWS IoT applies to provisioning requests. */

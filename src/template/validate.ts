@@ -12,7 +12,7 @@
  */
 import { isObject, type Json } from "./expressions.ts";
 import { checkResources } from "./validate_resources.ts";
-import { checkValue, type Scope } from "./validate_values.ts";
+import { checkValue, type PolicyDocumentCheck, type Scope } from "./validate_values.ts";
 import {
   PARAMETER_KEYS,
   pathStep,
@@ -37,6 +37,12 @@ export interface TemplateSource {
   name?: string;
   /** The template body: the JSON text (its size is checked), or the parsed value. */
   body: string | unknown;
+  /**
+   * Checks each literal `PolicyDocument` (one without function calls) as
+   * AWS IoT checks a policy; without it, only its JSON is checked. The
+   * emulator and lint pass the policy evaluator's `policyDocumentError`.
+   */
+  policyDocument?: PolicyDocumentCheck;
 }
 
 /** Every problem of a template, in document order; empty when AWS would accept it. */
@@ -68,6 +74,7 @@ export function checkTemplate(source: TemplateSource): TemplateFinding[] {
     declared: checkParameters(template.Parameters, add),
     mappings: checkMappings(template.Mappings, add),
     add,
+    ...(source.policyDocument ? { policyDocument: source.policyDocument } : {}),
   };
   checkResources(template.Resources, scope);
   checkDeviceConfiguration(template.DeviceConfiguration, scope);

@@ -9,7 +9,7 @@
  * @module
  */
 import { isObject, type Json } from "./expressions.ts";
-import { checkValue, isCall, type Scope } from "./validate_values.ts";
+import { checkValue, hasCall, isCall, type Scope } from "./validate_values.ts";
 import {
   ATTRIBUTE_NAME_PATTERN,
   ATTRIBUTE_VALUE_PATTERN,
@@ -88,6 +88,7 @@ function checkResourceShape(
           ? "The resource has no Type"
           : `Type ${JSON.stringify(type)} is not supported`
       }; provisioning templates declare ${Object.keys(RESOURCE_TYPES).join(", ")}.`,
+      "Use one of those types, or remove the resource.",
     );
     return undefined;
   }
@@ -107,6 +108,7 @@ function checkProperties(
       scope.add(
         where,
         `${key} is not a property of ${type} (it has ${spec.properties.join(", ")}).`,
+        `Remove ${key}.`,
       );
     } else if (NOT_FOR_FLEET.includes(key)) {
       scope.add(
@@ -120,7 +122,13 @@ function checkProperties(
   }
   for (const key of spec.required) {
     if (properties[key] === undefined) {
-      scope.add(`${path}${pathStep(key)}`, `${type} needs ${key}.`);
+      scope.add(
+        `${path}${pathStep(key)}`,
+        `${type} needs ${key}.`,
+        key === "CertificateId"
+          ? 'Add "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}.'
+          : `Add ${key}.`,
+      );
     }
   }
   if (type === "AWS::IoT::Thing") checkThing(properties, path, scope);
@@ -176,11 +184,13 @@ export function checkThingName(name: string, path: string, scope: Pick<Scope, "a
       `Thing name ${
         JSON.stringify(name.slice(0, 40))
       } may contain only letters, digits, ':', '_' and '-' (1 or more).`,
+      "Join its parts with '-', '_' or ':'.",
     );
   } else if (new TextEncoder().encode(name).length > TEMPLATE_LIMITS.thingNameBytes) {
     scope.add(
       path,
       `Thing name ${name.slice(0, 32)}… is longer than ${TEMPLATE_LIMITS.thingNameBytes} bytes.`,
+      "Shorten its fixed parts.",
     );
   }
 }
@@ -260,11 +270,19 @@ function checkPolicy(properties: Record<string, Json>, path: string, scope: Scop
   if (name === undefined && document === undefined) {
     // AWS's words for a JITP template (UpdateCACertificate): "Invalid registration template.
     // Neither policyName nor policyDocument is present in the Template."
-    scope.add(path, "Neither PolicyName nor PolicyDocument is present in the policy resource.");
+    scope.add(
+      path,
+      "Neither PolicyName nor PolicyDocument is present in the policy resource.",
+      "Name an existing policy with PolicyName, or give its PolicyDocument.",
+    );
     return;
   }
   if (name !== undefined && document !== undefined) {
-    scope.add(path, "A policy resource has PolicyName or PolicyDocument, not both.");
+    scope.add(
+      path,
+      "A policy resource has PolicyName or PolicyDocument, not both.",
+      "Keep one of them.",
+    );
   }
   if (typeof name === "string" && (!/^[\w+=,.@-]+$/.test(name) || name.length > 128)) {
     scope.add(
@@ -274,8 +292,8 @@ function checkPolicy(properties: Record<string, Json>, path: string, scope: Scop
       } must be 1-128 characters of letters, digits and _+=,.@-.`,
     );
   }
+  let parsed: unknown = document;
   if (typeof document === "string") {
-    let parsed: unknown;
     try {
       parsed = JSON.parse(document);
     } catch (error) {
@@ -293,6 +311,17 @@ function checkPolicy(properties: Record<string, Json>, path: string, scope: Scop
       `${path}.PolicyDocument`,
       "PolicyDocument is a policy (an object, or one escaped as a string).",
     );
+  }
+  // A document with calls in it is known only at RegisterThing, and checked there.
+  if (isObject(parsed) && !hasCall(parsed) && scope.policyDocument) {
+    const refused = scope.policyDocument(parsed);
+    if (refused !== undefined) {
+      scope.add(
+        `${path}.PolicyDocument`,
+        refused,
+        "Correct the statement, or name an existing policy with PolicyName.",
+      );
+    }
   }
 }
 

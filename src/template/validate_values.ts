@@ -7,18 +7,33 @@
  * @module
  */
 import { isObject, type Json } from "./expressions.ts";
-import { CERTIFICATE_ID_PARAMETER, FUNCTION_NAMES, pathStep } from "./vocabulary.ts";
+import { FUNCTION_NAMES, pathStep, PSEUDO_PARAMETERS } from "./vocabulary.ts";
+
+/**
+ * Checks a literal policy document as AWS IoT would at CreatePolicy: why it
+ * is refused (one sentence), or undefined. The caller passes the policy
+ * evaluator's check (`src/policy/`, which this module may not import).
+ */
+export type PolicyDocumentCheck = (document: Record<string, unknown>) => string | undefined;
 
 /** What values are checked against: declared parameters, Mappings, where findings go. */
 export interface Scope {
   declared: Set<string>;
   mappings: Record<string, Json>;
   add: (path: string, message: string, fix?: string) => void;
+  /** The check of literal policy documents, when the caller has one. */
+  policyDocument?: PolicyDocumentCheck;
 }
 
 /** True for an object whose keys name a function (`Ref`, `Fn::…`). */
 export function isCall(node: Json): node is Record<string, Json> {
   return isObject(node) && Object.keys(node).some((k) => k === "Ref" || k.startsWith("Fn:"));
+}
+
+/** Whether a value holds a function call anywhere (its value is known only at RegisterThing). */
+export function hasCall(node: Json): boolean {
+  if (Array.isArray(node)) return node.some(hasCall);
+  return isObject(node) && (isCall(node) || Object.values(node).some(hasCall));
 }
 
 /** Checks a value and everything inside it. */
@@ -53,6 +68,7 @@ function checkCall(node: Record<string, Json>, path: string, scope: Scope): void
       `A function call must be the only key of its object, not beside ${
         keys.filter((k) => k !== "Ref" && !k.startsWith("Fn:")).join(", ") || "another call"
       }.`,
+      "Put the call in an object of its own.",
     );
     return;
   }
@@ -67,15 +83,18 @@ function checkCall(node: Record<string, Json>, path: string, scope: Scope): void
       `${name} is not an intrinsic function of provisioning templates${hint}; AWS supports ${
         FUNCTION_NAMES.join(", ")
       }.`,
+      hint
+        ? `Write Fn::${name.slice(3)}.`
+        : "Build the value with those, or have a pre-provisioning hook compute it (parameterOverrides).",
     );
     return;
   }
   CHECKERS[name as keyof typeof CHECKERS](node[name], where, scope);
 }
 
-/** A parameter that Ref and Fn::Sub may name: declared, or the certificate id pseudo parameter. */
+/** A parameter that Ref and Fn::Sub may name: declared, or a pseudo parameter AWS fills. */
 function known(name: string, scope: Scope): boolean {
-  return scope.declared.has(name) || name === CERTIFICATE_ID_PARAMETER;
+  return scope.declared.has(name) || PSEUDO_PARAMETERS.includes(name);
 }
 
 function undeclared(name: string, path: string, scope: Scope): void {

@@ -59,6 +59,15 @@ export const PARAMETER_KEYS = ["Type", "Default"] as const;
 /** The pseudo parameter a fleet provisioning template may use without declaring it. */
 export const CERTIFICATE_ID_PARAMETER = "AWS::IoT::Certificate::Id";
 
+/**
+ * Every parameter AWS IoT fills itself in RegisterThing, so a template may use
+ * it without the device sending it (and without declaring it): the id of the
+ * certificate being registered ("Provisioning templates", fleet provisioning).
+ * The engine fills exactly these ({@linkcode pseudoParameterValues} in
+ * `mod.ts`); the emulator and `fleetprov lint` read this list.
+ */
+export const PSEUDO_PARAMETERS: readonly string[] = [CERTIFICATE_ID_PARAMETER];
+
 /** The intrinsic functions AWS documents for fleet provisioning templates. */
 export const FUNCTION_NAMES = [
   "Ref",

@@ -2,14 +2,26 @@
 /**
  * What a template's thing may name, which AWS requires to exist before
  * RegisterThing: CreateThingGroup, CreateThingType, CreateBillingGroup
- * (idempotent for an existing name, as AWS answers a same-named create). And
- * DescribeEndpoint, for scripts that ask where devices connect.
+ * (idempotent for an existing name, as AWS answers a same-named create), and
+ * their lists (ListThingGroups, ListThingTypes, ListBillingGroups: what
+ * `fleetprov lint --inventory` reads). And DescribeEndpoint, for scripts that
+ * ask where devices connect.
  *
  * @module
  */
 import { createHash } from "node:crypto";
-import type { CatalogKind } from "../registry/mod.ts";
-import { type ApiContext, arn, type Handler, SHAPES, string } from "./api.ts";
+import type { CatalogKind, CatalogRecord } from "../registry/mod.ts";
+import {
+  type ApiContext,
+  type ApiRequest,
+  arn,
+  epochSeconds,
+  type Handler,
+  page,
+  queryInteger,
+  SHAPES,
+  string,
+} from "./api.ts";
 import { invalid } from "./errors.ts";
 
 /** A stable id for a named resource (AWS's are UUIDs). */
@@ -85,6 +97,58 @@ const createBillingGroup: Handler = (context, { params, body }) => {
   };
 };
 
+/** One page of a catalog, sorted by name, filtered by `namePrefixFilter` where AWS has it. */
+function listed(
+  context: ApiContext,
+  kind: CatalogKind,
+  request: ApiRequest,
+): { items: CatalogRecord[]; next?: string } {
+  const prefix = request.query.get("namePrefixFilter") ?? "";
+  const records = context.registry.catalog(kind)
+    .filter((r) => r.name.startsWith(prefix))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return page(records, {
+    token: request.query.get("nextToken"),
+    size: queryInteger(request.query, "maxResults"),
+    field: "nextToken",
+  });
+}
+
+const listThingGroups: Handler = (context, request) => {
+  if (request.query.get("parentGroup") !== null) {
+    throw invalid("The emulator's thing groups are flat: parentGroup is not supported.");
+  }
+  const { items, next } = listed(context, "thingGroups", request);
+  return {
+    thingGroups: items.map((r) => ({ groupName: r.name, groupArn: arn.thingGroup(r.name) })),
+    ...(next ? { nextToken: next } : {}),
+  };
+};
+
+const listThingTypes: Handler = (context, request) => {
+  const only = request.query.get("thingTypeName");
+  const { items, next } = listed(context, "thingTypes", request);
+  return {
+    thingTypes: items.filter((r) => only === null || r.name === only).map((r) => ({
+      thingTypeName: r.name,
+      thingTypeArn: arn.thingType(r.name),
+      thingTypeProperties: r.description === undefined
+        ? {}
+        : { thingTypeDescription: r.description },
+      thingTypeMetadata: { deprecated: false, creationDate: epochSeconds(r.createdAt) },
+    })),
+    ...(next ? { nextToken: next } : {}),
+  };
+};
+
+const listBillingGroups: Handler = (context, request) => {
+  const { items, next } = listed(context, "billingGroups", request);
+  return {
+    billingGroups: items.map((r) => ({ groupName: r.name, groupArn: arn.billingGroup(r.name) })),
+    ...(next ? { nextToken: next } : {}),
+  };
+};
+
 const describeEndpoint: Handler = (context) => ({ endpointAddress: context.endpoint.host });
 
 /** The catalog operations and DescribeEndpoint by name. */
@@ -92,5 +156,8 @@ export const CATALOG_OPERATIONS: Record<string, Handler> = {
   CreateThingGroup: createThingGroup,
   CreateThingType: createThingType,
   CreateBillingGroup: createBillingGroup,
+  ListThingGroups: listThingGroups,
+  ListThingTypes: listThingTypes,
+  ListBillingGroups: listBillingGroups,
   DescribeEndpoint: describeEndpoint,
 };

@@ -126,7 +126,16 @@ async function deliver(
   context.log(
     `${operation} ${answer.accepted ? "accepted" : "rejected"} for ${clientId} on ${topic}`,
   );
-  context.events.emit("answer", { operation, format, clientId, accepted: answer.accepted, topic });
+  context.events.emit("answer", {
+    operation,
+    format,
+    clientId,
+    accepted: answer.accepted,
+    topic,
+    ...(answer.accepted
+      ? {}
+      : { rejection: { statusCode: answer.body.statusCode, errorCode: answer.body.errorCode } }),
+  });
   if (plan.drop === "after") {
     context.log(`dropping the connection of ${clientId} after the answer (injected fault)`);
     client.conn.destroy();

@@ -9,10 +9,15 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { checkPolicyDocument } from "../../policy/mod.ts";
+import { policyDocumentError } from "../../policy/mod.ts";
 import {
+  checkRegistration,
+  disabledTemplateError,
   evaluateTemplate,
   mergeThing,
+  missingResourceError,
+  pseudoParameterValues,
+  requiredResources,
   TemplateError,
   type TemplateResult,
   validateParameters,
@@ -20,7 +25,7 @@ import {
 import { untrusted } from "../../text.ts";
 import { ARN_PREFIX } from "../defaults.ts";
 import { type HookOutcome, parseHookTarget, runHook } from "../hooks/mod.ts";
-import type { CatalogKind, Registry, TemplateRecord, ThingRecord } from "../registry/mod.ts";
+import type { Registry, TemplateRecord, ThingRecord } from "../registry/mod.ts";
 import { type Answer, type Caller, reject, tokenHash } from "./answers.ts";
 
 /** What RegisterThing needs from the emulator. */
@@ -62,11 +67,8 @@ export class ThingRegistrar {
       );
     }
     if (!template.enabled) {
-      return reject(
-        400,
-        "InvalidRequest",
-        `Provisioning template ${templateName} is disabled; enable it (aws iot update-provisioning-template --template-name ${templateName} --enabled).`,
-      );
+      const disabled = disabledTemplateError(templateName);
+      return reject(disabled.statusCode, disabled.errorCode, disabled.message);
     }
     try {
       let parameters = validateParameters(body.parameters);
@@ -80,7 +82,7 @@ export class ThingRegistrar {
       }
       const result = evaluateTemplate(this.#template(template), {
         parameters,
-        pseudoParameters: { "AWS::IoT::Certificate::Id": owned.certificateId },
+        pseudoParameters: pseudoParameterValues(owned.certificateId),
       });
       this.#check(result, owned.certificateId);
       return this.#apply(result, { certificateId: owned.certificateId, templateName });
@@ -165,58 +167,21 @@ export class ThingRegistrar {
 
   /** Validates the template's result against the registry before changing anything. */
   #check(result: TemplateResult, certificateId: string): void {
-    const registry = this.#o.registry;
-    if (!result.certificate) {
-      throw new TemplateError(
-        "ResourceRegistrationFailure",
-        "The template has no AWS::IoT::Certificate resource, so the new certificate cannot be activated.",
-      );
-    }
-    if (result.certificate.certificateId !== certificateId) {
-      throw new TemplateError(
-        "ResourceRegistrationFailure",
-        `The template's certificate resource names ${result.certificate.certificateId}, not the certificate being registered (${certificateId}); use {"Ref": "AWS::IoT::Certificate::Id"}.`,
-      );
-    }
+    checkRegistration(result, certificateId);
     for (const policy of result.policies) {
-      if ("policyName" in policy) {
-        if (registry.policy(policy.policyName) === undefined) {
-          failMissing(
-            "Policy",
-            policy.policyName,
-            `aws iot create-policy --policy-name ${policy.policyName}`,
-          );
-        }
-      } else {
-        try {
-          checkPolicyDocument(policy.policyDocument, "The template's PolicyDocument");
-        } catch (error) {
-          throw new TemplateError("ResourceRegistrationFailure", (error as Error).message);
-        }
-      }
+      if (!("policyDocument" in policy)) continue;
+      const refused = policyDocumentError(policy.policyDocument, "The template's PolicyDocument");
+      if (refused !== undefined) throw new TemplateError("ResourceRegistrationFailure", refused);
     }
-    if (result.thing) this.#checkThing(result.thing);
-  }
-
-  #checkThing(thing: NonNullable<TemplateResult["thing"]>): void {
-    const needs: [CatalogKind, string, string | undefined][] = [
-      ["thingTypes", "Thing type", thing.thingTypeName],
-      ["billingGroups", "Billing group", thing.billingGroup],
-      ...(thing.thingGroups ?? []).map((
-        g,
-      ): [CatalogKind, string, string] => ["thingGroups", "Thing group", g]),
-    ];
-    for (const [kind, what, name] of needs) {
-      if (name === undefined || this.#o.registry.hasCatalog(kind, name)) continue;
-      const command = kind === "thingTypes"
-        ? "create-thing-type --thing-type-name"
-        : kind === "thingGroups"
-        ? "create-thing-group --thing-group-name"
-        : "create-billing-group --billing-group-name";
-      failMissing(what, name, `aws iot ${command} ${name}`);
+    const registry = this.#o.registry;
+    for (const resource of requiredResources(result)) {
+      const exists = resource.kind === "policies"
+        ? registry.policy(resource.name) !== undefined
+        : registry.hasCatalog(resource.kind, resource.name);
+      if (!exists) throw missingResourceError(resource);
     }
-    const existing = this.#o.registry.thing(thing.thingName);
-    if (existing) mergeThing(existing, thing);
+    const existing = result.thing && registry.thing(result.thing.thingName);
+    if (existing) mergeThing(existing, result.thing!);
   }
 
   #apply(result: TemplateResult, request: { certificateId: string; templateName: string }): Answer {
@@ -257,11 +222,4 @@ export class ThingRegistrar {
     );
     return { accepted: true, body: { thingName, deviceConfiguration: result.deviceConfiguration } };
   }
-}
-
-function failMissing(what: string, name: string, command: string): never {
-  throw new TemplateError(
-    "ResourceRegistrationFailure",
-    `${what} ${name} does not exist; create it first (${command}).`,
-  );
 }
