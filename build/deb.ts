@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * Debian packages `fleetprov_<version>_{amd64,arm64,armhf}.deb`, built with
- * `dpkg-deb` from a staged tree: /usr/bin/fleetprov, the systemd unit
- * (enabled by deb-systemd-helper in the maintainer scripts, as
- * dh_installsystemd writes them) and fleetprov-provisioned.target, which the
- * unit starts after each successful run, /etc/fleetprov (0700) with the example
+ * `dpkg-deb` from a staged tree: /usr/bin/fleetprov, the systemd units
+ * (fleetprov.service and fleetprov-rotate.timer enabled by
+ * deb-systemd-helper in the maintainer scripts, as dh_installsystemd writes
+ * them; fleetprov-provisioned.target, which the units start after each
+ * successful run, and fleetprov-rotate.service), /etc/fleetprov (0700) with the example
  * config as a conffile, a man page, and /usr/share/doc/fleetprov with the
  * machine-readable copyright file, the changelog and THIRD_PARTY_NOTICES.
  * `Depends:` comes from the binary's ELF version needs (readelf).
@@ -20,9 +21,15 @@ import { runChecked } from "./host.ts";
 import { type TargetId, TARGETS } from "./targets.ts";
 
 const BUILD_DIR = new URL(".", import.meta.url).pathname;
-const UNIT = join(BUILD_DIR, "systemd", "fleetprov.service");
-/** Started by the unit after each successful run; services that need the certificate start from it. */
-const TARGET = join(BUILD_DIR, "systemd", "fleetprov-provisioned.target");
+/** The systemd units the package ships, from build/systemd. */
+const UNITS = [
+  "fleetprov.service",
+  "fleetprov-provisioned.target",
+  "fleetprov-rotate.service",
+  "fleetprov-rotate.timer",
+] as const;
+/** The units enabled at installation (those with an [Install] section). */
+const ENABLED_UNITS = ["fleetprov.service", "fleetprov-rotate.timer"] as const;
 const EXAMPLE_CONFIG = join(
   BUILD_DIR,
   "yocto",
@@ -189,31 +196,46 @@ export async function debDepends(binary: string): Promise<string> {
 
 // Maintainer scripts: exactly what `dh_installsystemd --no-start
 // --no-stop-on-upgrade --no-restart-after-upgrade` (debhelper 13.11.4) writes
-// for a unit with an [Install] section. The unit is a oneshot that other
-// services may Require=: it is enabled for the next boot, never started,
-// stopped or restarted by dpkg (a start would block apt for the whole
-// provisioning; a stop or restart would take those services down with it).
-const POSTINST = `#!/bin/sh
-set -e
-# Automatically added by dh_installsystemd/13.11.4
+// for units with an [Install] section: fleetprov.service (a oneshot that other
+// services may Require=) and fleetprov-rotate.timer. They are enabled for the
+// next boot, never started, stopped or restarted by dpkg (a start would block
+// apt for the whole provisioning; a stop or restart would take those services
+// down with it).
+const enableBlock = (unit: string) =>
+  `# Automatically added by dh_installsystemd/13.11.4
 if [ "$1" = "configure" ] || [ "$1" = "abort-upgrade" ] || [ "$1" = "abort-deconfigure" ] || [ "$1" = "abort-remove" ] ; then
 	# The following line should be removed in trixie or trixie+1
-	deb-systemd-helper unmask 'fleetprov.service' >/dev/null || true
+	deb-systemd-helper unmask '${unit}' >/dev/null || true
 
 	# was-enabled defaults to true, so new installations run enable.
-	if deb-systemd-helper --quiet was-enabled 'fleetprov.service'; then
+	if deb-systemd-helper --quiet was-enabled '${unit}'; then
 		# Enables the unit on first installation, creates new
 		# symlinks on upgrades if the unit file has changed.
-		deb-systemd-helper enable 'fleetprov.service' >/dev/null || true
+		deb-systemd-helper enable '${unit}' >/dev/null || true
 	else
 		# Update the statefile to add new symlinks (if any), which need to be
 		# cleaned up on purge. Also remove old symlinks.
-		deb-systemd-helper update-state 'fleetprov.service' >/dev/null || true
+		deb-systemd-helper update-state '${unit}' >/dev/null || true
 	fi
 fi
 # End automatically added section
 `;
 
+const purgeBlock = (unit: string) =>
+  `# Automatically added by dh_installsystemd/13.11.4
+if [ "$1" = "purge" ]; then
+	if [ -x "/usr/bin/deb-systemd-helper" ]; then
+		deb-systemd-helper purge '${unit}' >/dev/null || true
+	fi
+fi
+# End automatically added section
+`;
+
+const POSTINST = `#!/bin/sh
+set -e
+${ENABLED_UNITS.map(enableBlock).join("")}`;
+
+// debhelper adds postrm snippets in the reverse order of the postinst's.
 const POSTRM = `#!/bin/sh
 set -e
 # Automatically added by dh_installsystemd/13.11.4
@@ -221,14 +243,7 @@ if [ "$1" = remove ] && [ -d /run/systemd/system ] ; then
 	systemctl --system daemon-reload >/dev/null || true
 fi
 # End automatically added section
-# Automatically added by dh_installsystemd/13.11.4
-if [ "$1" = "purge" ]; then
-	if [ -x "/usr/bin/deb-systemd-helper" ]; then
-		deb-systemd-helper purge 'fleetprov.service' >/dev/null || true
-	fi
-fi
-# End automatically added section
-`;
+${[...ENABLED_UNITS].reverse().map(purgeBlock).join("")}`;
 
 /** Each lintian override with the reason it is right for this package. */
 const LINTIAN_OVERRIDES =
@@ -410,6 +425,12 @@ export function manPage(help: string, options: { version: string; epoch: number 
     ".B fleetprov",
     "[\\fIflags\\fR]",
     ".br",
+    ".B fleetprov rotate",
+    "[\\fIflags\\fR]",
+    ".br",
+    ".B fleetprov status",
+    "[\\fIflags\\fR]",
+    ".br",
     ".B fleetprov check",
     "[\\fIflags\\fR]",
     ".br",
@@ -458,14 +479,12 @@ export async function buildDeb(
   const files = new Map<string, { data: Uint8Array; mode: number }>();
   const text = (s: string) => new TextEncoder().encode(s);
   files.set("usr/bin/fleetprov", { data: await Deno.readFile(input.binary), mode: 0o755 });
-  files.set("usr/lib/systemd/system/fleetprov.service", {
-    data: await Deno.readFile(UNIT),
-    mode: 0o644,
-  });
-  files.set("usr/lib/systemd/system/fleetprov-provisioned.target", {
-    data: await Deno.readFile(TARGET),
-    mode: 0o644,
-  });
+  for (const unit of UNITS) {
+    files.set(`usr/lib/systemd/system/${unit}`, {
+      data: await Deno.readFile(join(BUILD_DIR, "systemd", unit)),
+      mode: 0o644,
+    });
+  }
   files.set("etc/fleetprov/fleetprov.conf.example", {
     data: await Deno.readFile(EXAMPLE_CONFIG),
     mode: 0o640,
@@ -535,8 +554,9 @@ export async function buildDeb(
     " config keys, flags and runtime file.",
     " .",
     " The systemd unit fleetprov.service is enabled and provisions at boot once",
-    " /etc/fleetprov/fleetprov.conf exists. The binary is a Node.js single",
-    ` executable (Node.js ${input.runtime.version} inside).`,
+    " /etc/fleetprov/fleetprov.conf exists; fleetprov-rotate.timer checks the",
+    " certificate's age daily and rotates it when it is due. The binary is a",
+    ` Node.js single executable (Node.js ${input.runtime.version} inside).`,
     "",
   ].join("\n");
   const controlFiles: [string, string, number][] = [

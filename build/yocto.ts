@@ -16,7 +16,12 @@ const BUILD_DIR = dirname(new URL(import.meta.url).pathname);
 const LAYER_SOURCE = join(BUILD_DIR, "yocto", "meta-fleetprov");
 const RECIPE_DIR = join("recipes-support", "fleetprov");
 /** The systemd units in build/systemd that the recipe installs. */
-export const SYSTEMD_UNITS = ["fleetprov.service", "fleetprov-provisioned.target"] as const;
+export const SYSTEMD_UNITS = [
+  "fleetprov.service",
+  "fleetprov-provisioned.target",
+  "fleetprov-rotate.service",
+  "fleetprov-rotate.timer",
+] as const;
 
 /**
  * The generated include: PV, one `SRC_URI[<target>.sha256sum]` per binary and,

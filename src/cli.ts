@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Command dispatch: `fleetprov [flags]` provisions, `fleetprov check` (or
- * `--dry-run`) validates, `fleetprov lint` checks a board's config against
- * its claim policy and template, `fleetprov emulator` runs the local AWS IoT
- * fleet-provisioning emulator. Expected failures print one line each and
- * exit with their documented code; nothing prints a stack trace. With
- * `--output json` a provisioning run ends with one JSON object on stdout
- * (src/result_line.ts) and logs only to stderr.
+ * Command dispatch: `fleetprov [flags]` provisions, `fleetprov rotate`
+ * replaces the board's certificate when it is due, `fleetprov status` says who
+ * the board is (read-only), `fleetprov check` (or `--dry-run`) validates,
+ * `fleetprov lint` checks a board's config against its claim policy and
+ * template, `fleetprov emulator` runs the local AWS IoT fleet-provisioning
+ * emulator. Expected failures print one line each and exit with their
+ * documented code; nothing prints a stack trace. With `--output json` a
+ * provisioning or rotate run ends with one JSON object on stdout
+ * (src/result_line.ts) and logs only to stderr; `status` and `lint` print
+ * their report as one JSON object.
  *
  * @module
  */
@@ -47,11 +50,11 @@ function takeOutputFlag(args: string[]): { format: OutputFormat; rest: string[] 
   return { format: value, rest };
 }
 
-/** Refuses `--output json` on a command that is not a provisioning run. */
+/** Refuses `--output json` on a command that prints no JSON (not a run, status or lint). */
 function textOnly(json: boolean, what: string): void {
   if (!json) return;
   throw new FleetprovError(
-    `--output json is for provisioning runs; ${what} prints text only: drop --output json.`,
+    `--output json is for provisioning, rotate, status and lint runs; ${what} prints text only: drop --output json.`,
     ExitCode.Config,
   );
 }
@@ -105,14 +108,21 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
       args.filter((arg, i) => arg !== "--dry-run" && !(i === 0 && arg === "check")),
     );
   }
-  const { runProvisionCommand } = await import("./commands/provision.ts");
-  return await runProvisionCommand(args, {
-    // The report feeds the result line only: without --output json nothing is gathered for it.
+  // The report feeds the result line only: without --output json nothing is gathered for it.
+  const reporting = {
     report: json ? report : undefined,
     logToStderr: json,
     // SIGTERM ends the process from its handler: the result line goes out first.
-    onStop: json ? (error) => writeResultLine(report, error.exitCode, error) : undefined,
-  });
+    onStop: json
+      ? (error: FleetprovError) => writeResultLine(report, error.exitCode, error)
+      : undefined,
+  };
+  if (args[0] === "rotate") {
+    const { runRotateCommand } = await import("./commands/rotate.ts");
+    return await runRotateCommand(args.slice(1), reporting);
+  }
+  const { runProvisionCommand } = await import("./commands/provision.ts");
+  return await runProvisionCommand(args, reporting);
 }
 
 /** Writes the `--output json` line of a run that ended with `code`. */
@@ -151,6 +161,11 @@ export async function runCli(args: string[]): Promise<number> {
   try {
     // The emulator has flags of its own and never prints a result line.
     if (args[0] !== "emulator") ({ format, rest } = takeOutputFlag(args));
+    if (rest[0] === "status") {
+      // Its report is its output, in text or as one JSON object; it prints its own failures.
+      const { runStatusCommand } = await import("./commands/status.ts");
+      return await runStatusCommand(rest.slice(1), { json: format === "json" });
+    }
     code = await dispatch(rest, { json: format === "json", report });
   } catch (error) {
     failure = error;

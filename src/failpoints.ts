@@ -29,8 +29,27 @@ export const CRASH_POINTS = [
   "after-journal-clear",
 ] as const;
 
-/** One of {@linkcode CRASH_POINTS}. */
-export type CrashPoint = typeof CRASH_POINTS[number];
+/**
+ * The crash points, in the order a rotation passes them: provisioning's for
+ * the requests and the proof (made before the switch here), then the proven
+ * journal, the switch's files and the journal's record of the rotation.
+ */
+export const ROTATION_CRASH_POINTS = [
+  "after-create-answer",
+  "after-journal-created",
+  "after-register-answer",
+  "after-journal-registered",
+  "after-verify",
+  "after-journal-proven",
+  "after-certificate-file",
+  "after-key-file",
+  "after-runtime-config",
+  "after-old-files-removed",
+  "after-journal-rotated",
+] as const;
+
+/** One of {@linkcode CRASH_POINTS} or {@linkcode ROTATION_CRASH_POINTS}. */
+export type CrashPoint = typeof CRASH_POINTS[number] | typeof ROTATION_CRASH_POINTS[number];
 
 /** The pause points: moments a test may want to catch a run at. */
 export const PAUSE_POINTS = ["loading-settings"] as const;

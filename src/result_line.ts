@@ -14,8 +14,21 @@ import { ExitCode, FleetprovError } from "./errors.ts";
 import { escapeControls, untrusted } from "./text.ts";
 import { VERSION } from "./version.ts";
 
-/** How a run ended. */
-export type Outcome = "provisioned" | "already-provisioned" | "disabled" | "failed";
+/** How a run ended (`rotated`, `not-due`, `not-provisioned`: `fleetprov rotate`). */
+export type Outcome =
+  | "provisioned"
+  | "already-provisioned"
+  | "disabled"
+  | "rotated"
+  | "not-due"
+  | "not-provisioned"
+  | "failed";
+
+/** A rotation a run made or finished: the certificate replaced and its successor. */
+export interface RotationReport {
+  oldCertificateId: string;
+  newCertificateId: string;
+}
 
 /** The result line's fields (README "Result line for factory stations"). */
 export interface ResultLine {
@@ -48,6 +61,12 @@ export interface ResultLine {
    * `message` is the same lines joined by newlines, as printed on stderr.
    */
   error: { cause: string; message: string; problems: string[] } | null;
+  /**
+   * `fleetprov rotate` (and a run that finished a pending rotation): the old
+   * and the new certificate ids (the new one null when none replaced the old
+   * in this run). Absent from other runs' lines.
+   */
+  rotation?: { oldCertificateId: string | null; newCertificateId: string | null };
 }
 
 /** What a run found out about the device, filled in as it goes. */
@@ -61,6 +80,8 @@ export interface RunReport {
   retries: number;
   runtimeConfigWrittenMs?: number;
   verifiedMs?: number;
+  /** Set by `fleetprov rotate`: the certificate it started from, and the one that replaced it. */
+  rotation?: Partial<RotationReport>;
 }
 
 /** Longest error message carried, in characters. */
@@ -157,5 +178,11 @@ export function resultLine(
       totalMs: Math.round(options.totalMs),
     },
     error,
+    ...(report.rotation === undefined ? {} : {
+      rotation: {
+        oldCertificateId: report.rotation.oldCertificateId ?? null,
+        newCertificateId: report.rotation.newCertificateId ?? null,
+      },
+    }),
   };
 }

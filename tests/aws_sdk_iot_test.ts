@@ -208,6 +208,7 @@ Deno.test(
       ]);
       assertEquals(listed.output.templates.map((t: { templateName: string }) => t.templateName), [
         TEMPLATE_NAME,
+        "FleetprovRotationTemplate",
         "SdkTemplate",
       ]);
       assertEquals([duplicate.name, duplicate.status], ["ResourceAlreadyExistsException", 409]);

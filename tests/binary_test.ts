@@ -19,7 +19,14 @@ import { hostRunner } from "../build/host.ts";
 import { TARGET_IDS, type TargetId } from "../build/targets.ts";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
 import { VERSION } from "../src/version.ts";
-import { deviceHome, modeOf, SERIAL_TEMPLATE, tempDir, writeWithMode } from "./support/mod.ts";
+import {
+  deviceHome,
+  modeOf,
+  runtimeConfigOf,
+  SERIAL_TEMPLATE,
+  tempDir,
+  writeWithMode,
+} from "./support/mod.ts";
 
 const REQUIRE_QEMU = Deno.env.get("FLEETPROV_REQUIRE_QEMU") === "1";
 /** Generous: ARM Node.js under QEMU takes seconds to start. */
@@ -316,8 +323,9 @@ for (const id of TARGET_IDS) {
           assertEquals(keyFiles, [], "the CSR path wrote a private key");
         });
 
+        const generated = deviceHome();
         await t.step("on-device key: the board generates its key and CSR", async () => {
-          const home = deviceHome();
+          const home = generated;
           const config = await provisionTwice(id, binary, [
             "--config-file",
             emulator.configPath,
@@ -334,6 +342,30 @@ for (const id of TARGET_IDS) {
           assertKeyMatches(certPem, await Deno.readTextFile(config.key));
           issued.push(certificateIdOf(certPem));
         });
+
+        await t.step(
+          "rotate --force with the emulator's device-client.conf alone (its rotation template)",
+          async () => {
+            const before = certificateIdOf(
+              await Deno.readTextFile(runtimeConfigOf(generated).cert as string),
+            );
+            const result = await run(id, binary, [
+              "rotate",
+              "--config-file",
+              emulator.configPath,
+              "--force",
+            ], { home: generated });
+            assertEquals(result.code, 0, result.stdout + result.stderr);
+            assertMatch(
+              result.stdout,
+              new RegExp(`Rotated thing board-${id}-gen from certificate ${before} to \\w{64};`),
+            );
+            const after = certificateIdOf(
+              await Deno.readTextFile(runtimeConfigOf(generated).cert as string),
+            );
+            assert(after !== before, "the certificate changed");
+          },
+        );
 
         await t.step("the control plane and the hook work in the binary's emulator", async () => {
           const payloads = (await Deno.readTextFile(emulator.hookLog)).trim().split("\n")

@@ -283,6 +283,7 @@ function bitbakeConfig(
     `FLEETPROV_CLAIM_KEY = "${ws.claim.key}"`,
     `FLEETPROV_ROOT_CA = "${ws.claim.rootCa}"`,
     `FLEETPROV_TEMPLATE_PARAMETERS = '{"SerialNumber": "from-factory"}'`,
+    'FLEETPROV_ROTATION_TEMPLATE_NAME = "FleetprovRotationTemplate"',
   ].join("\n") + "\n";
 }
 
@@ -396,6 +397,7 @@ async function checkInstalledTree(ws: Workspace): Promise<void> {
         enabled: true,
         "template-name": "FleetProvisioningTemplate",
         "template-parameters": '{"SerialNumber": "from-factory"}',
+        "rotation-template-name": "FleetprovRotationTemplate",
       },
     });
     assertEquals(

@@ -228,6 +228,20 @@ async function entries(layout: Layout): Promise<Entry[]> {
       (s) => s.payloadFormat,
     ],
     ["--mqtt-version", "mqtt-version", "5", "5", (s) => s.mqttVersion],
+    [
+      "--rotation-template-name",
+      "fleet-provisioning.rotation-template-name",
+      "Rotation_Template-2",
+      "Rotation_Template-2",
+      (s) => s.fleetProvisioning.rotationTemplateName,
+    ],
+    [
+      "--rotation-key-source",
+      "fleet-provisioning.rotation-key-source",
+      "AWS",
+      "aws",
+      (s) => s.fleetProvisioning.rotationKeySource,
+    ],
     ["--step-timeout", "fleet-provisioning.step-timeout", 2.5, 2500, (s) => s.retry.stepTimeoutMs],
     ["--deadline", "fleet-provisioning.deadline", 60, 60_000, (s) => s.retry.deadlineMs],
     [
@@ -326,6 +340,8 @@ function OTHER_VALUES(layout: Layout): Record<string, unknown> {
     "--generate-key": "ec-p384",
     "--payload-format": "json",
     "--mqtt-version": "3.1.1",
+    "--rotation-template-name": "FileRotationTemplate",
+    "--rotation-key-source": "board",
     "--step-timeout": 7,
     "--deadline": 90,
     "--retry-base-delay": 2,
@@ -447,6 +463,9 @@ Deno.test("defaults", async () => {
   assertEquals(s.fleetProvisioning.templateParameters, {});
   assertEquals(s.fleetProvisioning.collectSystemInformation, false);
   assertEquals(s.fleetProvisioning.generateKey, undefined);
+  assertEquals(s.fleetProvisioning.rotationTemplateName, undefined);
+  assertEquals(s.fleetProvisioning.rotationKeySource, "board");
+  assertEquals(s.claimCert, layout.claimCert);
   assertEquals(s.secureElement, { enabled: false });
   assertEquals(s.httpProxy, undefined);
   assertEquals(s.configFile, undefined);

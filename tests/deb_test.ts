@@ -22,7 +22,15 @@ import { DEB_ARCH } from "../build/deb.ts";
 import { hostRunner } from "../build/host.ts";
 import { TARGET_IDS, type TargetId } from "../build/targets.ts";
 import { VERSION } from "../src/version.ts";
-import { findTool, modeOf, skipWhenMissing, tempDir } from "./support/mod.ts";
+import { findTool, modeOf, ROOT, skipWhenMissing, tempDir } from "./support/mod.ts";
+
+/** The systemd units the package ships (README "Debian packages"). */
+const UNITS = [
+  "fleetprov.service",
+  "fleetprov-provisioned.target",
+  "fleetprov-rotate.service",
+  "fleetprov-rotate.timer",
+];
 
 const REQUIRE_TOOLS = Deno.env.get("FLEETPROV_REQUIRE_TOOLS") === "1";
 const lintian = findTool(["/usr/bin/lintian"], "lintian");
@@ -149,16 +157,12 @@ for (const id of TARGET_IDS) {
       assertEquals(entries.get("/usr/bin/fleetprov"), "-rwxr-xr-x root/root");
       assertEquals(entries.get("/etc/fleetprov/"), "drwx------ root/root");
       assertEquals(entries.get("/etc/fleetprov/fleetprov.conf.example"), "-rw-r----- root/root");
-      assertEquals(
-        entries.get("/usr/lib/systemd/system/fleetprov.service"),
-        "-rw-r--r-- root/root",
-      );
-      // The unit starts it after each successful run (ExecStopPost=): without it every
-      // successful run fails with 5/NOTINSTALLED and is restarted forever.
-      assertEquals(
-        entries.get("/usr/lib/systemd/system/fleetprov-provisioned.target"),
-        "-rw-r--r-- root/root",
-      );
+      // fleetprov-provisioned.target among them: the unit starts it after each successful run
+      // (ExecStopPost=); without it every successful run fails with 5/NOTINSTALLED and is
+      // restarted forever.
+      for (const unit of UNITS) {
+        assertEquals(entries.get(`/usr/lib/systemd/system/${unit}`), "-rw-r--r-- root/root", unit);
+      }
       for (
         const doc of ["copyright", "changelog.gz", "THIRD_PARTY_NOTICES.gz"]
       ) assertEquals(entries.get(`/usr/share/doc/fleetprov/${doc}`), "-rw-r--r-- root/root");
@@ -190,12 +194,25 @@ for (const id of TARGET_IDS) {
         "/etc/fleetprov/fleetprov.conf.example\n",
       );
       const postinst = await Deno.readTextFile(join(controlDir, "postinst"));
-      assertMatch(postinst, /deb-systemd-helper enable 'fleetprov\.service'/);
+      const postrm = await Deno.readTextFile(join(controlDir, "postrm"));
       assertEquals(modeOf(join(controlDir, "postinst")), "755");
-      assertMatch(
-        await Deno.readTextFile(join(controlDir, "postrm")),
-        /"\$1" = "purge"[\s\S]*deb-systemd-helper purge 'fleetprov\.service'/,
+      // Enabled at installation: the provisioning unit and the rotation timer, nothing else.
+      assertEquals(
+        [...postinst.matchAll(/deb-systemd-helper enable '([^']+)'/g)].map((m) => m[1]),
+        ["fleetprov.service", "fleetprov-rotate.timer"],
       );
+      assertEquals(
+        [...postrm.matchAll(/deb-systemd-helper purge '([^']+)'/g)].map((m) => m[1]),
+        ["fleetprov-rotate.timer", "fleetprov.service"],
+      );
+      assertMatch(postrm, /"\$1" = "purge"[\s\S]*deb-systemd-helper purge 'fleetprov\.service'/);
+      for (const unit of UNITS) {
+        assertEquals(
+          await Deno.readTextFile(join(dir, "usr/lib/systemd/system", unit)),
+          await Deno.readTextFile(join(ROOT, "build", "systemd", unit)),
+          `${unit} is build/systemd's`,
+        );
+      }
       await Deno.remove(dir, { recursive: true });
     },
   });
@@ -247,10 +264,9 @@ async function snapshot(): Promise<Map<string, string>> {
       "/usr/bin/fleetprov",
       "/etc/fleetprov",
       "/etc/systemd/system",
-      "/usr/lib/systemd/system/fleetprov.service",
-      "/lib/systemd/system/fleetprov.service",
-      "/usr/lib/systemd/system/fleetprov-provisioned.target",
-      "/lib/systemd/system/fleetprov-provisioned.target",
+      ...UNITS.flatMap((
+        unit,
+      ) => [`/usr/lib/systemd/system/${unit}`, `/lib/systemd/system/${unit}`]),
       "/var/lib/systemd/deb-systemd-helper-enabled",
       "/var/lib/systemd/deb-systemd-helper-masked",
       "/usr/share/doc/fleetprov",
@@ -298,8 +314,7 @@ Deno.test({
         assertEquals(modeOf("/usr/bin/fleetprov"), "755");
         assertEquals(modeOf("/etc/fleetprov"), "700");
         assertEquals(modeOf("/etc/fleetprov/fleetprov.conf.example"), "640");
-        assertEquals(modeOf("/usr/lib/systemd/system/fleetprov.service"), "644");
-        assertEquals(modeOf("/usr/lib/systemd/system/fleetprov-provisioned.target"), "644");
+        for (const unit of UNITS) assertEquals(modeOf(`/usr/lib/systemd/system/${unit}`), "644");
         const version = await run("/usr/bin/fleetprov", ["--version"]);
         assert(version.stdout.startsWith(`fleetprov ${VERSION} (linux-x64; Node.js `));
         // [Install] WantedBy=multi-user.target: deb-systemd-helper's symlink.
@@ -312,6 +327,12 @@ Deno.test({
         assertEquals(
           await Deno.realPath(wants),
           await Deno.realPath("/usr/lib/systemd/system/fleetprov.service"),
+        );
+        // [Install] WantedBy=timers.target: the rotation timer is enabled too.
+        const timer = "/etc/systemd/system/timers.target.wants/fleetprov-rotate.timer";
+        assertEquals(
+          await Deno.realPath(timer),
+          await Deno.realPath("/usr/lib/systemd/system/fleetprov-rotate.timer"),
         );
         const conffiles = await run(dpkg!, ["--status", "fleetprov"]);
         assertMatch(
@@ -332,6 +353,7 @@ Deno.test({
         const configuration = (path: string) =>
           path === "/etc/fleetprov" || path === "/etc/fleetprov/fleetprov.conf.example" ||
           path.startsWith("/etc/systemd/system/multi-user.target.wants") ||
+          path.startsWith("/etc/systemd/system/timers.target.wants") ||
           path.startsWith("/var/lib/systemd/deb-systemd-helper-enabled");
         assertEquals(left.filter((path) => !configuration(path)), [], left.join("\n"));
         assert(left.includes("/etc/fleetprov/fleetprov.conf.example"), "the conffile went");

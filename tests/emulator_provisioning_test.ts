@@ -109,6 +109,7 @@ Deno.test("claim files and config have the Device Client's modes", () =>
     assertEquals(config["fleet-provisioning"], {
       enabled: true,
       "template-name": "FleetprovTemplate",
+      "rotation-template-name": "FleetprovRotationTemplate",
     });
     assertEquals(config["thing-name"], undefined);
   }));

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * One exit-code story, told in four places that must agree: src/errors.ts
- * (ExitCode, NO_RESTART_EXIT_CODES), the systemd unit (RestartPreventExitStatus
- * and its comment), the README (the "Exit codes" table, every
+ * (ExitCode, NO_RESTART_EXIT_CODES), the systemd units that run fleetprov
+ * (fleetprov.service, fleetprov-rotate.service: RestartPreventExitStatus and
+ * their comments), the README (the "Exit codes" table, every
  * `RestartPreventExitStatus=` it quotes, the field conditions' exit and systemd
  * columns) and `--help`. systemd_test.ts walks each code with a real run.
  *
@@ -17,7 +18,11 @@ import { ROOT } from "./support/mod.ts";
 import { parseUnit } from "./support/systemd_unit.ts";
 
 const README = readFileSync(join(ROOT, "README.md"), "utf8");
-const UNIT = readFileSync(join(ROOT, "build", "systemd", "fleetprov.service"), "utf8");
+/** The units that run fleetprov and restart it by its exit code. */
+const UNITS = ["fleetprov.service", "fleetprov-rotate.service"].map((name) => ({
+  name,
+  text: readFileSync(join(ROOT, "build", "systemd", name), "utf8"),
+}));
 const CODES = Object.values(ExitCode).sort((a, b) => a - b);
 const NO_RESTART = [...NO_RESTART_EXIT_CODES].sort((a, b) => a - b);
 
@@ -44,29 +49,31 @@ Deno.test("exit codes: the README's table lists every code, and says 'no restart
   }
 });
 
-Deno.test("exit codes: the unit prevents restarts of NO_RESTART_EXIT_CODES, its comment and the README's quotes say the same", () => {
-  const unit = parseUnit(UNIT);
-  assertEquals(unit.get("Service.Restart"), "on-failure");
-  const prevented = unit.get("Service.RestartPreventExitStatus")!;
-  assertEquals(prevented.split(" ").map(Number), NO_RESTART);
-  const quoted = [...README.matchAll(/RestartPreventExitStatus=([\d ]+)`/g)].map((m) => m[1]);
-  assert(quoted.length >= 3, "the README quotes the unit");
-  for (const q of quoted) assertEquals(q.trim(), prevented);
-  // The unit's comment: one "#   NN ..." line per code, "no restart" for the prevented ones.
-  const commented = [...UNIT.matchAll(/^#\s+(\d+)\s+.*?->\s*(.*)$/gm)].map((m) => ({
-    code: Number(m[1]),
-    restarts: !/no restart/.test(m[2]),
-  }));
-  assertEquals(commented.map((c) => c.code), CODES);
-  for (const c of commented) {
-    if (c.code === 0) continue;
-    assertEquals(
-      c.restarts,
-      !NO_RESTART.includes(c.code as typeof NO_RESTART[number]),
-      `unit comment: ${c.code}`,
-    );
-  }
-});
+for (const { name, text } of UNITS) {
+  Deno.test(`exit codes: ${name} prevents restarts of NO_RESTART_EXIT_CODES, its comment and the README's quotes say the same`, () => {
+    const unit = parseUnit(text);
+    assertEquals(unit.get("Service.Restart"), "on-failure");
+    const prevented = unit.get("Service.RestartPreventExitStatus")!;
+    assertEquals(prevented.split(" ").map(Number), NO_RESTART);
+    const quoted = [...README.matchAll(/RestartPreventExitStatus=([\d ]+)`/g)].map((m) => m[1]);
+    assert(quoted.length >= 3, "the README quotes the unit");
+    for (const q of quoted) assertEquals(q.trim(), prevented);
+    // The unit's comment: one "#   NN ... -> ..." line per code, "no restart" for the prevented ones.
+    const commented = [...text.matchAll(/^#\s+(\d+)\s+.*?->\s*(.*)$/gm)].map((m) => ({
+      code: Number(m[1]),
+      restarts: !/no restart/.test(m[2]),
+    }));
+    assertEquals(commented.map((c) => c.code), CODES);
+    for (const c of commented) {
+      if (c.code === 0) continue;
+      assertEquals(
+        c.restarts,
+        !NO_RESTART.includes(c.code as typeof NO_RESTART[number]),
+        `${name} comment: ${c.code}`,
+      );
+    }
+  });
+}
 
 Deno.test("exit codes: the README's field conditions use real codes, and 'none' exactly where systemd does not restart", () => {
   const rows = tableAfter("**Field conditions.**");

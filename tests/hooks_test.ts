@@ -14,6 +14,7 @@ import {
   judgeAnswer,
   MAX_HOOK_ANSWER_BYTES,
   parseHookTarget,
+  ROTATION_CHECK_ARN,
   runHook,
 } from "../src/emulator/hooks/mod.ts";
 import { tempDir } from "./support/mod.ts";
@@ -72,9 +73,17 @@ Deno.test("hooks: targets are file: commands or http(s): URLs; a Lambda ARN is r
   assertEquals((parseHookTarget("file:///opt/my%20hook") as { path: string }).path, "/opt/my hook");
   assertEquals(parseHookTarget("http://127.0.0.1:9000/hook").kind, "http");
   assertEquals(parseHookTarget("https://hooks.example/x").kind, "http");
+  // The one function the emulator plays itself.
+  assertEquals(parseHookTarget(ROTATION_CHECK_ARN), {
+    kind: "rotation-check",
+    text: "arn:aws:lambda:us-east-1:123456789012:function:FleetprovRotationCheck",
+  });
   for (
     const [target, pattern] of [
-      ["arn:aws:lambda:us-east-1:123456789012:function:hook", /cannot invoke a Lambda function/],
+      [
+        "arn:aws:lambda:us-east-1:123456789012:function:hook",
+        /cannot invoke a Lambda function; .*\(or arn:aws:lambda:us-east-1:123456789012:function:FleetprovRotationCheck, the emulator's own rotation check\)/,
+      ],
       ["file://remote-host/bin/hook", /names host remote-host/],
       ["ftp://x/hook", /scheme ftp:/],
       ["http://user:secret@127.0.0.1/hook", /carries credentials/],

@@ -137,6 +137,8 @@ const WRONG_TYPES: [string, unknown][] = [
   ["fleet-provisioning.collect-system-information", "yes"],
   ["fleet-provisioning.payload-format", 1],
   ["fleet-provisioning.generate-key", true],
+  ["fleet-provisioning.rotation-template-name", 7],
+  ["fleet-provisioning.rotation-key-source", false],
   ["fleet-provisioning.step-timeout", "10"],
   ["fleet-provisioning.deadline", null],
   ["fleet-provisioning.retry-base-delay", "1"],
@@ -1102,6 +1104,99 @@ Deno.test({
               }
               assertNoPartialFiles(home, c.name);
               const journal = join(configDirOf(home), "fleetprov-journal.json");
+              if (existsSync(journal)) {
+                assertEquals(c.operation, "RegisterThing", "journaled only after a good create");
+                assertEquals((statSync(journal).mode & 0o777).toString(8), "600");
+              }
+            } finally {
+              await responder.close();
+            }
+          },
+        })),
+        4, // width
+      );
+    } finally {
+      await emulator.close();
+    }
+  },
+});
+
+/** Every file of a board's config dir but the rotation journal, with its bytes. */
+function identityFiles(home: string): Record<string, string> {
+  const dir = configDirOf(home);
+  return Object.fromEntries(
+    listFiles(dir).filter((f) => f !== "fleetprov-rotation.json")
+      .map((f) => [f, readFileSync(join(dir, f), "utf8")]),
+  );
+}
+
+Deno.test({
+  name:
+    `hostile broker replies to a rotation (${BROKER_CASES.length} cases): the same rules (deadline, certificate cap, one line, exit 1), the old identity untouched`,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    OTHER_KEY ||= (await generateKeyPair("ec-p256")).privateKeyPem;
+    const emulator = await boardEmulator();
+    try {
+      await concurrentSteps(
+        t,
+        BROKER_CASES.map((c) => ({
+          name: c.name,
+          fn: async () => {
+            // A board provisioned by the real emulator, rotating against the hostile broker.
+            const home = deviceHome();
+            const serial = `SN-${crypto.randomUUID()}`;
+            // Boards side by side: each claim connection needs a client id of its own.
+            const provisioned = await runFleetprov(
+              deviceArgs(emulator, { serial, extra: ["--client-id", serial] }),
+              { home },
+            );
+            assertEquals(provisioned.code, ExitCode.Ok, provisioned.stderr);
+            const before = identityFiles(home);
+            const valid = await hostileCertificate();
+            const responder = await hostileBroker(emulator, {
+              onRequest: ({ operation }) => {
+                const body = operation === c.operation ? c.answer(valid) : valid;
+                const rejected = operation === c.operation && c.accepted === false;
+                return { answer: rejected ? "rejected" : "accepted", body: json(body) };
+              },
+            });
+            try {
+              const result = await runFleetprov([
+                "rotate",
+                ...deviceArgs(emulator, {
+                  retry: GIVE_UP_FAST,
+                  extra: [
+                    "--port",
+                    String(responder.port),
+                    "--rotation-template-name",
+                    TEMPLATE_NAME,
+                    "--rotation-key-source",
+                    "aws",
+                    "--force",
+                  ],
+                }),
+              ], { home });
+              assertEquals(
+                result.code,
+                ExitCode.Rejected,
+                `${c.name}\n${result.stdout}${result.stderr}`,
+              );
+              const line = oneLineError(result, true);
+              assertMatch(
+                line,
+                c.operation === "CreateKeysAndCertificate" && c.accepted !== false
+                  ? new RegExp(`Stopped after minting ${CERTIFICATE_CAP} certificates`)
+                  : /did not finish within the 1 s deadline; last failure at step /,
+              );
+              assertMatch(line, c.message);
+              assertMatch(line, /The old certificate [0-9a-f]{64} stays active\.$/);
+              assert(line.length < 800, `one short line, not ${line.length} characters`);
+              assert(responder.requests.includes(c.operation), "the bad answer was sent");
+              assertEquals(identityFiles(home), before, `${c.name}: the old identity untouched`);
+              assertNoTempFiles(home);
+              const journal = join(configDirOf(home), "fleetprov-rotation.json");
               if (existsSync(journal)) {
                 assertEquals(c.operation, "RegisterThing", "journaled only after a good create");
                 assertEquals((statSync(journal).mode & 0o777).toString(8), "600");

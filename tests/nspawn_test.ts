@@ -8,15 +8,19 @@
  * service that needs the device certificate.
  *
  * One setting differs from the shipped unit: a drop-in sets RestartSec=1s, so
- * a restart takes a second instead of 30.
+ * a restart takes a second instead of 30. The rotation test's drop-ins make
+ * the rotate timer fire a second after it starts and run the rotate service
+ * 400 days ahead (libfaketime, bound in from the host); what it runs is as
+ * shipped.
  *
  * @module
  */
-import { assert, assertEquals } from "./support/assert.ts";
+import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { join } from "node:path";
 import { build } from "../build/mod.ts";
 import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
 import { ExitCode } from "../src/errors.ts";
+import { DEFAULT_ROTATION_TEMPLATE_NAME } from "../src/protocol/mod.ts";
 import { findTool, ROOT, skipWhenMissing, tempDir } from "./support/mod.ts";
 import {
   cachedRootfs,
@@ -27,6 +31,7 @@ import {
   Overlay,
   run,
   type UnitProperties,
+  waitFor,
 } from "./support/nspawn.ts";
 import { parseUnit } from "./support/systemd_unit.ts";
 
@@ -67,6 +72,8 @@ interface InstallOptions {
   config?: Record<string, unknown>;
   /** fleet-provisioning keys added to the config. */
   provisioning?: Record<string, unknown>;
+  /** More units to write into /etc/systemd/system, by name. */
+  units?: Record<string, string>;
 }
 
 /**
@@ -94,7 +101,14 @@ async function install(root: string, emulator: Emulator, options: InstallOptions
   await Deno.remove(configFile);
 
   const systemDir = join(root, "etc", "systemd", "system");
-  for (const unit of ["fleetprov.service", "fleetprov-provisioned.target"]) {
+  for (
+    const unit of [
+      "fleetprov.service",
+      "fleetprov-provisioned.target",
+      "fleetprov-rotate.service",
+      "fleetprov-rotate.timer",
+    ]
+  ) {
     await run("install", ["-m", "0644", join(UNIT_DIR, unit), `${systemDir}/${unit}`]);
   }
   await Deno.mkdir(join(systemDir, "fleetprov.service.d"), { recursive: true });
@@ -115,6 +129,10 @@ async function install(root: string, emulator: Emulator, options: InstallOptions
       "ExecStart=/usr/bin/test -s /root/.aws-iot-device-client/keys/active-certificate.pem.crt",
     ].join("\n") + "\n",
   );
+  for (const [name, text] of Object.entries(options.units ?? {})) {
+    await Deno.mkdir(join(systemDir, name, ".."), { recursive: true });
+    await Deno.writeTextFile(join(systemDir, name), text);
+  }
   await run(systemctl!, [`--root=${root}`, "enable", "fleetprov.service"]);
   // As the README says for a unit you do not own, such as the Device Client's.
   await run(systemctl!, [
@@ -125,9 +143,9 @@ async function install(root: string, emulator: Emulator, options: InstallOptions
   ]);
 }
 
-/** Boots the tree with the x64 binary as /usr/bin/fleetprov. */
-async function boot(root: string): Promise<Container> {
-  return await Container.boot(root, { [await x64Binary()]: "/usr/bin/fleetprov" });
+/** Boots the tree with the x64 binary as /usr/bin/fleetprov (and `binds`, host path to inside). */
+async function boot(root: string, binds: Record<string, string> = {}): Promise<Container> {
+  return await Container.boot(root, { [await x64Binary()]: "/usr/bin/fleetprov", ...binds });
 }
 
 /**
@@ -425,6 +443,171 @@ Deno.test({
         await container.poweroff();
       }
       assertEquals(emulator.counters.connect.requests, 0);
+    } finally {
+      await overlay.remove();
+      await emulator.close();
+    }
+  },
+});
+
+/** A service that holds the device certificate and restarts with the target (PartOf=). */
+const HOLDER_UNIT = [
+  "[Unit]",
+  "Description=A service that holds the device certificate",
+  "After=fleetprov-provisioned.target",
+  "PartOf=fleetprov-provisioned.target",
+  "[Service]",
+  "Type=exec",
+  // Each start records the certificate it starts with.
+  "ExecStartPre=/bin/sh -c 'sha256sum /root/.aws-iot-device-client/keys/active-certificate.pem.crt >> /var/lib/holder.log'",
+  "ExecStart=/bin/sleep infinity",
+].join("\n") + "\n";
+
+/** libfaketime on the host; the container (Debian bookworm, as the host here) gets it bound in. */
+const libfaketime = findTool(["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"], "faketime");
+
+/**
+ * The test's changes to the rotate units, none to what they run: the timer
+ * fires a second after it is (re)started instead of daily within six hours,
+ * and the service's clock runs 400 days ahead (libfaketime), so the
+ * certificate the emulator issued today is due.
+ */
+const TIMER_NOW = "[Timer]\nOnCalendar=\nOnActiveSec=1s\nRandomizedDelaySec=0\n";
+const AGED = "[Service]\nEnvironment=LD_PRELOAD=" + libfaketime +
+  " FAKETIME=+400d FAKETIME_DONT_FAKE_MONOTONIC=1\n";
+
+Deno.test({
+  ...TEST,
+  ignore: unavailable || libfaketime === undefined,
+  name:
+    "nspawn: the timer fires fleetprov-rotate.service (its ExecStart as shipped) on a board 400 days on (libfaketime), against the emulator's default setup; the services bound to fleetprov-provisioned.target (PartOf=) restart with the new certificate; a run that rotates nothing restarts nothing",
+  async fn() {
+    const stateDir = join(tempDir("fleetprov-emu-"), "state");
+    // The emulator out of the box: its rotation template and device policy.
+    const emulator = await startEmulator({ stateDir, port: 0 });
+    const overlay = await Overlay.mount(await debianRootfs());
+    const holderLog = join(overlay.root, "var", "lib", "holder.log");
+    const activeCertificate = join(
+      overlay.root,
+      "root",
+      ".aws-iot-device-client",
+      "keys",
+      "active-certificate.pem.crt",
+    );
+    const systemDir = join(overlay.root, "etc", "systemd", "system");
+    const logged = async () => (await Deno.readTextFile(holderLog)).trim().split("\n");
+    const sha256 = async (path: string) => (await run("sha256sum", [path])).stdout.split(" ")[0];
+    try {
+      await install(overlay.root, emulator, {
+        port: emulator.port,
+        // As the emulator's device-client.conf names it.
+        provisioning: { "rotation-template-name": DEFAULT_ROTATION_TEMPLATE_NAME },
+        units: { "holds-certificate.service": HOLDER_UNIT },
+      });
+      await run(systemctl!, [
+        `--root=${overlay.root}`,
+        "add-wants",
+        "fleetprov-provisioned.target",
+        "holds-certificate.service",
+      ]);
+      // As the .deb and the Yocto layer do.
+      await run(systemctl!, [`--root=${overlay.root}`, "enable", "fleetprov-rotate.timer"]);
+      const container = await boot(overlay.root, { [libfaketime!]: libfaketime! });
+      try {
+        await container.booted();
+        const first = await container.waitForUnit(
+          "holds-certificate.service",
+          "started",
+          (p) => ["active", "failed"].includes(p.ActiveState),
+        );
+        assertEquals(first.ActiveState, "active");
+        const oldHash = await sha256(activeCertificate);
+        assertEquals((await logged()).map((l) => l.split(" ")[0]), [oldHash]);
+
+        // 400 days on, the timer fires: the service rotates, the holder restarts with the new one.
+        for (
+          const [dir, text] of [["fleetprov-rotate.timer.d", TIMER_NOW], [
+            "fleetprov-rotate.service.d",
+            AGED,
+          ]]
+        ) {
+          await Deno.mkdir(join(systemDir, dir), { recursive: true });
+          await Deno.writeTextFile(join(systemDir, dir, "test.conf"), text);
+        }
+        await container.exec(["systemctl", "daemon-reload"]);
+        await container.exec(["systemctl", "restart", "fleetprov-rotate.timer"]);
+        const rotate = await container.waitForUnit(
+          "fleetprov-rotate.service",
+          "run by the timer",
+          (p) =>
+            Number(p.ExecMainExitTimestampMonotonic) > 0 &&
+            (p.ActiveState === "inactive" || p.ActiveState === "failed"),
+        );
+        assertEquals([rotate.Result, rotate.ExecMainStatus], ["success", "0"]);
+        const shipped = parseUnit(
+          await Deno.readTextFile(join(UNIT_DIR, "fleetprov-rotate.service")),
+        ).get("Service.ExecStart")!;
+        assertMatch(rotate.ExecStart, new RegExp(`argv\\[\\]=${shipped.replaceAll(".", "\\.")} ;`));
+        const timer = await container.show("fleetprov-rotate.timer");
+        assertEquals([timer.ActiveState, timer.Triggers], ["active", "fleetprov-rotate.service"]);
+        assert(
+          !["", "n/a", "0"].includes(timer.LastTriggerUSec ?? ""),
+          `the timer triggered the run: LastTriggerUSec=${timer.LastTriggerUSec}`,
+        );
+        const lines = fleetprovLines(await container.journal("fleetprov-rotate.service"));
+        assert(
+          lines.some((l) => /is 40\d days old .*: older than 365 days/.test(l)),
+          lines.join("\n"),
+        );
+        assert(
+          lines.some((l) => l.includes("[INFO] Rotated thing FPTemplateName-")),
+          lines.join("\n"),
+        );
+        await waitFor(
+          "the holder's restart",
+          async () => (await logged()).length === 2 || undefined,
+        );
+        const newHash = await sha256(activeCertificate);
+        assert(newHash !== oldHash, "the certificate changed");
+        assertEquals((await logged()).map((l) => l.split(" ")[0]), [oldHash, newHash]);
+        const restarted = await container.waitForUnit(
+          "holds-certificate.service",
+          "running again",
+          (p) => p.ActiveState === "active",
+        );
+        assert(
+          Number(restarted.ExecMainStartTimestampMonotonic) >
+            Number(rotate.ExecMainExitTimestampMonotonic),
+          "the holder restarted after the rotation",
+        );
+
+        // Today's clock again: the new certificate is young; a run is a no-op, restarts nothing.
+        for (const dir of ["fleetprov-rotate.timer.d", "fleetprov-rotate.service.d"]) {
+          await Deno.remove(join(systemDir, dir), { recursive: true });
+        }
+        await container.exec(["systemctl", "daemon-reload"]);
+        await container.exec(["systemctl", "start", "fleetprov-rotate.service"]);
+        const young = await container.waitForUnit(
+          "fleetprov-rotate.service",
+          "done again",
+          (p) =>
+            (p.ActiveState === "inactive" || p.ActiveState === "failed") &&
+            Number(p.ExecMainStartTimestampMonotonic) >
+              Number(rotate.ExecMainStartTimestampMonotonic),
+        );
+        assertEquals([young.Result, young.ExecMainStatus], ["success", "0"]);
+        const jobs = (await container.exec(["systemctl", "list-jobs", "--no-legend"])).stdout;
+        assertEquals(jobs.trim(), "", "a job was queued after a run that rotated nothing");
+        const holder = await container.show("holds-certificate.service");
+        assertEquals(
+          holder.ExecMainStartTimestampMonotonic,
+          restarted.ExecMainStartTimestampMonotonic,
+          "the holder was restarted by a run that rotated nothing",
+        );
+        assertEquals((await logged()).length, 2);
+      } finally {
+        await container.poweroff();
+      }
     } finally {
       await overlay.remove();
       await emulator.close();

@@ -174,7 +174,10 @@ Deno.test("--output json: commands other than a provisioning run refuse it, in J
     assertEquals(result.code, ExitCode.Config, extra.join(" "));
     const line = resultOf(result);
     assertEquals(line.error?.cause, expectedCause(ExitCode.Config));
-    assertMatch(line.error!.message, /--output json is for provisioning runs/);
+    assertMatch(
+      line.error!.message,
+      /--output json is for provisioning, rotate, status and lint runs/,
+    );
   }
   // An unknown format is an error in text: the caller did not ask for JSON.
   const yaml = await runFleetprov(["--output", "yaml"], { home });

@@ -9,13 +9,17 @@ import { ExitCode } from "../src/errors.ts";
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
+import { X509Certificate } from "node:crypto";
 import {
+  certificateIdOfPem,
   deviceHome,
   findTool,
   modeOf,
   ROOT,
+  rotationEmulator,
   runFleetprov,
   tempDir,
+  TEMPLATE_NAME,
   testEmulator,
   writeWithMode,
 } from "./support/mod.ts";
@@ -203,6 +207,107 @@ Deno.test({
       const again = await run(home);
       assertEquals(again.code, 0, again.stderr);
       assertMatch(again.stdout, /Already provisioned as thing/);
+    } finally {
+      await emulator.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "secure element: rotate sends the token's CSR as the thing, proves the new certificate with the token key, switches; status names the token, never the PIN",
+  ignore: !ready,
+  async fn() {
+    const token = await makeToken();
+    const emulator = await rotationEmulator();
+    try {
+      const secrets = join(tempDir("fleetprov-se-"), "secrets");
+      Deno.mkdirSync(secrets, { mode: 0o700 });
+      const claimPath = join(secrets, "claim.pem.crt");
+      writeWithMode(
+        claimPath,
+        emulator.issueClaimCertificate(token.publicKeyPem).certificatePem,
+        0o644,
+      );
+      const csrPath = join(secrets, "device.csr");
+      writeWithMode(csrPath, token.csrPem, 0o600);
+      const libPath = join(secrets, "libsofthsm2.so");
+      copyFileSync(SOFTHSM_LIB!, libPath);
+      Deno.chmodSync(libPath, 0o640);
+      const base = JSON.parse(readFileSync(emulator.configPath, "utf8"));
+      delete base.key;
+      const home = deviceHome();
+      const path = join(home, "fleetprov.conf");
+      writeWithMode(
+        path,
+        JSON.stringify({
+          ...base,
+          cert: claimPath,
+          "fleet-provisioning": {
+            ...base["fleet-provisioning"],
+            "csr-file": csrPath,
+            "template-parameters": { SerialNumber: "SN-SE" },
+            "rotation-template-name": TEMPLATE_NAME,
+          },
+          "secure-element": {
+            enabled: true,
+            "pkcs11-lib": libPath,
+            "secure-element-pin": PIN,
+            "secure-element-key-label": "devkey",
+            "secure-element-token-label": "fleet",
+          },
+        }),
+        0o640,
+      );
+      const run = (args: string[]) =>
+        runFleetprov([...args, "--config-file", path], { home, env: token.env, bin: BINARY });
+      const provisioned = await run([]);
+      assertEquals(provisioned.code, 0, provisioned.stderr);
+      const runtimePath = join(
+        home,
+        ".aws-iot-device-client",
+        "aws-iot-device-client-runtime.conf",
+      );
+      const oldPem = readFileSync(
+        join(home, ".aws-iot-device-client", "keys", "active-certificate.pem.crt"),
+        "utf8",
+      );
+
+      const requests: string[] = [];
+      emulator.events.on("request", (e) => requests.push(`${e.operation} as ${e.clientId}`));
+      const rotated = await run(["rotate", "--force"]);
+      assertEquals(rotated.code, 0, rotated.stderr);
+      assertEquals(requests, [
+        "CreateCertificateFromCsr as board-SN-SE",
+        "RegisterThing as board-SN-SE",
+      ]);
+      assertMatch(rotated.stdout, /Connected with the new certificate as board-SN-SE/);
+      const runtime = JSON.parse(readFileSync(runtimePath, "utf8"))["runtime-config"];
+      assertEquals(runtime.key, "", "the key still lives in the token");
+      const newPem = readFileSync(runtime.cert, "utf8");
+      assert(newPem !== oldPem, "a new certificate");
+      const newId = certificateIdOfPem(newPem);
+      assertEquals(emulator.registry.certificate(newId)?.status, "ACTIVE");
+      // The same key (the token's), a new certificate for it.
+      assertEquals(
+        new X509Certificate(newPem).publicKey.export({ type: "spki", format: "pem" }),
+        new X509Certificate(oldPem).publicKey.export({ type: "spki", format: "pem" }),
+      );
+
+      const status = await run(["status", "--output", "json"]);
+      assertEquals(status.code, 0, status.stderr);
+      const report = JSON.parse(status.stdout);
+      assertEquals(report.privateKey, {
+        location: "pkcs11",
+        token: "fleet",
+        slot: null,
+        label: "devkey",
+      });
+      assertEquals(report.certificate.id, newId);
+      assertEquals(report.lastRotation.oldCertificateId, certificateIdOfPem(oldPem));
+      for (const output of [provisioned, rotated, status]) {
+        assert(!(output.stdout + output.stderr).includes(PIN), "the PIN is never printed");
+      }
     } finally {
       await emulator.close();
     }

@@ -13,7 +13,8 @@ import { assert, assertEquals } from "./support/assert.ts";
 import { join } from "node:path";
 import { build } from "../build/mod.ts";
 import { ExitCode, NO_RESTART_EXIT_CODES } from "../src/errors.ts";
-import { mkdirSync, readFileSync, symlinkSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { ROTATED_MARKER } from "../src/commands/rotate.ts";
 import {
   boardEmulator,
   canMount,
@@ -24,6 +25,8 @@ import {
   GIVE_UP_FAST,
   mountTmpfs,
   ROOT,
+  rotateArgs,
+  rotationEmulator,
   runFleetprov,
   runtimeConfigPathOf,
   tempDir,
@@ -33,14 +36,20 @@ import { parseUnit } from "./support/systemd_unit.ts";
 
 const UNIT_PATH = join(ROOT, "build", "systemd", "fleetprov.service");
 const TARGET_PATH = join(ROOT, "build", "systemd", "fleetprov-provisioned.target");
+const ROTATE_PATH = join(ROOT, "build", "systemd", "fleetprov-rotate.service");
+const TIMER_PATH = join(ROOT, "build", "systemd", "fleetprov-rotate.timer");
 const systemdAnalyze = findTool(["/usr/bin/systemd-analyze", "/bin/systemd-analyze"], "systemd");
 
 /**
- * Runs `systemd-analyze verify` on `unitText` installed in a fresh root that
- * has the system's targets, fleetprov-provisioned.target, /bin/sh and the
- * built x64 binary as /usr/bin/fleetprov.
+ * Runs `systemd-analyze verify` on `unitText` (fleetprov.service) and
+ * `rotateText` (fleetprov-rotate.service) installed in a fresh root that has
+ * the system's targets, fleetprov-provisioned.target, fleetprov-rotate.timer,
+ * /bin/sh and the built x64 binary as /usr/bin/fleetprov.
  */
-async function verify(unitText: string): Promise<{ code: number; output: string }> {
+async function verify(
+  unitText: string,
+  rotateText = Deno.readTextFileSync(ROTATE_PATH),
+): Promise<{ code: number; output: string }> {
   const root = tempDir("fleetprov-systemd-root-");
   const unitDir = join(root, "etc", "systemd", "system");
   const libDir = join(root, "usr", "lib", "systemd", "system");
@@ -62,12 +71,16 @@ async function verify(unitText: string): Promise<{ code: number; output: string 
   await Deno.copyFile(await Deno.realPath("/bin/sh"), join(root, "bin", "sh"));
   await Deno.writeTextFile(join(unitDir, "fleetprov.service"), unitText);
   await Deno.copyFile(TARGET_PATH, join(unitDir, "fleetprov-provisioned.target"));
+  await Deno.writeTextFile(join(unitDir, "fleetprov-rotate.service"), rotateText);
+  await Deno.copyFile(TIMER_PATH, join(unitDir, "fleetprov-rotate.timer"));
   const result = await new Deno.Command(systemdAnalyze!, {
     args: [
       "verify",
       `--root=${root}`,
       "/etc/systemd/system/fleetprov.service",
       "/etc/systemd/system/fleetprov-provisioned.target",
+      "/etc/systemd/system/fleetprov-rotate.service",
+      "/etc/systemd/system/fleetprov-rotate.timer",
     ],
     stdout: "piped",
     stderr: "piped",
@@ -81,7 +94,8 @@ async function verify(unitText: string): Promise<{ code: number; output: string 
 }
 
 Deno.test({
-  name: "systemd units: systemd-analyze verify reports nothing, and catches a broken copy",
+  name:
+    "systemd units (fleetprov, its target, rotate and its timer): systemd-analyze verify reports nothing, and catches a broken copy",
   ignore: systemdAnalyze === undefined,
   async fn() {
     const unit = await Deno.readTextFile(UNIT_PATH);
@@ -92,6 +106,9 @@ Deno.test({
     assert(broken.output.includes("RestartSec") || broken.output.includes("soon"), broken.output);
     const missing = await verify(unit.replace("/usr/bin/fleetprov", "/usr/bin/fleetprov-missing"));
     assert(missing.code !== 0, `a missing ExecStart binary passed: ${missing.output}`);
+    const rotate = await Deno.readTextFile(ROTATE_PATH);
+    const brokenRotate = await verify(unit, rotate.replace("RestartSec=15min", "RestartSec=later"));
+    assert(brokenRotate.output.includes("later"), brokenRotate.output);
   },
 });
 
@@ -263,6 +280,158 @@ Deno.test({
             restartsOn(unit, c.code),
             HEALS_WITH_TIME[c.code],
             `exit ${c.code} (${c.why}): the unit's restart policy disagrees with the rule`,
+          );
+        });
+      }
+    } finally {
+      await emulator.close();
+      disk.unmount();
+    }
+  },
+});
+
+Deno.test("rotate units: daily at a time of each board's own, persistent; a oneshot restarted as fleetprov.service is; the target restarted only after a switch", async () => {
+  const timer = parseUnit(await Deno.readTextFile(TIMER_PATH));
+  assertEquals(timer.get("Timer.OnCalendar"), "daily");
+  // A fleet spread over hours, each board at its own time every day; a missed day runs at boot.
+  assertEquals(timer.get("Timer.RandomizedDelaySec"), "6h");
+  assertEquals(timer.get("Timer.FixedRandomDelay"), "true");
+  assertEquals(timer.get("Timer.Persistent"), "true");
+  assertEquals(timer.get("Timer.Unit"), undefined, "the timer starts fleetprov-rotate.service");
+  assertEquals(timer.get("Install.WantedBy"), "timers.target");
+
+  const rotate = parseUnit(await Deno.readTextFile(ROTATE_PATH));
+  const unit = parseUnit(await Deno.readTextFile(UNIT_PATH));
+  assertEquals(rotate.get("Service.Type"), "oneshot");
+  assertEquals(
+    rotate.get("Service.ExecStart"),
+    "/usr/bin/fleetprov rotate --config-file /etc/fleetprov/fleetprov.conf",
+  );
+  // The same state as the provisioning unit, the same condition, the same restart rule.
+  for (const key of ["Service.Environment", "Unit.ConditionPathExists"]) {
+    assertEquals(rotate.get(key), unit.get(key), key);
+  }
+  assertEquals(rotate.get("Service.Restart"), "on-failure");
+  assertEquals(
+    rotate.get("Service.RestartPreventExitStatus"),
+    unit.get("Service.RestartPreventExitStatus"),
+  );
+  assertEquals(rotate.get("Unit.StartLimitIntervalSec"), "0");
+  assert(rotate.get("Unit.After")!.split(" ").includes("fleetprov.service"));
+  assertEquals(rotate.get("Install.WantedBy"), undefined, "started by its timer only");
+  // fleetprov leaves "rotated" in the runtime directory after a switch; only then the
+  // units bound to fleetprov-provisioned.target (PartOf=) restart.
+  assertEquals(rotate.get("Service.RuntimeDirectory"), "fleetprov-rotate");
+  assertEquals(
+    rotate.get("Service.ExecStopPost"),
+    `/bin/sh -c 'if [ "$SERVICE_RESULT" = success ] && [ -e "$RUNTIME_DIRECTORY/${ROTATED_MARKER}" ]; then exec systemctl restart --no-block fleetprov-provisioned.target; fi'`,
+  );
+});
+
+Deno.test({
+  name:
+    "rotate exit codes: each one reached by a real rotate run, and its unit restarts exactly those time can heal",
+  ignore: !canMount(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const unit = parseUnit(await Deno.readTextFile(ROTATE_PATH));
+    const emulator = await rotationEmulator();
+    const disk = mountTmpfs(4096);
+    /** A board provisioned by `emulator` in `home` (a fresh one by default). */
+    const board = async (home = deviceHome()) => {
+      const serial = `SN-${crypto.randomUUID()}`;
+      const result = await runFleetprov(deviceArgs(emulator, { serial }), { home });
+      assertEquals(result.code, ExitCode.Ok, result.stderr);
+      return { home, serial };
+    };
+    const keyOf = (home: string) => join(configDirOf(home), "keys", "active-private.pem.key");
+    try {
+      const cases: {
+        code: number;
+        why: string;
+        prepare: () => Promise<{ home: string; serial: string; env?: Record<string, string> }>;
+        extra: string[];
+        template?: string;
+      }[] = [
+        { code: ExitCode.Ok, why: "not due", prepare: () => board(), extra: [] },
+        {
+          code: ExitCode.Rejected,
+          why: "the device policy forbids the template's topics",
+          prepare: () => board(),
+          extra: ["--force"],
+          template: "OtherTemplate",
+        },
+        {
+          code: ExitCode.Software,
+          why: "a bug (simulated after the create answer)",
+          prepare: async () => ({
+            ...await board(),
+            env: { FLEETPROV_BUG_AT: "after-create-answer" },
+          }),
+          extra: ["--force"],
+        },
+        {
+          code: ExitCode.CantCreate,
+          why: "a read-only home",
+          prepare: async () => {
+            const home = join(disk.path, "home");
+            mkdirSync(join(home, "lock"), { recursive: true, mode: 0o700 });
+            const provisioned = await board(home);
+            disk.setReadOnly(true);
+            return { ...provisioned, env: { LOCK_FILE_PATH: tempDir("fleetprov-lock-") } };
+          },
+          extra: ["--force"],
+        },
+        {
+          code: ExitCode.IoError,
+          why: "EIO reading the runtime config",
+          prepare: async () => {
+            const provisioned = await board();
+            rmSync(runtimeConfigPathOf(provisioned.home));
+            symlinkSync("/proc/self/mem", runtimeConfigPathOf(provisioned.home));
+            return provisioned;
+          },
+          extra: ["--force"],
+        },
+        {
+          code: ExitCode.TempFail,
+          why: "no broker on the port until the deadline",
+          prepare: () => board(),
+          extra: ["--force", "--port", "1", ...GIVE_UP_FAST],
+        },
+        {
+          code: ExitCode.NoPermission,
+          why: "the device key readable by all",
+          prepare: async () => {
+            const provisioned = await board();
+            Deno.chmodSync(keyOf(provisioned.home), 0o644);
+            return provisioned;
+          },
+          extra: ["--force"],
+        },
+        {
+          code: ExitCode.Config,
+          why: "--if-older-than soon",
+          prepare: () => board(),
+          extra: ["--if-older-than", "soon"],
+        },
+      ];
+      assertEquals(
+        cases.map((c) => c.code).sort((a, b) => a - b),
+        Object.values(ExitCode).sort((a, b) => a - b),
+        "every exit code is walked",
+      );
+      for (const c of cases) {
+        await t.step(`${c.code}: ${c.why}`, async () => {
+          const { home, serial, env } = await c.prepare();
+          const args = rotateArgs(emulator, { serial, extra: c.extra, template: c.template });
+          const result = await runFleetprov(args, { home, env });
+          assertEquals(result.code, c.code, `${c.why}\n${result.stdout}${result.stderr}`);
+          assertEquals(
+            restartsOn(unit, c.code),
+            HEALS_WITH_TIME[c.code],
+            `exit ${c.code} (${c.why}): the rotate unit's restart policy disagrees with the rule`,
           );
         });
       }

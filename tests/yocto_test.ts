@@ -62,6 +62,14 @@ Deno.test("yocto: the release include pins PV and the SHA-256 of every built bin
   const arches = [...recipe.matchAll(/^FLEETPROV_ARCH:[\w-]+ = "(\w+)"$/gm)].map((m) => m[1]);
   assertEquals(arches.sort(), ["arm64", "armv7", "x64"]);
   assertMatch(recipe, /fleetprov-linux-\$\{FLEETPROV_ARCH\};name=\$\{FLEETPROV_ARCH\}/);
+  assertEquals([...SYSTEMD_UNITS], [
+    "fleetprov.service",
+    "fleetprov-provisioned.target",
+    "fleetprov-rotate.service",
+    "fleetprov-rotate.timer",
+  ]);
+  // Enabled in the image: the provisioning unit and the rotation timer (which starts its service).
+  assertMatch(recipe, /^SYSTEMD_SERVICE:\$\{PN\} = "fleetprov\.service fleetprov-rotate\.timer"$/m);
   for (const unit of SYSTEMD_UNITS) {
     assertEquals(
       await Deno.readTextFile(join(recipeDir, "files", unit)),
@@ -179,6 +187,7 @@ Deno.test({
         FLEETPROV_ROOT_CA: emulator.caPath,
         FLEETPROV_CLAIM_THING_NAME: "",
         FLEETPROV_TEMPLATE_PARAMETERS: "",
+        FLEETPROV_ROTATION_TEMPLATE_NAME: "FleetprovRotationTemplate",
         FLEETPROV_REQUIRED:
           "FLEETPROV_ENDPOINT FLEETPROV_TEMPLATE_NAME FLEETPROV_CLAIM_CERT FLEETPROV_CLAIM_KEY FLEETPROV_ROOT_CA",
       };
@@ -244,6 +253,21 @@ Deno.test({
         ),
       )["runtime-config"];
       assertEquals(runtime["completed-fp"], true);
+      assertEquals(
+        config["fleet-provisioning"]["rotation-template-name"],
+        "FleetprovRotationTemplate",
+      );
+      // What fleetprov-rotate.service runs, on the image's config: a young certificate stays.
+      const rotate = await new Deno.Command(join(image, "usr", "bin", "fleetprov"), {
+        args: ["rotate", "--config-file", join(etc, "fleetprov.conf")],
+        env: { HOME: home, LOCK_FILE_PATH: join(home, "lock") },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const rotated = new TextDecoder().decode(rotate.stdout) +
+        new TextDecoder().decode(rotate.stderr);
+      assertEquals(rotate.code, 0, rotated);
+      assertMatch(rotated, /not rotating before it is 365 days old or 30 days from expiry/);
       await Deno.remove(image, { recursive: true });
       await Deno.remove(unpack, { recursive: true });
     } finally {

@@ -31,7 +31,10 @@ demos and CI, and with --control-port AWS IoT's control plane (a subset) over
 HTTP for the AWS CLI and SDKs. Writes DIR/device-client.conf, which fleetprov
 uses as is:
   fleetprov --config-file DIR/device-client.conf
+  fleetprov rotate --config-file DIR/device-client.conf --force
   aws iot list-things --endpoint-url http://127.0.0.1:PORT   (any credentials)
+The rotation template FleetprovRotationTemplate (fleetprov rotate) is served too:
+its hook, the emulator's rotation check, lets a certificate rotate only its own thing.
 
 Options:
   --state-dir DIR          where the CA, claim certificate, registry and config live (required)

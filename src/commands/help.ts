@@ -10,7 +10,9 @@ import { defaultSettingsJson } from "../config/default_settings.ts";
 import { allFlags, type FlagSpec } from "../config/flags.ts";
 import { ExitCode, FleetprovError, NO_RESTART_EXIT_CODES } from "../errors.ts";
 import { writeFileAtomic } from "../secure_files/mod.ts";
+import { DEFAULT_IF_EXPIRES_WITHIN_DAYS, DEFAULT_IF_OLDER_THAN_DAYS } from "../rotation/due.ts";
 import { VERSION } from "../version.ts";
+import { STATUS_NOT_PROVISIONED } from "./status.ts";
 
 /** Exit codes, as `--help`, the README and the systemd unit document them. */
 export const EXIT_CODES: readonly [number, string][] = [
@@ -37,6 +39,15 @@ export function helpText(): string {
     "",
     "Usage:",
     "  fleetprov [flags]              provision this device (or do nothing if already provisioned)",
+    "  fleetprov rotate [flags] [--if-older-than DAYS] [--if-expires-within DAYS] [--force]",
+    "                                 replace the device certificate when it is older than DAYS",
+    `                                 (default ${DEFAULT_IF_OLDER_THAN_DAYS}) or expires within DAYS (default ${DEFAULT_IF_EXPIRES_WITHIN_DAYS}); --force: now.`,
+    "                                 New key on the board, RegisterThing with",
+    "                                 --rotation-template-name, proven by a connection before",
+    "                                 the switch; a pending rotation is finished first",
+    "  fleetprov status [flags]       who the board is: thing, certificate, key, validity, age,",
+    "                                 last rotation, what is pending; read-only. Exit 0",
+    `                                 provisioned, ${STATUS_NOT_PROVISIONED} not provisioned, 77/78 needs a person`,
     "  fleetprov check [flags]        validate config, files and permissions; print the effective",
     "                                 settings and what a run would do; connect nowhere",
     "  fleetprov lint [flags] --claim-policy FILE --template FILE",
@@ -61,8 +72,9 @@ export function helpText(): string {
     "  fleetprov --third-party-notices",
     "                                 licences of the npm packages and Node.js in this binary",
     "",
-    "With --output json [+], a provisioning run ends with one JSON object on stdout (outcome,",
-    "exit code, thing name, certificate id, files, retries, timings, error) and logs to stderr.",
+    "With --output json [+], a provisioning or rotate run ends with one JSON object on stdout",
+    "(outcome, exit code, thing name, certificate id, files, retries, timings, error; rotate: the",
+    "old and new certificate ids) and logs to stderr; status prints its report as one object.",
     "",
     "Flags override the config file. A flag may be given once. Flags of other Device Client",
     "features (jobs, tunneling, device defender, pub/sub, shadows, SDK logging) are accepted and",

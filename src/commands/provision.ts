@@ -2,8 +2,11 @@
 /**
  * The default command: provision the device unless it already is. On every
  * boot after the first it only finds that out: that path loads the settings
- * and the journal and nothing of provisioning (MQTT, TLS, X.509), which is
- * imported only when there is something to do.
+ * and the journals and nothing of provisioning (MQTT, TLS, X.509), which is
+ * imported only when there is something to do. SIGTERM is handled from the
+ * first moment (`commands/sigterm.ts`); then the stale temporary files are
+ * swept, and a rotation an earlier run left pending is finished first
+ * (`commands/rotate.ts`), whatever else the run does.
  *
  * @module
  */
@@ -11,14 +14,14 @@ import process from "node:process";
 import { ignoredNotice, loadSettings } from "../config/mod.ts";
 import type { Settings } from "../config/settings.ts";
 import { createLogger, type Logger } from "../log.ts";
-import type { Lock } from "../lock/mod.ts";
-import { clearJournal, proofPending, readJournal } from "../provisioning/journal.ts";
-import { ExitCode, FleetprovError } from "../errors.ts";
-import { writeStderr } from "../output.ts";
-import { sweepTemporaries } from "../secure_files/mod.ts";
+import { clearJournal, proofPending } from "../provisioning/journal.ts";
+import { pendingRotation } from "../rotation/journal.ts";
+import { ExitCode, type FleetprovError } from "../errors.ts";
 import type { ProvisionResult } from "../provisioning/mod.ts";
 import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 import { untrusted } from "../text.ts";
+import { stopOnSigterm } from "./sigterm.ts";
+import { sweepOwnTemporaries } from "./sweep.ts";
 
 /** Options of {@linkcode runProvisionCommand}. */
 export interface ProvisionCommandOptions {
@@ -39,8 +42,7 @@ export async function runProvisionCommand(
 ): Promise<number> {
   const env = options.env ?? process.env;
   // From the first moment, while the settings load too: SIGTERM ends the run with 75.
-  const stop = stopOnSigterm(options.onStop);
-  let lock: Lock | undefined;
+  const stop = stopOnSigterm({ journal: "provisioning", onStop: options.onStop });
   try {
     const settings = await loadSettings(args, { env, home: options.home });
     const report = options.report;
@@ -50,6 +52,11 @@ export async function runProvisionCommand(
     sweepOwnTemporaries(settings, logger);
     if (settings.ignored.length > 0) {
       logger.info(ignoredNotice(settings.ignored));
+    }
+    if (settings.runtime.status === "provisioned" && pendingRotation(settings.configDir)) {
+      // A rotation an earlier run left (its switch, or its proof) is finished first, whatever else.
+      const { finishPendingRotation } = await import("./rotate.ts");
+      await finishPendingRotation(settings, { logger, env, report, stop: stop.run });
     }
     if (!settings.fleetProvisioning.enabled) {
       logger.info(
@@ -61,7 +68,7 @@ export async function runProvisionCommand(
     if (await alreadyProvisioned(settings, { logger, report })) return ExitCode.Ok;
     const { acquireLock, lockPath } = await import("../lock/mod.ts");
     const { provision } = await import("../provisioning/mod.ts");
-    lock = stop.run.lock = acquireLock(lockPath(env));
+    stop.run.hold(acquireLock(lockPath(env)));
     const result = await provision(settings, {
       logger,
       onRetry: () => {
@@ -87,24 +94,7 @@ export async function runProvisionCommand(
     return ExitCode.Ok;
   } finally {
     stop.off();
-    lock?.release();
-  }
-}
-
-/**
- * Removes what a run killed mid-write (power loss, kill -9) left in
- * fleetprov's own directories: its temporary files, by their name, of
- * processes that are gone. Nothing else is touched.
- */
-function sweepOwnTemporaries(settings: Settings, logger: Logger): void {
-  for (const dir of [settings.configDir, settings.keysDir]) {
-    const removed = sweepTemporaries(dir);
-    if (removed.length === 0) continue;
-    logger.info(
-      `Removed ${removed.length} temporary file(s) an interrupted write left in ${dir}: ${
-        removed.join(", ")
-      }.`,
-    );
+    stop.run.releaseAll();
   }
 }
 
@@ -163,45 +153,4 @@ async function alreadyProvisioned(
     );
   }
   return true;
-}
-
-/** What a SIGTERM handler knows of the run so far: filled in as the run goes. */
-interface StoppableRun {
-  settings?: Settings;
-  logger?: Logger;
-  lock?: Lock;
-}
-
-/**
- * Until `off` is called, SIGTERM (systemd stopping the unit, at shutdown too)
- * ends the run at once with exit 75, whatever it is doing: while the settings
- * load, before any lock, or mid-provisioning (the lock released, the journal
- * as the last completed step left it, so the next start resumes).
- */
-function stopOnSigterm(
-  onStop: ((error: FleetprovError) => void) | undefined,
-): { run: StoppableRun; off: () => void } {
-  const run: StoppableRun = {};
-  const handler = () => {
-    run.lock?.release();
-    const stopped = new FleetprovError(stopMessage(run.settings), ExitCode.TempFail, {
-      kind: "stopped",
-    });
-    if (run.logger) run.logger.warn(stopped.message);
-    else writeStderr(`fleetprov: ${stopped.message}\n`);
-    onStop?.(stopped);
-    process.exit(ExitCode.TempFail);
-  };
-  process.on("SIGTERM", handler);
-  return { run, off: () => process.off("SIGTERM", handler) };
-}
-
-/** What a SIGTERM stopped, and what the next start does. */
-function stopMessage(settings: Settings | undefined): string {
-  if (!settings) {
-    return `Stopped by SIGTERM while loading the settings; nothing was started, and the next start begins again (exit ${ExitCode.TempFail}).`;
-  }
-  // Journal writes are synchronous: a signal handled here never cuts one.
-  const step = readJournal(settings.configDir)?.step ?? "start";
-  return `Stopped by SIGTERM at step ${step}; the journal keeps the progress and the next start resumes (exit ${ExitCode.TempFail}).`;
 }

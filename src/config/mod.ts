@@ -25,7 +25,14 @@ import { inventoryKeys } from "./known_keys.ts";
 import { currentIdentity, type Identity, RULES } from "./permissions.ts";
 import { type LoadContext, type Located, Problems } from "./problems.ts";
 import { SettingValues } from "./reader.ts";
-import type { HttpProxySettings, LogLevel, LogType, MqttVersion, Settings } from "./settings.ts";
+import type {
+  HttpProxySettings,
+  LogLevel,
+  LogType,
+  MqttVersion,
+  RotationKeySource,
+  Settings,
+} from "./settings.ts";
 import { MACHINE_ID_FILES, machineClientId } from "./system_info.ts";
 import { defaultOf, SETTINGS } from "./table.ts";
 import { checkRequired } from "./validators/connection.ts";
@@ -335,6 +342,7 @@ function buildSettings(values: SettingValues, resolved: Resolved): Settings {
     endpoint: v("endpoint")!,
     port: v<number>("port")!,
     cert: claim.cert!.path,
+    ...optional("claimCert", v<string>("cert")),
     ...optional("key", claim.key?.path),
     ...optional("rootCa", resolved.rootCa),
     ...optional("thingName", claim.thingName),
@@ -354,6 +362,8 @@ function buildSettings(values: SettingValues, resolved: Resolved): Settings {
       collectSystemInformation: v<boolean>("fleet-provisioning.collect-system-information")!,
       ...optional("systemParameters", parameters.systemParameters),
       ...optional("generateKey", v<KeyAlgorithm>("fleet-provisioning.generate-key")),
+      ...optional("rotationTemplateName", v<string>("fleet-provisioning.rotation-template-name")),
+      rotationKeySource: v<RotationKeySource>("fleet-provisioning.rotation-key-source")!,
     },
     secureElement: {
       enabled: v<boolean>("secure-element.enabled")!,

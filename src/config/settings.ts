@@ -41,7 +41,18 @@ export interface FleetProvisioningSettings {
   collectSystemInformation: boolean;
   /** Generate the device key and CSR on the board (fleetprov extension). */
   generateKey?: KeyAlgorithm;
+  /** The template `fleetprov rotate` registers a new certificate with (fleetprov extension). */
+  rotationTemplateName?: string;
+  /**
+   * Where a rotated certificate's key comes from: "board" (a new key made on
+   * the board, or the secure element's; CreateCertificateFromCsr) or "aws"
+   * (CreateKeysAndCertificate).
+   */
+  rotationKeySource: RotationKeySource;
 }
+
+/** `fleet-provisioning.rotation-key-source`. */
+export type RotationKeySource = "board" | "aws";
 
 /** `secure-element` section (PKCS#11). */
 export interface SecureElementSettings {
@@ -93,8 +104,10 @@ export interface Settings {
   port: number;
   /** MQTT protocol version: "3.1.1" (default, as the Device Client) or "5". */
   mqttVersion: MqttVersion;
-  /** Claim certificate path. */
+  /** Claim certificate path; once provisioned, the device certificate the runtime config names. */
   cert: string;
+  /** The claim certificate path of the config (flags or file), even once `cert` is the device's. */
+  claimCert?: string;
   /** Claim private key path (absent with a secure element). */
   key?: string;
   /** Root CA path; undefined means the system trust store. */

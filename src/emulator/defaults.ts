@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The emulator's defaults: the Device Client's sample template, its sample
- * permanent-certificate policy (FPCertPolicy) and the claim policy.
+ * The emulator's defaults: the Device Client's sample template, the device
+ * policy (FPCertPolicy: the Device Client's sample, plus what a rotation
+ * needs), the claim policy, and the rotation template with its hook.
  *
  * @module
  */
+import { DEFAULT_ROTATION_TEMPLATE_NAME, ROTATION_PARAMETERS } from "../protocol/rotation.ts";
+
+export { DEFAULT_ROTATION_TEMPLATE_NAME } from "../protocol/rotation.ts";
+export { ROTATION_CHECK_ARN } from "./hooks/rotation_check.ts";
 
 /** Default template name. */
 export const DEFAULT_TEMPLATE_NAME = "FleetprovTemplate";
@@ -44,8 +49,8 @@ export function sampleTemplate(): Record<string, unknown> {
   };
 }
 
-/** The Device Client's sample permanent certificate policy (FPCertPolicy). */
-export function fpCertPolicy(): Record<string, unknown> {
+/** The Device Client's sample permanent certificate policy, verbatim: its own thing's topics. */
+export function deviceClientCertPolicy(): Record<string, unknown> {
   const arn = "arn:aws:iot:us-east-1:1234567890:";
   return {
     Version: "2012-10-17",
@@ -66,6 +71,70 @@ export function fpCertPolicy(): Record<string, unknown> {
         Resource: `${arn}topicfilter/$aws/things/\${iot:Connection.Thing.ThingName}/*`,
       },
     ],
+  };
+}
+
+/**
+ * The emulator's device policy, FPCertPolicy (the default templates attach
+ * it): the Device Client's sample (connect only as the thing the certificate
+ * is attached to, `${iot:Connection.Thing.ThingName}`; that thing's topics),
+ * plus the topics of a rotation: CreateCertificateFromCsr,
+ * CreateKeysAndCertificate and the rotation template's RegisterThing. Which
+ * thing a rotation may name is the rotation template's hook's to check.
+ */
+export function fpCertPolicy(
+  rotationTemplateName: string = DEFAULT_ROTATION_TEMPLATE_NAME,
+): Record<string, unknown> {
+  const arn = "arn:aws:iot:us-east-1:1234567890:";
+  const topics = [
+    "$aws/certificates/create-from-csr/*",
+    "$aws/certificates/create/*",
+    `$aws/provisioning-templates/${rotationTemplateName}/provision/*`,
+  ];
+  const sample = deviceClientCertPolicy() as { Statement: unknown[] };
+  return {
+    ...sample,
+    Statement: [
+      ...sample.Statement,
+      {
+        Effect: "Allow",
+        Action: ["iot:Publish", "iot:Receive"],
+        Resource: topics.map((t) => `${arn}topic/${t}`),
+      },
+      {
+        Effect: "Allow",
+        Action: "iot:Subscribe",
+        Resource: topics.map((t) => `${arn}topicfilter/${t}`),
+      },
+    ],
+  };
+}
+
+/**
+ * The rotation template of the emulator's default setup: a new certificate
+ * for the thing named by `ThingName`, with FPCertPolicy. Its hook is the
+ * emulator's rotation check ({@linkcode ROTATION_CHECK_ARN}): the asking
+ * certificate must be `OldCertificateId` and attached to `ThingName`, so the
+ * thing exists and is the device's own.
+ */
+export function rotationTemplate(): Record<string, unknown> {
+  return {
+    Parameters: {
+      [ROTATION_PARAMETERS.thingName]: { Type: "String" },
+      [ROTATION_PARAMETERS.oldCertificateId]: { Type: "String" },
+      "AWS::IoT::Certificate::Id": { Type: "String" },
+    },
+    Resources: {
+      certificate: {
+        Properties: { CertificateId: { Ref: "AWS::IoT::Certificate::Id" }, Status: "Active" },
+        Type: "AWS::IoT::Certificate",
+      },
+      policy: { Properties: { PolicyName: "FPCertPolicy" }, Type: "AWS::IoT::Policy" },
+      thing: {
+        Properties: { ThingName: { Ref: ROTATION_PARAMETERS.thingName } },
+        Type: "AWS::IoT::Thing",
+      },
+    },
   };
 }
 

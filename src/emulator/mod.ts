@@ -20,7 +20,14 @@ import { join } from "node:path";
 import { ensureDirectory, sweepTemporaries } from "../secure_files/mod.ts";
 import { CertificateAuthority, serverCertificate } from "./ca.ts";
 import { type RunningControlPlane, startControlPlane } from "./control_plane/mod.ts";
-import { claimPolicy, DEFAULT_TEMPLATE_NAME, sampleTemplate } from "./defaults.ts";
+import {
+  claimPolicy,
+  DEFAULT_ROTATION_TEMPLATE_NAME,
+  DEFAULT_TEMPLATE_NAME,
+  ROTATION_CHECK_ARN,
+  rotationTemplate,
+  sampleTemplate,
+} from "./defaults.ts";
 import { EmulatorEvents } from "./events.ts";
 import { type RunningBroker, startBroker } from "./mqtt/broker.ts";
 import { FaultController } from "./mqtt/faults.ts";
@@ -58,7 +65,16 @@ export type {
   TemplateRecord,
   ThingRecord,
 } from "./registry/mod.ts";
-export { claimPolicy, DEFAULT_TEMPLATE_NAME, fpCertPolicy, sampleTemplate } from "./defaults.ts";
+export {
+  claimPolicy,
+  DEFAULT_ROTATION_TEMPLATE_NAME,
+  DEFAULT_TEMPLATE_NAME,
+  deviceClientCertPolicy,
+  fpCertPolicy,
+  ROTATION_CHECK_ARN,
+  rotationTemplate,
+  sampleTemplate,
+} from "./defaults.ts";
 export { KEY_TYPES, type KeyType } from "./mqtt/keys.ts";
 export { checkPolicyDocument } from "../policy/mod.ts";
 export { DEFAULT_HOOK_TIMEOUT_MS, MAX_HOOK_ANSWER_BYTES, parseHookTarget } from "./hooks/mod.ts";
@@ -103,6 +119,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
     port: broker.port,
     claim,
     templateName,
+    rotationTemplateName: DEFAULT_ROTATION_TEMPLATE_NAME in templates
+      ? DEFAULT_ROTATION_TEMPLATE_NAME
+      : undefined,
   });
   log(`listening on ${host}:${broker.port}; device config ${configPath}`);
 
@@ -203,12 +222,22 @@ async function startServers(
   return { broker, control };
 }
 
-/** The templates created at start: the default one, then those of `options.templates`. */
+/**
+ * The templates created at start: the rotation template (unless the default
+ * template takes its name), the default one, then those of
+ * `options.templates` (which may replace either).
+ */
 function startTemplates(
   options: EmulatorOptions,
   templateName: string,
 ): Record<string, TemplateDefinition> {
   return {
+    [DEFAULT_ROTATION_TEMPLATE_NAME]: {
+      template: rotationTemplate(),
+      preProvisioningHook: ROTATION_CHECK_ARN,
+      description:
+        "fleetprov rotate: a new certificate for the device's own thing (ThingName), checked by the emulator's rotation hook",
+    },
     [templateName]: {
       template: options.template ?? sampleTemplate(),
       preProvisioningHook: options.preProvisioningHook,

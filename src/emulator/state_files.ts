@@ -8,12 +8,13 @@
  * @module
  */
 import { chmodSync, existsSync, readFileSync } from "node:fs";
+import { isDeepStrictEqual } from "node:util";
 import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import { certificateId as certificateIdOf } from "../pki/mod.ts";
 import { ensureDirectory, writeFileAtomic } from "../secure_files/mod.ts";
 import type { CertificateAuthority } from "./ca.ts";
-import { CLAIM_POLICY_NAME, fpCertPolicy } from "./defaults.ts";
+import { CLAIM_POLICY_NAME, deviceClientCertPolicy, fpCertPolicy } from "./defaults.ts";
 import { Registry } from "./registry/mod.ts";
 
 /**
@@ -22,13 +23,20 @@ import { Registry } from "./registry/mod.ts";
  */
 const REGISTRY_FLUSH_DELAY_MS = 100;
 
-/** The registry with the Device Client's sample policy, the claim policy and the extra policies. */
+/**
+ * The registry with the device policy (FPCertPolicy), the claim policy and
+ * the extra policies. FPCertPolicy is created when missing, and replaced when
+ * it is the Device Client's sample verbatim (what a state directory of an
+ * emulator without rotation holds); one changed through the control plane
+ * stays.
+ */
 export function openRegistry(
   path: string,
   given: { claimPolicy: unknown; policies?: Record<string, unknown> },
 ): Registry {
   const registry = new Registry(path, { flushDelayMs: REGISTRY_FLUSH_DELAY_MS });
-  if (registry.policy("FPCertPolicy") === undefined) {
+  const stored = registry.policy("FPCertPolicy");
+  if (stored === undefined || isDeepStrictEqual(stored, deviceClientCertPolicy())) {
     registry.putPolicy("FPCertPolicy", fpCertPolicy());
   }
   registry.putPolicy(CLAIM_POLICY_NAME, given.claimPolicy);
@@ -45,8 +53,13 @@ export function writeDeviceConfig(
     port: number;
     claim: { certPath: string; keyPath: string; caPath: string };
     templateName: string;
+    /** The rotation template, when the emulator serves one (`fleetprov rotate` reads it). */
+    rotationTemplateName?: string;
   },
 ): string {
+  const rotation = device.rotationTemplateName === undefined
+    ? {}
+    : { "rotation-template-name": device.rotationTemplateName };
   const config = {
     endpoint: "localhost",
     port: device.port,
@@ -54,7 +67,7 @@ export function writeDeviceConfig(
     key: device.claim.keyPath,
     "root-ca": device.claim.caPath,
     logging: { level: "INFO", type: "STDOUT" },
-    "fleet-provisioning": { enabled: true, "template-name": device.templateName },
+    "fleet-provisioning": { enabled: true, "template-name": device.templateName, ...rotation },
   };
   writeFileAtomic(path, JSON.stringify(config, null, 2) + "\n", { mode: 0o640 });
   return path;

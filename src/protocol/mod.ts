@@ -41,3 +41,4 @@ export {
   TEMPLATE_NAME_PATTERN,
   THING_NAME_PATTERN,
 } from "./limits.ts";
+export { DEFAULT_ROTATION_TEMPLATE_NAME, ROTATION_PARAMETERS } from "./rotation.ts";

@@ -63,9 +63,10 @@ export function claimContext(claim: ClaimCredentials): tls.SecureContext {
 /**
  * Refuses, before any request, a path fleetprov will write that is a symbolic
  * link (or not a plain file or directory): writes never go through a link, and
- * failing later would strand a registered certificate.
+ * failing later would strand a registered certificate. `files` are more files
+ * the run writes (a rotation's journal).
  */
-export function checkOutputPaths(settings: Settings): void {
+export function checkOutputPaths(settings: Settings, files: readonly string[] = []): void {
   const keys = settings.keysDir;
   const paths: [string, "file" | "directory"][] = [
     [keys, "directory"],
@@ -73,6 +74,7 @@ export function checkOutputPaths(settings: Settings): void {
     [join(keys, "active-private.pem.key"), "file"],
     [settings.runtimeConfigPath, "file"],
     [journalPath(settings.configDir), "file"],
+    ...files.map((path): [string, "file"] => [path, "file"]),
   ];
   for (const [path, kind] of paths) {
     let stats: ReturnType<typeof lstatSync>;

@@ -18,16 +18,14 @@
  */
 import { existsSync } from "node:fs";
 import type { Settings } from "../config/settings.ts";
-import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 import { crashPoint } from "../failpoints.ts";
 import type { Logger } from "../log.ts";
-import { type Session, SessionError } from "../mqtt/connection.ts";
-import { RejectionError } from "../protocol/mod.ts";
+import type { Session } from "../mqtt/connection.ts";
 import { ensureDirectory } from "../secure_files/mod.ts";
 import { untrusted } from "../text.ts";
-import { type ClockFloor, clockProblem, readClock, type ValidityWindow } from "../clock/mod.ts";
-import { journalFloor, journalOf, resumeFromJournal } from "./resume.ts";
+import { Attempts, type RunPolicy } from "./attempts.ts";
 import { credentialWindow } from "./clock.ts";
+import { journalFloor, journalOf, resumeFromJournal } from "./resume.ts";
 import { connect, preopen, type Preopened, verifyCredentials } from "./connect.ts";
 import {
   checkOutputPaths,
@@ -44,30 +42,16 @@ import {
   readJournal,
   writeJournal,
 } from "./journal.ts";
-import {
-  certificateCap,
-  finalError,
-  HANGUPS_MEAN_REFUSED,
-  hungUp,
-  journalNote,
-  MAX_CERTIFICATES_PER_RUN,
-  mayHaveMinted,
-  pastDeadline,
-  POLICY_CLOSES,
-  policyClose,
-} from "./outcome.ts";
+import { finalError, hungUp, pastDeadline, policyClose } from "./outcome.ts";
 import { claimSubscriptions } from "./plan.ts";
 import { createCertificate, type CsrPlan, csrPlan, registerThing } from "./requests.ts";
-import { backoffDelay, delay, isTransient } from "./retry.ts";
 
+export { CLOCK_POLL_MS } from "./clock_wait.ts";
 export { MAX_CERTIFICATES_PER_RUN } from "./outcome.ts";
 export { proofPending } from "./journal.ts";
 
 /** Mode of a config dir fleetprov creates: what the Device Client checks for. */
 const CONFIG_DIR_MODE = 0o745;
-
-/** How often a run waiting for the clock looks at it again (README: "polls every 0.5 s"). */
-export const CLOCK_POLL_MS = 500;
 
 /** What a completed provisioning produced. */
 export interface ProvisionResult {
@@ -97,7 +81,7 @@ export interface ProvisionOptions {
 
 type State = { step: "start" } | JournalEntry | { step: "done"; entry: Committed };
 
-/** Provisions the device described by `settings`; throws {@linkcode FleetprovError} on failure. */
+/** Provisions the device described by `settings`; throws a FleetprovError on failure. */
 export async function provision(
   settings: Settings,
   options: ProvisionOptions,
@@ -110,36 +94,30 @@ class Provisioning {
   readonly #settings: Settings;
   readonly #logger: Logger;
   readonly #now: () => number;
-  readonly #onRetry: (() => void) | undefined;
   readonly #claim: ClaimCredentials;
-  /** performance.now() at which the run gives up: immune to the wall clock jumping. */
-  readonly #deadline: number;
-  readonly #window: ValidityWindow | undefined;
-  readonly #timesyncFlag: string | undefined;
-  /** Times the clock cannot read before besides the build time (the journal's token issue). */
-  #floors: ClockFloor[] = [];
+  readonly #attempts: Attempts;
   #state: State = { step: "start" };
   #session: Session | undefined;
   /** The proof's transport, opened while RegisterThing is in flight. */
   #proofTransport: Preopened | undefined;
   #plan: { value: CsrPlan | undefined } | undefined;
-  #attempt = 0;
-  #retries = 0;
-  #minted = 0;
-  #policyCloses = 0;
-  #clockLogged = false;
-  #hangupsInARow = 0;
   #runtimeConfigWrittenAt = 0;
 
   constructor(settings: Settings, options: ProvisionOptions) {
     this.#settings = settings;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
-    this.#onRetry = options.onRetry;
-    this.#deadline = performance.now() + settings.retry.deadlineMs;
-    this.#timesyncFlag = options.timesyncFlag;
     this.#claim = readClaimCredentials(settings);
-    this.#window = credentialWindow(this.#claim.cert, this.#claim.ca);
+    this.#attempts = new Attempts(settings, {
+      logger: this.#logger,
+      clock: {
+        now: this.#now,
+        window: credentialWindow(this.#claim.cert, this.#claim.ca),
+        timesyncFlag: options.timesyncFlag,
+      },
+      onRetry: options.onRetry,
+      policy: provisioningPolicy(settings),
+    });
     checkOutputPaths(settings);
     if (!existsSync(settings.configDir)) ensureDirectory(settings.configDir, CONFIG_DIR_MODE);
     ensureDirectory(settings.keysDir, 0o700);
@@ -151,16 +129,16 @@ class Provisioning {
     // trusts: a board without an RTC boots at 1970 and would take a token of
     // seconds ago for expired, and mint a second certificate.
     const journal = journalOf(this.#settings, this.#logger);
-    if (journal) this.#floors = [journalFloor(journal)];
-    await this.#awaitPlausibleClock();
-    this.#state = resumeFromJournal(journal, this.#now(), this.#logger) as State;
+    if (journal) this.#attempts.addFloor(journalFloor(journal));
+    const now = await this.#attempts.awaitPlausibleClock();
+    this.#state = resumeFromJournal(journal, now, this.#logger) as State;
     try {
       while (this.#state.step !== "done") {
-        this.#attempt++;
+        this.#attempts.begin();
         const step = this.#state.step;
         try {
           await this.#step();
-          if (this.#state.step !== step) this.#policyCloses = 0;
+          if (this.#state.step !== step) this.#attempts.advanced();
         } catch (error) {
           await this.#recover(error);
         }
@@ -176,7 +154,7 @@ class Provisioning {
       deviceConfiguration: entry.deviceConfiguration,
       runtimeConfigWrittenAt: this.#runtimeConfigWrittenAt,
       verifiedAt: performance.now(),
-      retries: this.#retries,
+      retries: this.#attempts.retries,
     };
   }
 
@@ -187,21 +165,15 @@ class Provisioning {
     switch (state.step) {
       case "start": {
         // The key is made before the claim connection opens (once per run).
-        this.#plan ??= { value: await csrPlan(this.#settings, this.#logger) };
-        // Each certificate the service may have minted counts, whatever became
-        // of it (its token refused, its answer malformed or lost on the way
-        // back): #recover stops the run at the cap.
-        try {
-          this.#state = await createCertificate(await this.#claimSession(), this.#settings, {
-            plan: this.#plan.value,
+        const plan = this.#plan ??= { value: await csrPlan(this.#settings, this.#logger) };
+        // Each certificate the service may have minted counts: #recover stops the run at the cap.
+        this.#state = await this.#attempts.minting(async () =>
+          createCertificate(await this.#claimSession(), this.#settings, {
+            plan: plan.value,
             now: this.#now,
             logger: this.#logger,
-          });
-          this.#minted++;
-        } catch (error) {
-          if (mayHaveMinted(error)) this.#minted++;
-          throw error;
-        }
+          })
+        );
         crashPoint("after-create-answer");
         writeJournal(configDir, this.#state);
         crashPoint("after-journal-created");
@@ -242,115 +214,29 @@ class Provisioning {
     }
   }
 
-  /**
-   * After a failed step: an OS condition or a final failure ends the run;
-   * a refused journaled token starts over (within the cap on certificates);
-   * everything else waits (backoff with jitter) and retries, until the deadline.
-   */
+  /** After a failed step: ended, started over or retried by {@linkcode Attempts.recover}. */
   async #recover(error: unknown): Promise<void> {
     await this.#dropSession();
     this.#proofTransport?.discard();
     this.#proofTransport = undefined;
     const state = this.#state;
-    // What the disk holds, which may be a step behind the state when its write failed.
-    const journal = readJournal(this.#settings.configDir);
-    const os = osFailure(error, { note: journalNote(journal) });
-    if (os) throw os;
-    if (error instanceof SessionError && error.kind === "tls" && this.#clockIsWrong()) {
-      // A certificate "not yet valid" or "expired" here is the board's clock.
-      return await this.#awaitPlausibleClock();
-    }
-    if (isRefusedToken(error, state)) {
-      this.#logger.warn(
-        `The ownership token for certificate ${
-          untrusted(state.certificateId)
-        } was refused; starting over with a new certificate.`,
-      );
-      clearJournal(this.#settings.configDir);
-      this.#state = { step: "start" };
-    } else {
-      this.#countPolicyClose(error);
-      if (!this.#retryable(error)) throw finalError(error, state.step, journal);
-    }
-    // The next attempt would ask for another certificate: not past the cap.
-    if (this.#state.step === "start" && this.#minted >= MAX_CERTIFICATES_PER_RUN) {
-      throw certificateCap(error);
-    }
-    await this.#backoff(error, state.step);
-  }
-
-  #retryable(error: unknown): boolean {
-    // AWS attaches the new certificate's policy with a lag: a refused proof may pass later.
-    return isTransient(error) ||
-      (this.#state.step === "committed" && error instanceof SessionError &&
-        error.kind === "refused");
-  }
-
-  /**
-   * The same refusal again and again, told apart from a flaky link: closes
-   * right after the request (the claim policy), hang-ups right after CONNECT
-   * (MQTT 3.1.1 refusing the claim certificate). A refused proof is not
-   * counted: AWS attaches the new certificate's policy with a lag.
-   */
-  #countPolicyClose(error: unknown): void {
-    const kind = error instanceof SessionError ? error.kind : undefined;
-    const silent = error instanceof SessionError && error.closeDetail === "after-request";
-    this.#policyCloses = silent ? this.#policyCloses + 1 : 0;
-    this.#hangupsInARow = kind === "hangup" ? this.#hangupsInARow + 1 : 0;
-    const step = this.#state.step;
-    if (this.#policyCloses >= POLICY_CLOSES) throw policyClose(step, this.#settings);
-    if (this.#hangupsInARow >= HANGUPS_MEAN_REFUSED && step !== "committed") {
-      throw hungUp(step, this.#settings);
-    }
-  }
-
-  /** Waits before the next attempt, or ends the run when the wait would pass the deadline. */
-  async #backoff(error: unknown, failedStep: State["step"]): Promise<void> {
-    const wait = backoffDelay(this.#attempt, this.#settings.retry);
-    if (performance.now() + wait >= this.#deadline) {
-      throw pastDeadline(error, this.#state.step, this.#settings);
-    }
-    this.#retries++;
-    this.#onRetry?.();
-    this.#logger.warn(
-      `Attempt ${this.#attempt} failed at step ${failedStep}: ${
-        (error as Error).message
-      } Retrying in ${wait} ms.`,
-    );
-    await delay(wait);
-  }
-
-  #clockIsWrong(): string | undefined {
-    const clock = readClock({ now: this.#now(), timesyncFlag: this.#timesyncFlag });
-    return clockProblem(clock, { window: this.#window, floors: this.#floors });
-  }
-
-  /** Logs once and polls while the clock is outside the credentials' validity; 75 at the deadline. */
-  async #awaitPlausibleClock(): Promise<void> {
-    for (let problem = this.#clockIsWrong(); problem; problem = this.#clockIsWrong()) {
-      const left = this.#deadline - performance.now();
-      if (left <= CLOCK_POLL_MS) {
-        throw new FleetprovError(
-          `${problem} Gave up at the ${
-            this.#settings.retry.deadlineMs / 1000
-          } s deadline; systemd retries (exit 75).`,
-          ExitCode.TempFail,
-          { kind: "clock" },
+    await this.#attempts.recover(error, {
+      step: state.step,
+      // What the disk holds, which may be a step behind the state when its write failed.
+      journal: readJournal(this.#settings.configDir),
+      startOver: () => {
+        if (state.step !== "certificate-created") return false;
+        this.#logger.warn(
+          `The ownership token for certificate ${
+            untrusted(state.certificateId)
+          } was refused; starting over with a new certificate.`,
         );
-      }
-      if (!this.#clockLogged) {
-        this.#clockLogged = true;
-        this.#logger.warn(`${problem} Waiting up to ${Math.round(left / 1000)} s for it.`);
-      }
-      this.#logger.debug(`The clock is not plausible yet; looking again in ${CLOCK_POLL_MS} ms.`);
-      await delay(CLOCK_POLL_MS);
-    }
-    if (this.#clockLogged) {
-      this.#clockLogged = false;
-      this.#logger.info(
-        `The system clock is now plausible (${new Date(this.#now()).toISOString()}).`,
-      );
-    }
+        clearJournal(this.#settings.configDir);
+        this.#state = { step: "start" };
+        return true;
+      },
+      current: () => this.#state.step,
+    });
   }
 
   async #claimSession(): Promise<Session> {
@@ -374,10 +260,13 @@ class Provisioning {
   }
 }
 
-function isRefusedToken(error: unknown, state: State): state is JournalEntry & {
-  step: "certificate-created";
-} {
-  return error instanceof RejectionError &&
-    error.rejection.errorCode === "InvalidCertificateOwnershipToken" &&
-    state.step === "certificate-created";
+/** Provisioning's wording of its failures: it connects with the claim certificate. */
+function provisioningPolicy(settings: Settings): RunPolicy {
+  return {
+    proofStep: "committed",
+    policyClose: (step) => policyClose(step, settings),
+    hungUp: (step) => hungUp(step, settings),
+    finalError,
+    pastDeadline: (error, step) => pastDeadline(error, step, settings),
+  };
 }

@@ -40,11 +40,14 @@ export function mayHaveMinted(error: unknown): boolean {
 /** Closes right after the request, in a row at the same step, that mean a policy problem. */
 export const POLICY_CLOSES = 3;
 
-/** A run's state as far as the failure messages need it. */
-export type Step = "start" | JournalEntry["step"] | "done";
+/** A run's step as far as the failure messages need it ("start", a journal step, "done"). */
+export type Step = string;
+
+/** What a journal on disk says, as far as the failure messages need it. */
+export type JournalMark = Pick<JournalEntry, "certificateId"> & { step: string };
 
 /** What the journal kept, for a message: the next run resumes from it. */
-export function journalNote(entry: JournalEntry | undefined): string {
+export function journalNote(entry: JournalMark | undefined): string {
   return entry
     ? `The journal keeps step ${entry.step} with certificate ${entry.certificateId}; the next run resumes there without a new certificate.`
     : "No certificate was requested yet.";
@@ -54,7 +57,7 @@ export function journalNote(entry: JournalEntry | undefined): string {
 export function finalError(
   error: unknown,
   step: Step,
-  journal: JournalEntry | undefined,
+  journal: JournalMark | undefined,
 ): FleetprovError {
   const os = osFailure(error, { note: journalNote(journal) });
   if (os) return os;

@@ -21,5 +21,6 @@ export * from "./steps.ts";
 export * from "./pki.ts";
 export * from "./hostile_broker.ts";
 export * from "./aws_sdk.ts";
+export * from "./rotation.ts";
 export * from "./skip.ts";
 export * from "./aws_iot.ts";

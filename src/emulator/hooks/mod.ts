@@ -11,9 +11,11 @@
  */
 import { runCommand, type TransportResult } from "./command.ts";
 import { postJson } from "./http.ts";
+import { rotationDenial, type RotationLookup } from "./rotation_check.ts";
 import type { HookTarget } from "./target.ts";
 
 export { type HookTarget, MAX_TARGET_CHARS, parseHookTarget } from "./target.ts";
+export { ROTATION_CHECK_ARN, type RotationLookup } from "./rotation_check.ts";
 
 /** AWS's limit: the hook must answer within 5 seconds, or the request fails. */
 export const DEFAULT_HOOK_TIMEOUT_MS = 5000;
@@ -36,12 +38,22 @@ export type HookOutcome =
   | { verdict: "allowed"; parameterOverrides: Record<string, string> }
   | { verdict: "denied" | "failed"; reason: string };
 
-/** Runs the hook at `target` with `payload`; never throws. */
+/**
+ * Runs the hook at `target` with `payload`; never throws. The rotation check
+ * reads `registry` (what a Lambda function would ask the control plane).
+ */
 export async function runHook(
   target: HookTarget,
   payload: HookPayload,
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; registry?: RotationLookup } = {},
 ): Promise<HookOutcome> {
+  if (target.kind === "rotation-check") {
+    if (!options.registry) return { verdict: "failed", reason: "it has no registry to read" };
+    const denial = rotationDenial(payload, options.registry);
+    return denial === undefined
+      ? { verdict: "allowed", parameterOverrides: {} }
+      : { verdict: "denied", reason: denial };
+  }
   const limits = {
     timeoutMs: options.timeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS,
     maxBytes: MAX_HOOK_ANSWER_BYTES,

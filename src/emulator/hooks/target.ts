@@ -3,17 +3,24 @@
  * Where a pre-provisioning hook runs. AWS takes a Lambda function's ARN in
  * `preProvisioningHook.targetArn`; the emulator, which runs no Lambda, takes
  * a local command (`file:/abs/path`, or the URL form `file:///abs/path`) or
- * an HTTP endpoint (`http://host:port/path`, `https://…`) in its place.
+ * an HTTP endpoint (`http://host:port/path`, `https://…`) in its place, or
+ * the ARN of its own rotation check (`rotation_check.ts`), the one Lambda
+ * function it plays itself.
  *
  * @module
  */
 import { isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ROTATION_CHECK_ARN } from "./rotation_check.ts";
 
-/** A hook target: a command run with the payload on stdin, or a URL the payload is POSTed to. */
+/**
+ * A hook target: a command run with the payload on stdin, a URL the payload
+ * is POSTed to, or the emulator's own rotation check.
+ */
 export type HookTarget =
   | { kind: "file"; path: string; text: string }
-  | { kind: "http"; url: URL; text: string };
+  | { kind: "http"; url: URL; text: string }
+  | { kind: "rotation-check"; text: string };
 
 /** AWS's limit on `targetArn`, in characters. */
 export const MAX_TARGET_CHARS = 2048;
@@ -25,9 +32,10 @@ export function parseHookTarget(text: string): HookTarget {
     throw new Error(`The hook target must be 1 to ${MAX_TARGET_CHARS} characters (${forms}).`);
   }
   const shown = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+  if (text === ROTATION_CHECK_ARN) return { kind: "rotation-check", text };
   if (text.startsWith("arn:")) {
     throw new Error(
-      `The hook target ${shown} is an ARN: the emulator cannot invoke a Lambda function; give it ${forms} that answers as your Lambda would.`,
+      `The hook target ${shown} is an ARN: the emulator cannot invoke a Lambda function; give it ${forms} that answers as your Lambda would (or ${ROTATION_CHECK_ARN}, the emulator's own rotation check).`,
     );
   }
   let url: URL;

@@ -138,7 +138,7 @@ export class ThingRegistrar {
         templateArn: `${ARN_PREFIX}provisioningtemplate/${template.templateName}`,
         clientId: caller.clientId,
         parameters,
-      }, { timeoutMs: this.#o.hookTimeoutMs });
+      }, { timeoutMs: this.#o.hookTimeoutMs, registry: this.#o.registry });
     } catch (error) {
       outcome = { verdict: "failed", reason: (error as Error).message };
     }

@@ -32,6 +32,10 @@ FLEETPROV_ROOT_CA ?= ""
 # Optional: the claim connection's client id, and template parameters (a JSON object).
 FLEETPROV_CLAIM_THING_NAME ?= ""
 FLEETPROV_TEMPLATE_PARAMETERS ?= ""
+# Optional: the template `fleetprov rotate` registers a new certificate with.
+# fleetprov-rotate.timer checks the certificate's age daily; once it is due,
+# rotating needs this (without it that run fails with exit 78 and says so).
+FLEETPROV_ROTATION_TEMPLATE_NAME ?= ""
 
 FLEETPROV_ARCH = "unsupported"
 FLEETPROV_ARCH:aarch64 = "arm64"
@@ -44,6 +48,8 @@ FLEETPROV_BINARY_URI = "${FLEETPROV_RELEASE_URI}/fleetprov-linux-${FLEETPROV_ARC
 SRC_URI = "${FLEETPROV_BINARY_URI} \
            file://fleetprov.service \
            file://fleetprov-provisioned.target \
+           file://fleetprov-rotate.service \
+           file://fleetprov-rotate.timer \
            file://fleetprov.conf.example \
            file://run-ptest \
            file://LICENSE \
@@ -85,7 +91,8 @@ do_unpack[postfuncs] += "fleetprov_place_binary"
 
 inherit systemd ptest
 
-SYSTEMD_SERVICE:${PN} = "fleetprov.service"
+# fleetprov-rotate.service is started by its timer only.
+SYSTEMD_SERVICE:${PN} = "fleetprov.service fleetprov-rotate.timer"
 SYSTEMD_AUTO_ENABLE = "enable"
 
 # The official Node.js runtimes inside need glibc >= 2.28 and these libraries
@@ -144,6 +151,8 @@ python fleetprov_write_config() {
         except ValueError as error:
             bb.fatal("fleetprov: FLEETPROV_TEMPLATE_PARAMETERS is not JSON: %s" % error)
         config["fleet-provisioning"]["template-parameters"] = parameters
+    if d.getVar("FLEETPROV_ROTATION_TEMPLATE_NAME"):
+        config["fleet-provisioning"]["rotation-template-name"] = d.getVar("FLEETPROV_ROTATION_TEMPLATE_NAME")
     path = d.getVar("D") + etc + "/fleetprov.conf"
     with open(path, "w") as f:
         json.dump(config, f, indent=2)
@@ -153,7 +162,7 @@ python fleetprov_write_config() {
 
 do_install[prefuncs] += "fleetprov_check_settings"
 do_install[postfuncs] += "fleetprov_write_config"
-do_install[vardeps] += "${FLEETPROV_REQUIRED} FLEETPROV_CLAIM_THING_NAME FLEETPROV_TEMPLATE_PARAMETERS"
+do_install[vardeps] += "${FLEETPROV_REQUIRED} FLEETPROV_CLAIM_THING_NAME FLEETPROV_TEMPLATE_PARAMETERS FLEETPROV_ROTATION_TEMPLATE_NAME"
 
 do_install() {
     install -d ${D}${bindir}
@@ -162,6 +171,8 @@ do_install() {
     install -d ${D}${systemd_system_unitdir}
     install -m 0644 ${S}/fleetprov.service ${D}${systemd_system_unitdir}/fleetprov.service
     install -m 0644 ${S}/fleetprov-provisioned.target ${D}${systemd_system_unitdir}/fleetprov-provisioned.target
+    install -m 0644 ${S}/fleetprov-rotate.service ${D}${systemd_system_unitdir}/fleetprov-rotate.service
+    install -m 0644 ${S}/fleetprov-rotate.timer ${D}${systemd_system_unitdir}/fleetprov-rotate.timer
 
     # fleetprov refuses credentials outside a 0700 directory.
     install -d -m 0700 ${D}${sysconfdir}/fleetprov
@@ -180,5 +191,7 @@ do_install_ptest() {
 }
 
 FILES:${PN} += "${systemd_system_unitdir}/fleetprov.service \
-                ${systemd_system_unitdir}/fleetprov-provisioned.target ${sysconfdir}/fleetprov"
+                ${systemd_system_unitdir}/fleetprov-provisioned.target \
+                ${systemd_system_unitdir}/fleetprov-rotate.service \
+                ${systemd_system_unitdir}/fleetprov-rotate.timer ${sysconfdir}/fleetprov"
 CONFFILES:${PN} += "${sysconfdir}/fleetprov/fleetprov.conf"

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Who the board is, from what is on its disk: the runtime config, the
+ * certificate it names, the journals of provisioning and rotation, the claim
+ * certificate. Read-only: it never connects and never writes (no lock, no
+ * log file, no journal cleanup).
+ *
+ * @module
+ */
+import { readFileSync } from "node:fs";
+import type { Settings } from "../config/settings.ts";
+import { proofPending, readJournal } from "../provisioning/journal.ts";
+import { DEFAULT_DUE_POLICY, rotationDue } from "../rotation/due.ts";
+import { currentIdentity, DAY_MS, parseCertificate } from "../rotation/identity.ts";
+import { readRotationJournal } from "../rotation/journal.ts";
+import { provisionedAt } from "../rotation/resume.ts";
+
+/** Where the device certificate's private key is. */
+export type KeyLocation =
+  | { location: "file"; path: string }
+  | { location: "pkcs11"; token: string | null; slot: number | null; label: string | null };
+
+/** Something in progress that a later run finishes. */
+export interface Pending {
+  /** `provisioning`: its proof or its steps; `rotation`: a new certificate not switched to yet. */
+  kind: "provisioning" | "rotation";
+  /** The journal's step. */
+  step: string;
+  /** The certificate the journal holds (the new one). */
+  certificateId: string;
+}
+
+/** The board's status. */
+export interface BoardStatus {
+  provisioned: boolean;
+  /** Why not, when not provisioned. */
+  reason: string | null;
+  thingName: string | null;
+  certificate: {
+    id: string;
+    path: string;
+    notBefore: string;
+    notAfter: string;
+    ageDays: number;
+    expiresInDays: number;
+    /** By Device Defender's default thresholds (what `fleetprov rotate` uses without flags). */
+    rotationDue: boolean;
+  } | null;
+  privateKey: KeyLocation | null;
+  provisionedAt: string | null;
+  lastRotation: { at: string; oldCertificateId: string; newCertificateId: string } | null;
+  pending: Pending | null;
+  claimCertificate: { path: string; notAfter: string | null; expiresInDays: number | null } | null;
+  runtimeConfig: string;
+}
+
+/** The status of the board `settings` describe, at `now`. */
+export function boardStatus(settings: Settings, now: Date): BoardStatus {
+  const pending = pendingWork(settings);
+  const base = {
+    claimCertificate: claimCertificate(settings.claimCert, now),
+    runtimeConfig: settings.runtimeConfigPath,
+    pending,
+  };
+  const runtime = settings.runtime;
+  const identity = proofPending(settings) ? undefined : currentIdentity(settings);
+  if (!identity || runtime.status !== "provisioned") {
+    return {
+      provisioned: false,
+      reason: runtime.status === "absent"
+        ? `${settings.runtimeConfigPath} does not exist.`
+        : runtime.status === "not-provisioned"
+        ? runtime.reason
+        : "provisioning's new certificate has not connected yet (fleetprov proves it at the next run).",
+      thingName: runtime.status === "provisioned" ? runtime.thingName : null,
+      certificate: null,
+      privateKey: null,
+      provisionedAt: null,
+      lastRotation: null,
+      ...base,
+    };
+  }
+  return {
+    provisioned: true,
+    reason: null,
+    thingName: identity.thingName,
+    certificate: {
+      id: identity.certificateId,
+      path: identity.certPath,
+      notBefore: identity.notBefore.toISOString(),
+      notAfter: identity.notAfter.toISOString(),
+      ageDays: Math.floor((now.getTime() - identity.notBefore.getTime()) / DAY_MS),
+      expiresInDays: Math.floor((identity.notAfter.getTime() - now.getTime()) / DAY_MS),
+      rotationDue: rotationDue(identity, { policy: DEFAULT_DUE_POLICY, now }).due,
+    },
+    privateKey: keyLocation(settings, identity.keyPath),
+    provisionedAt: new Date(provisionedAt(settings.configDir, identity)).toISOString(),
+    lastRotation: lastRotation(settings.configDir, identity.certificateId),
+    ...base,
+  };
+}
+
+function keyLocation(settings: Settings, keyPath: string): KeyLocation {
+  const se = settings.secureElement;
+  if (keyPath === "" && se.enabled) {
+    return {
+      location: "pkcs11",
+      token: se.tokenLabel ?? null,
+      slot: se.slotId ?? null,
+      label: se.keyLabel ?? null,
+    };
+  }
+  return { location: "file", path: keyPath };
+}
+
+/** The rotation that made the current certificate, if the journal recorded it. */
+function lastRotation(configDir: string, certificateId: string): BoardStatus["lastRotation"] {
+  const record = readRotationJournal(configDir);
+  if (record?.step !== "done" || record.certificateId !== certificateId) return null;
+  return {
+    at: new Date(record.rotatedAt).toISOString(),
+    oldCertificateId: record.replaces.certificateId,
+    newCertificateId: record.certificateId,
+  };
+}
+
+/** A provisioning or rotation the journals hold, still to finish. */
+function pendingWork(settings: Settings): Pending | null {
+  // Once provisioned and proven, a provisioning journal left behind is stale: the next run drops it.
+  const stale = settings.runtime.status === "provisioned" && !proofPending(settings);
+  const provisioning = stale ? undefined : readJournal(settings.configDir);
+  if (provisioning) {
+    return {
+      kind: "provisioning",
+      step: provisioning.step,
+      certificateId: provisioning.certificateId,
+    };
+  }
+  const rotation = readRotationJournal(settings.configDir);
+  if (rotation && rotation.step !== "done") {
+    return { kind: "rotation", step: rotation.step, certificateId: rotation.certificateId };
+  }
+  return null;
+}
+
+function claimCertificate(path: string | undefined, now: Date): BoardStatus["claimCertificate"] {
+  if (path === undefined) return null;
+  try {
+    const { notAfter } = parseCertificate(readFileSync(path, "utf8"), path);
+    return {
+      path,
+      notAfter: notAfter.toISOString(),
+      expiresInDays: Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS),
+    };
+  } catch {
+    return { path, notAfter: null, expiresInDays: null };
+  }
+}
