@@ -30,9 +30,10 @@ import {
   certificateStatuses,
   deviceArgs,
   deviceHome,
-  findTool,
+  fakeTimeEnv,
   fleetprovCommand,
   fleetprovEnv,
+  libfaketime,
   oneLineError,
   ROOT,
   runFleetprov,
@@ -45,23 +46,7 @@ import {
   writeWithMode,
 } from "./support/mod.ts";
 
-const libfaketime = findTool([
-  "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-], "faketime");
-
 /** The environment that runs a child at the time in `file` ("@1970-01-01 00:00:00", "+0"). */
-function fakeTime(file: string): Record<string, string> {
-  return {
-    LD_PRELOAD: libfaketime!,
-    FAKETIME_TIMESTAMP_FILE: file,
-    // Re-read the file at every clock read (so the figure below is fleetprov's own
-    // latency); timers keep the real monotonic clock.
-    FAKETIME_NO_CACHE: "1",
-    FAKETIME_DONT_FAKE_MONOTONIC: "1",
-  };
-}
-
 function timeFile(content: string): string {
   const file = join(tempDir("fleetprov-faketime-"), "faketime");
   writeFileSync(file, `${content}\n`);
@@ -102,7 +87,7 @@ for (const runner of RUNNERS) {
           const home = deviceHome();
           const result = await runFleetprov(
             deviceArgs(emulator, { retry: ["--deadline", "2", "--step-timeout", "1"] }),
-            { home, bin, env: fakeTime(timeFile(at)) },
+            { home, bin, env: fakeTimeEnv({ file: timeFile(at) }) },
           );
           assertEquals(result.code, ExitCode.TempFail, result.stderr);
           assertMatch(oneLineError(result, true), line);
@@ -128,7 +113,7 @@ for (const runner of RUNNERS) {
         const file = timeFile("@1970-01-01 00:00:00");
         const run = watchFleetprov(
           deviceArgs(emulator, { serial: "SN-CLOCK", retry: ["--deadline", "60"] }),
-          { home, bin, env: fakeTime(file) },
+          { home, bin, env: fakeTimeEnv({ file }) },
         );
         await run.until(/The system clock reads 1970-.*Waiting up to \d+ s for it\./);
         assertEquals(emulator.counters.connect.requests, 0);
@@ -172,7 +157,7 @@ for (const runner of RUNNERS) {
         const requests: string[] = [];
         emulator.events.on("request", (event) => requests.push(event.operation));
         const file = timeFile("@1970-01-01 00:00:00");
-        const run = watchFleetprov(args, { home, bin, env: fakeTime(file) });
+        const run = watchFleetprov(args, { home, bin, env: fakeTimeEnv({ file }) });
         await run.until(/The system clock reads 1970-.*Waiting up to \d+ s for it\./);
         writeFileSync(file, "+0\n");
         const result = await run.result;
@@ -358,7 +343,7 @@ Deno.test({
           retry: ["--deadline", "4", "--step-timeout", "1"],
           extra: ["--log-level", "DEBUG"],
         }),
-        { home: deviceHome(), env: fakeTime(timeFile("@1970-01-01 00:00:00")) },
+        { home: deviceHome(), env: fakeTimeEnv({ file: timeFile("@1970-01-01 00:00:00") }) },
       );
       assertEquals(result.code, ExitCode.TempFail, result.stderr);
       // Each look is a DEBUG line stamped by the (faked, running) clock of the run itself.

@@ -21,7 +21,14 @@ import { build } from "../build/mod.ts";
 import { type Emulator, startEmulator } from "../src/emulator/mod.ts";
 import { ExitCode } from "../src/errors.ts";
 import { DEFAULT_ROTATION_TEMPLATE_NAME } from "../src/protocol/mod.ts";
-import { findTool, ROOT, skipWhenMissing, tempDir } from "./support/mod.ts";
+import {
+  fakeTimeEnv,
+  findTool,
+  libfaketime,
+  ROOT,
+  skipWhenMissing,
+  tempDir,
+} from "./support/mod.ts";
 import {
   cachedRootfs,
   Container,
@@ -464,7 +471,6 @@ const HOLDER_UNIT = [
 ].join("\n") + "\n";
 
 /** libfaketime on the host; the container (Debian bookworm, as the host here) gets it bound in. */
-const libfaketime = findTool(["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"], "faketime");
 
 /**
  * The test's changes to the rotate units, none to what they run: the timer
@@ -473,8 +479,9 @@ const libfaketime = findTool(["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so
  * certificate the emulator issued today is due.
  */
 const TIMER_NOW = "[Timer]\nOnCalendar=\nOnActiveSec=1s\nRandomizedDelaySec=0\n";
-const AGED = "[Service]\nEnvironment=LD_PRELOAD=" + libfaketime +
-  " FAKETIME=+400d FAKETIME_DONT_FAKE_MONOTONIC=1\n";
+const aged = (): string =>
+  "[Service]\nEnvironment=" +
+  Object.entries(fakeTimeEnv({ offset: "+400d" })).map(([k, v]) => `${k}=${v}`).join(" ") + "\n";
 
 Deno.test({
   ...TEST,
@@ -528,7 +535,7 @@ Deno.test({
         for (
           const [dir, text] of [["fleetprov-rotate.timer.d", TIMER_NOW], [
             "fleetprov-rotate.service.d",
-            AGED,
+            aged(),
           ]]
         ) {
           await Deno.mkdir(join(systemDir, dir), { recursive: true });

@@ -26,7 +26,8 @@ import {
   configDirOf,
   deviceArgs,
   deviceHome,
-  findTool,
+  fakeTimeEnv,
+  libfaketime,
   listFiles,
   oneLineError,
   rotateArgs,
@@ -245,21 +246,7 @@ Deno.test({
   },
 });
 
-const libfaketime = findTool([
-  "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-], "faketime");
-
 /** The environment that runs a child at the time in `file`, re-read at every clock read. */
-function fakeTime(file: string): Record<string, string> {
-  return {
-    LD_PRELOAD: libfaketime!,
-    FAKETIME_TIMESTAMP_FILE: file,
-    FAKETIME_NO_CACHE: "1",
-    FAKETIME_DONT_FAKE_MONOTONIC: "1",
-  };
-}
-
 function timeFile(content: string): string {
   const file = join(tempDir("fleetprov-faketime-"), "faketime");
   writeFileSync(file, `${content}\n`);
@@ -278,7 +265,7 @@ Deno.test({
       const before = emulator.counters.connect.requests;
       const early = await runFleetprov(
         rotateArgs(emulator, { retry: ["--deadline", "2", "--step-timeout", "1"] }),
-        { home, env: fakeTime(timeFile("@1970-01-01 00:00:00")) },
+        { home, env: fakeTimeEnv({ file: timeFile("@1970-01-01 00:00:00") }) },
       );
       assertEquals(early.code, ExitCode.TempFail, early.stderr);
       assertMatch(
@@ -292,7 +279,7 @@ Deno.test({
       const file = timeFile("@1970-01-01 00:00:00");
       const run = watchFleetprov(rotateArgs(emulator, { retry: ["--deadline", "60"] }), {
         home,
-        env: fakeTime(file),
+        env: fakeTimeEnv({ file }),
       });
       await run.until(/The system clock reads 1970-.*Waiting up to \d+ s for it\./);
       writeFileSync(file, "+365d\n");
@@ -329,7 +316,7 @@ Deno.test({
       // The timer's run, not forced: a pending rotation is finished whatever the age says.
       const run = watchFleetprov(rotateArgs(emulator, { retry: ["--deadline", "60"] }), {
         home,
-        env: fakeTime(file),
+        env: fakeTimeEnv({ file }),
       });
       await run.until(/The system clock reads 1970-.*Waiting up to \d+ s for it\./);
       assertEquals(requests, [], "nothing asked before the clock is trusted");

@@ -24,7 +24,8 @@ import {
   awsIot,
   type Credentials,
   deviceHome,
-  findTool,
+  fakeTimeEnv,
+  libfaketime,
   ROOT,
   runFleetprov,
   runtimeConfigOf,
@@ -33,11 +34,6 @@ import {
   testEmulator,
 } from "./support/mod.ts";
 import { parseUnit } from "./support/systemd_unit.ts";
-
-const libfaketime = findTool([
-  "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-], "faketime");
 
 const noAwsCli = skipWhenMissing(awsCliMissing(), {
   require: "FLEETPROV_REQUIRE_TOOLS",
@@ -119,12 +115,7 @@ Deno.test({
       const started = performance.now();
       const rotated = await runFleetprov(args, {
         home,
-        env: {
-          LD_PRELOAD: libfaketime!,
-          FAKETIME: "+400d",
-          FAKETIME_DONT_FAKE_MONOTONIC: "1",
-          RUNTIME_DIRECTORY: runtimeDirectory,
-        },
+        env: { ...fakeTimeEnv({ offset: "+400d" }), RUNTIME_DIRECTORY: runtimeDirectory },
       });
       const wallMs = Math.round(performance.now() - started);
       assertEquals(rotated.code, ExitCode.Ok, rotated.stdout + rotated.stderr);

@@ -31,8 +31,9 @@ import {
   configDirOf,
   deviceArgs,
   deviceHome,
-  findTool,
+  fakeTimeEnv,
   GIVE_UP_FAST,
+  libfaketime,
   listFiles,
   modeOf,
   oneLineError,
@@ -541,11 +542,6 @@ Deno.test({
   },
 });
 
-const libfaketime = findTool([
-  "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-], "faketime");
-
 Deno.test({
   ...TEST,
   name:
@@ -556,11 +552,7 @@ Deno.test({
     try {
       const { home, id } = await provisionedBoard(emulator);
       // The emulator's certificates are issued a day back: these clocks make them 364 and 366 days old.
-      const at = (offset: string) => ({
-        LD_PRELOAD: libfaketime!,
-        FAKETIME: offset,
-        FAKETIME_DONT_FAKE_MONOTONIC: "1",
-      });
+      const at = (offset: string) => fakeTimeEnv({ offset });
       const young = await runFleetprov(rotateArgs(emulator), { home, env: at("+363d") });
       assertEquals(young.code, ExitCode.Ok, young.stderr);
       assertMatch(young.stdout, /is 364 days old .*; not rotating before it is 365 days old/);

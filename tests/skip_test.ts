@@ -97,16 +97,23 @@ function definitionOf(text: string, name: string): string {
   return end < 0 ? rest : rest.slice(0, end + 2);
 }
 
-/** True when `expression` (or a name it uses, followed through its definitions) calls a helper. */
+/**
+ * True when `expression` (or a name it uses, followed through its definitions
+ * in `text`, else in the shared helpers of tests/support/) calls a helper.
+ */
 function throughHelpers(text: string, expression: string, depth = 0): boolean {
   if (HELPERS.test(expression)) return true;
   if (depth > 3) return false;
   const names = new Set(expression.match(/\b[A-Za-z_]\w*\b/g) ?? []);
   return [...names].some((name) => {
-    const definition = definitionOf(text, name);
+    const definition = definitionOf(text, name) || definitionOf(SUPPORT, name);
     return definition !== "" && throughHelpers(text, definition.slice(name.length), depth + 1);
   });
 }
+
+/** The shared test helpers' source, where an imported skip condition is defined. */
+const SUPPORT = sourceFilesUnder(join(ROOT, "tests", "support"))
+  .map((file) => readFileSync(join(ROOT, "tests", "support", file), "utf8")).join("\n");
 
 Deno.test("every ignore: of the test suite goes through a skip CI turns into a failure", () => {
   const offenders: string[] = [];
@@ -124,4 +131,7 @@ Deno.test("every ignore: of the test suite goes through a skip CI turns into a f
   // The scan itself: a silent skip is caught.
   assert(!throughHelpers("const isRoot = Deno.uid() === 0;\n", "!isRoot"));
   assert(throughHelpers('const t = findTool(["/x"], "x");\n', "t === undefined"));
+  // A condition imported from tests/support/ is followed there.
+  assert(throughHelpers("", "libfaketime === undefined"));
+  assert(!throughHelpers("", "notDefinedAnywhere === undefined"));
 });

@@ -24,3 +24,4 @@ export * from "./aws_sdk.ts";
 export * from "./rotation.ts";
 export * from "./skip.ts";
 export * from "./aws_iot.ts";
+export * from "./faketime.ts";
