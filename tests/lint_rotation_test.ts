@@ -279,7 +279,7 @@ Deno.test("lint rotation: the device certificate's policy (the provisioning temp
   const lines = text.stdout.trimEnd().split("\n");
   assertEquals(
     lines[1],
-    "fleetprov lint: the device rotates as thing board-SN-0007 with its certificate: CreateCertificateFromCsr, then RegisterThing with template BoardRotationTemplate and parameters SerialNumber, ThingName, OldCertificateId, which registers thing board-SN-0007 and connects as it; checked against the device certificate's policies (BoardPolicy).",
+    "fleetprov lint: the device rotates as thing board-SN-0007 with its certificate: CreateCertificateFromCsr, then RegisterThing with template BoardRotationTemplate and parameters SerialNumber, ThingName, OldCertificateId, which registers thing board-SN-0007 and connects as it; checked against the device certificate's policies (BoardPolicy), the new certificate's (BoardPolicy) against its proof and the next rotation.",
   );
   assertEquals(
     lines[2],
@@ -457,7 +457,7 @@ Deno.test("lint rotation: --rotation-template for a config that names none is an
   );
   assertMatch(
     line,
-    /the device certificate's policies are not known \(--template: the policies it attaches\)\.$/,
+    /the device certificate's policies are not known \(--template: the policies it attaches\), the new certificate's \(BoardPolicy, not given with --policy\) against its proof\.$/,
   );
   // The other template named in describe's output.
   const other = await lint([

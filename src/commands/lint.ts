@@ -19,6 +19,7 @@ import {
   type Finding,
   findingLine,
   lintDevice,
+  type PolicyNames,
   type RotationView,
   sortFindings,
 } from "../lint/mod.ts";
@@ -263,16 +264,23 @@ function describeRotation(plan: DevicePlan): string {
 
 /** What the rotation was checked against, and what lint was not given. */
 function rotationChecks(rotation: RotationView): string {
-  const policies = rotation.devicePolicies;
-  const against = !policies
+  const names = (policies: PolicyNames) =>
+    [
+      ...policies.checked,
+      ...policies.unknown.map((name) => `${name}, not given with --policy`),
+    ].join("; ") || "none";
+  const device = rotation.devicePolicies;
+  const against = !device
     ? "the device certificate's policies are not known (--template: the policies it attaches)"
-    : `checked against the device certificate's policies (${
-      [
-        ...policies.checked,
-        ...policies.unknown.map((name) => `${name}, not given with --policy`),
-      ].join("; ") || "none"
-    })`;
+    : `checked against the device certificate's policies (${names(device)})`;
+  const fresh = rotation.newCertificatePolicies;
   return `${against}${
+    fresh
+      ? `, the new certificate's (${names(fresh)}) against its proof${
+        device ? " and the next rotation" : ""
+      }`
+      : ""
+  }${
     rotation.templateChecked
       ? ""
       : "; the rotation template itself is not checked (--rotation-template)"
@@ -315,6 +323,7 @@ function jsonRotation(rotation: RotationView) {
     registersThing: rotation.registersThing ?? null,
     templateChecked: rotation.templateChecked,
     devicePolicies: rotation.devicePolicies ?? null,
+    newCertificatePolicies: rotation.newCertificatePolicies ?? null,
     actions: rotation.actions,
   };
 }

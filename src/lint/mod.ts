@@ -36,7 +36,7 @@ import { findingLine } from "./findings.ts";
 import { lintRotation, type ProvisionedDevice, type RotationView } from "./rotation_check.ts";
 
 export { type Finding, findingLine, sortFindings } from "./findings.ts";
-export { type RotationView, SAMPLE_THING_NAME } from "./rotation_check.ts";
+export { type PolicyNames, type RotationView, SAMPLE_THING_NAME } from "./rotation_check.ts";
 export { MAX_INPUT_BYTES } from "./inputs.ts";
 
 /** The client id lint checks for a board that derives its own from its machine id. */

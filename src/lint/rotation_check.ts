@@ -79,7 +79,19 @@ export interface RotationView extends ClaimPlan {
   /** Whether lint read the rotation template (`--rotation-template`). */
   templateChecked: boolean;
   /** The device certificate's policies lint checked the connection against, and those it was not given; undefined: not known (no `--template`). */
-  devicePolicies?: { checked: string[]; unknown: string[] };
+  devicePolicies?: PolicyNames;
+  /** The policies the rotation template attaches (the new certificate's), when lint read it. */
+  newCertificatePolicies?: PolicyNames;
+}
+
+/** The policies of a certificate, by name: those lint read, and those it was not given. */
+export interface PolicyNames {
+  checked: string[];
+  unknown: string[];
+}
+
+function policyNames(policies: CertificatePolicies): PolicyNames {
+  return { checked: policies.attached.map((a) => a.policy.name), unknown: policies.unknown };
 }
 
 /** The rotation's findings (each with phase `rotation`), and its plan unless the config stops it. */
@@ -140,14 +152,7 @@ function planRotation(
     thingKnown: lint.device !== undefined,
     parameters: Object.keys(lint.sentParameters(settings)),
     templateChecked: false,
-    ...(policies
-      ? {
-        devicePolicies: {
-          checked: policies.attached.map((a) => a.policy.name),
-          unknown: policies.unknown,
-        },
-      }
-      : {}),
+    ...(policies ? { devicePolicies: policyNames(policies) } : {}),
   };
   return { view, settings };
 }
@@ -225,6 +230,7 @@ function rotationTemplate(
     account: lint.account,
     owner: { source: "rotation-template", file },
   });
+  view.newCertificatePolicies = policyNames(policies);
   findings.push(...policyFindings(policies, lint.scope));
   findings.push(...checkProof({
     thingName: thing.thingName,
