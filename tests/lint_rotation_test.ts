@@ -10,7 +10,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
-import { runFleetprov, tempDir } from "./support/mod.ts";
+import { ROOT, runFleetprov, tempDir } from "./support/mod.ts";
 import { runLintCommand } from "../src/commands/lint.ts";
 import { loadSettings } from "../src/config/mod.ts";
 import { ExitCode } from "../src/errors.ts";
@@ -466,4 +466,90 @@ Deno.test("lint rotation: --rotation-template for a config that names none is an
     named.describe("Other", ROTATION_TEMPLATE),
   ]);
   assertMatch(errorsOf(other)[0].fix!, /^set fleet-provisioning\.rotation-template-name to Other/);
+});
+
+/** The ```json block of the README that follows `after`. */
+function readmeJson(readme: string, after: string): unknown {
+  const at = readme.indexOf(after);
+  assert(at >= 0, after);
+  const start = readme.indexOf("```json\n", at) + "```json\n".length;
+  return JSON.parse(readme.slice(start, readme.indexOf("```", start)));
+}
+
+Deno.test("lint rotation: the README's examples (Before you flash, the rotation side) are lint's output for the README's rotation template and device policy", async () => {
+  const readme = Deno.readTextFileSync(join(ROOT, "README.md"));
+  const dir = tempDir();
+  const write = (name: string, content: unknown) =>
+    writeFileSync(join(dir, name), JSON.stringify(content, null, 2));
+  const getPolicy = (name: string, document: unknown) => ({
+    policyName: name,
+    policyArn: `${ARN}policy/${name}`,
+    policyDocument: JSON.stringify(document),
+    defaultVersionId: "1",
+  });
+  // The Rotation section's template and BoardPolicy, in eu-west-1 and 123456789012.
+  const rotation = readmeJson(readme, "The template (`BoardRotationTemplate`");
+  const boardPolicy = JSON.parse(
+    JSON.stringify(readmeJson(readme, "2. **A device policy**"))
+      .replaceAll("REGION", "eu-west-1").replaceAll("ACCOUNT", "123456789012"),
+  ) as { Statement: unknown[] };
+  write("rotating.conf", {
+    endpoint: "a1b2c3d4e5f6g7-ats.iot.eu-west-1.amazonaws.com",
+    cert: "/etc/fleetprov/claim.pem.crt",
+    key: "/etc/fleetprov/claim.pem.key",
+    "root-ca": "/etc/fleetprov/AmazonRootCA1.pem",
+    "fleet-provisioning": {
+      enabled: true,
+      "template-name": "BoardTemplate",
+      "template-parameters": '{"SerialNumber": "SN-0001"}',
+      "rotation-template-name": "BoardRotationTemplate",
+    },
+  });
+  write(
+    "claim-policy.json",
+    JSON.parse(
+      Deno.readTextFileSync(join(ROOT, "tests/lint_corpus/aws_docs_claim_policy.json"))
+        .replaceAll("aws-region", "eu-west-1").replaceAll("aws-account-id", "123456789012")
+        .replaceAll("templateName", "BoardTemplate"),
+    ),
+  );
+  write(
+    "template.json",
+    JSON.parse(
+      Deno.readTextFileSync(join(ROOT, "tests/lint_corpus/templates/board_template.json")),
+    ),
+  );
+  write("rotation-template.json", {
+    templateArn: `${ARN}provisioningtemplate/BoardRotationTemplate`,
+    templateName: "BoardRotationTemplate",
+    templateBody: JSON.stringify(rotation),
+    enabled: true,
+    preProvisioningHook: { targetArn: `arn:aws:lambda:eu-west-1:123456789012:function:Check` },
+    type: "FLEET_PROVISIONING",
+  });
+  write("board-policy.json", getPolicy("BoardPolicy", boardPolicy));
+  write("fpcert-policy.json", getPolicy("FPCertPolicy", SAMPLE_POLICY));
+  write(
+    "fpcert-rotation-policy.json",
+    getPolicy("FPCertPolicy", {
+      ...SAMPLE_POLICY,
+      Statement: [...SAMPLE_POLICY.Statement, ...boardPolicy.Statement.slice(1)],
+    }),
+  );
+  const section = readme.slice(
+    readme.indexOf("### The rotation side"),
+    readme.indexOf("\n## Rotation"),
+  );
+  const examples = [...section.matchAll(/```\n\$ fleetprov lint (.*)\n([^`]*)```/g)];
+  assertEquals(examples.length, 2);
+  const codes: number[] = [];
+  for (const [, command, printed] of examples) {
+    const args = command.split(" ").map((
+      arg,
+    ) => (arg.endsWith(".json") || arg.endsWith(".conf") ? join(dir, arg) : arg));
+    let output = "";
+    codes.push(await runLintCommand(args, { stdout: (t) => (output += t), home: tempDir() }));
+    assertEquals(output.replaceAll(`${dir}/`, ""), printed);
+  }
+  assertEquals(codes, [ExitCode.Config, ExitCode.Ok]);
 });
