@@ -25,14 +25,13 @@ import {
 } from "../policy/mod.ts";
 import { certificateFacts } from "../policy/certificate.ts";
 import { type ClaimPlan, claimPlan } from "../provisioning/plan.ts";
-import type { Finding } from "./findings.ts";
+import { type Finding, findingLine } from "./findings.ts";
 import { readInput } from "./inputs.ts";
 import { checkPolicy } from "./policy_check.ts";
 import { fixScopeOf, scopeWarnings } from "./scope.ts";
 import { certificatePolicies, checkProof, policyFindings } from "./proof_check.ts";
 import { lintTemplate, SAMPLE_CERTIFICATE_ID } from "./template_check.ts";
 import { type AccountView, readAccount } from "./account.ts";
-import { findingLine } from "./findings.ts";
 import { lintRotation, type ProvisionedDevice, type RotationView } from "./rotation_check.ts";
 
 export { type Finding, findingLine, sortFindings } from "./findings.ts";
