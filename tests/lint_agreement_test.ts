@@ -7,12 +7,18 @@
  * action lint names first (the same packet and topic, so the same step),
  * and the board fails; each policy lint passes provisions, with no refusal
  * on the way. Over MQTT 5 the board's error line names the packet, the topic
- * and the statement lint adds.
+ * and the statement lint adds. The same for templates (tests/lint_corpus/templates/,
+ * AWS's published ones) and for the rotation (tests/lint_corpus/rotation/):
+ * each board is linted, then provisioned or rotated by the real CLI, which
+ * fails at the step lint names first or succeeds when lint passes.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertNotEquals } from "./support/assert.ts";
 import {
+  activeCertificateId,
+  assertConnects,
+  assertRotated,
   AWS_CLI,
   awsCliMissing,
   awsIot,
@@ -608,7 +614,9 @@ async function templateAgreement(
     lintFile,
     ...await accountFlags(emulator),
   ], deviceHome());
-  const errors = report.findings.filter((f) => f.severity === "error");
+  // The emulator's device config names its rotation template: whether these boards rotate is
+  // the rotation corpus's (below); here, provisioning.
+  const errors = report.findings.filter((f) => f.severity === "error" && f.phase !== "rotation");
   const verdict = c.verdict;
   if (verdict?.step === "CreateProvisioningTemplate") {
     return await refusedAtCreation({ verdict, errors, created, text });
@@ -828,3 +836,296 @@ Deno.test(
     }
   },
 );
+
+// ---------------------------------------------------------------------------
+// Rotation: tests/lint_corpus/rotation/. The emulator's default setup (its
+// provisioning template, the Device Client's sample, which attaches
+// FPCertPolicy; its rotation template FleetprovRotationTemplate with the
+// rotation check; FPCertPolicy with the rotation's topics), with the case's
+// device policy as FPCertPolicy or the case's rotation template (no hook) as
+// FleetprovRotationTemplate. A board provisioned by the real CLI with the
+// emulator's device config (which names the rotation template) is linted with
+// the same config and what the control plane holds (both templates as
+// describe-provisioning-template prints them, every policy and listing), then
+// rotated by `fleetprov rotate --force` with the same config: it fails at the
+// step lint names first (the packet and topic the emulator refuses, the
+// RegisterThing rejection, the new certificate's CONNECT) or rotates when
+// lint passes.
+
+const ROTATION_CORPUS = join(CORPUS, "rotation");
+const ROTATION_TEMPLATE = "FleetprovRotationTemplate";
+
+type RotationVerdict =
+  /** The device certificate's policy refuses a packet (of the next rotation: after one that works). */
+  | { kind: "policy"; step: string; action: string; name: string; because: RegExp; next?: true }
+  | { kind: "rejected"; rejection: { statusCode: number; errorCode: string }; because: RegExp }
+  | { kind: "proof"; because: RegExp };
+
+interface RotationCase {
+  label: string;
+  /** FPCertPolicy, under tests/lint_corpus/rotation/ (default: the emulator's). */
+  devicePolicy?: string;
+  /** FleetprovRotationTemplate, under tests/lint_corpus/rotation/ (default: the emulator's). */
+  rotationTemplate?: string;
+  /** The board's own flags. */
+  extra?: string[];
+  /** What lint and the emulator say; undefined: it rotates. */
+  verdict?: RotationVerdict;
+}
+
+const ROTATION_CASES: RotationCase[] = [
+  { label: "the emulator's default setup" },
+  { label: "the README's device policy", devicePolicy: "device_policy.json" },
+  {
+    label: "a device policy for CreateKeysAndCertificate, rotation-key-source aws",
+    devicePolicy: "create_only.json",
+    extra: ["--rotation-key-source", "aws"],
+  },
+  {
+    label: "the Device Client's sample FPCertPolicy (its thing's topics only)",
+    devicePolicy: "device_client_sample.json",
+    verdict: {
+      kind: "policy",
+      step: "subscribe",
+      action: "iot:Subscribe",
+      name: "$aws/certificates/create-from-csr/json/accepted",
+      because:
+        /the rotation's SUBSCRIBE at CONNACK .* but no statement allows iot:Subscribe on .*:topicfilter\/\$aws\/certificates\/create-from-csr\/json\/accepted/,
+    },
+  },
+  {
+    label: "iot:Subscribe granted on topic/ ARNs",
+    devicePolicy: "subscribe_on_topic.json",
+    verdict: {
+      kind: "policy",
+      step: "subscribe",
+      action: "iot:Subscribe",
+      name: "$aws/certificates/create-from-csr/json/accepted",
+      because: /grants iot:Subscribe on topic\/… .*checks iot:Subscribe against topicfilter\/ ARNs/,
+    },
+  },
+  {
+    label: "another rotation template's topics",
+    devicePolicy: "other_template.json",
+    verdict: {
+      kind: "policy",
+      step: "subscribe",
+      action: "iot:Subscribe",
+      name: `$aws/provisioning-templates/${ROTATION_TEMPLATE}/provision/json/accepted`,
+      because:
+        /template BoardRotationTemplate's topics, but the device asks for template FleetprovRotationTemplate \(fleet-provisioning\.rotation-template-name\)/,
+    },
+  },
+  {
+    label: "CreateKeysAndCertificate's topics for a board that makes its key",
+    devicePolicy: "create_only.json",
+    verdict: {
+      kind: "policy",
+      step: "subscribe",
+      action: "iot:Subscribe",
+      name: "$aws/certificates/create-from-csr/json/accepted",
+      because: /CreateKeysAndCertificate's topics, but the rotation uses CreateCertificateFromCsr/,
+    },
+  },
+  {
+    label: "a rotation template that makes a new thing from a parameter the board does not send",
+    rotationTemplate: "new_thing_from_parameter.json",
+    verdict: {
+      kind: "rejected",
+      rejection: { statusCode: 400, errorCode: "InvalidParameters" },
+      because: /declares DeviceSerial without a "Default" and the device does not send it/,
+    },
+  },
+  {
+    label: "a rotation template whose policy does not let the new certificate connect",
+    rotationTemplate: "proof_refused.json",
+    verdict: {
+      kind: "proof",
+      because:
+        /the rotation's proof CONNECT as FPTemplateName-\w+ with the new certificate needs iot:Connect, but no statement allows/,
+    },
+  },
+  {
+    label: "a rotation template whose policy lets the new certificate connect but not rotate",
+    rotationTemplate: "next_rotation_refused.json",
+    verdict: {
+      kind: "policy",
+      next: true,
+      step: "subscribe",
+      action: "iot:Subscribe",
+      name: "$aws/certificates/create-from-csr/json/accepted",
+      because: /^the next rotation's .*SUBSCRIBE at CONNACK .* but no statement allows/,
+    },
+  },
+];
+
+function rotationLabel(verdict: RotationVerdict | undefined): string {
+  if (!verdict) return "rotates";
+  if (verdict.kind === "rejected") return "is refused at RegisterThing";
+  if (verdict.kind === "proof") return "is refused at the proof";
+  return `is refused at ${verdict.step}${verdict.next ? " of the next rotation" : ""}`;
+}
+
+/** A corpus document with the emulator's region, account and rotation template in place. */
+function rotationDocument(file: string): unknown {
+  return JSON.parse(
+    readFileSync(join(ROTATION_CORPUS, file), "utf8")
+      .replaceAll("aws-region", "us-east-1")
+      .replaceAll("aws-account-id", "123456789012")
+      .replaceAll("rotationTemplateName", ROTATION_TEMPLATE),
+  );
+}
+
+/** describe-provisioning-template's output of `name`, saved for lint. */
+async function describedTemplate(emulator: TestEmulator, name: string): Promise<string> {
+  const described = await control(emulator, {
+    method: "GET",
+    path: `/provisioning-templates/${name}`,
+  });
+  assertEquals(described.status, 200, JSON.stringify(described.json));
+  const file = join(tempDir("fleetprov-lint-describe-"), `${name}.json`);
+  writeFileSync(file, JSON.stringify(described.json));
+  return file;
+}
+
+for (const c of ROTATION_CASES) {
+  Deno.test({
+    name: `lint agrees with the emulator on rotation: ${c.label} ${rotationLabel(c.verdict)}`,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const emulator = await testEmulator({
+        keyType: "ec-p256",
+        controlPort: 0,
+        ...(c.devicePolicy ? { policies: { FPCertPolicy: rotationDocument(c.devicePolicy) } } : {}),
+        ...(c.rotationTemplate
+          ? {
+            templates: { [ROTATION_TEMPLATE]: { template: rotationDocument(c.rotationTemplate) } },
+          }
+          : {}),
+      });
+      try {
+        await rotationAgreement(c, emulator);
+      } finally {
+        await emulator.close();
+      }
+    },
+  });
+}
+
+async function rotationAgreement(c: RotationCase, emulator: TestEmulator): Promise<void> {
+  const proof = c.verdict?.kind === "proof";
+  const args = deviceArgs(emulator, {
+    extra: [...(c.extra ?? []), ...(proof ? ["--deadline", "6"] : [])],
+    retry: RETRY,
+  });
+  const home = deviceHome();
+  const provisioned = await runFleetprov(args, { home });
+  assertEquals(provisioned.code, ExitCode.Ok, provisioned.stdout + provisioned.stderr);
+  const oldId = activeCertificateId(home);
+
+  const report = await lint([
+    ...args,
+    "--template",
+    await describedTemplate(emulator, "FleetprovTemplate"),
+    "--rotation-template",
+    await describedTemplate(emulator, ROTATION_TEMPLATE),
+    ...await accountFlags(emulator),
+  ], deviceHome());
+  const errors = report.findings.filter((f) => f.severity === "error");
+  assert(errors.every((f) => f.phase === "rotation"), JSON.stringify(errors, null, 2));
+  const verdict = c.verdict;
+  const rotate = (version = "3.1.1") =>
+    runFleetprov(["rotate", ...args, "--force", "--mqtt-version", version], { home });
+  if (!verdict) {
+    assertEquals(errors, [], JSON.stringify(errors, null, 2));
+    assertEquals(report.exitCode, ExitCode.Ok);
+    const result = await rotate();
+    assertEquals(result.code, ExitCode.Ok, result.stdout + result.stderr);
+    assertEquals(await assertConnects(emulator, home), assertRotated(home, oldId));
+    return;
+  }
+  assertEquals(report.exitCode, ExitCode.Config);
+  const first = errors[0];
+  assertMatch(first.message, verdict.because);
+  if (verdict.kind === "policy") {
+    return await rotationRefusedPacket(verdict, { emulator, errors, home, rotate });
+  }
+  if (verdict.kind === "rejected") {
+    assertEquals([first.step, first.rejection], ["RegisterThing", verdict.rejection]);
+    const answers: { accepted: boolean; rejection?: unknown }[] = [];
+    emulator.events.on("answer", (e) => {
+      if (e.operation === "RegisterThing") {
+        answers.push({ accepted: e.accepted, ...(e.rejection ? { rejection: e.rejection } : {}) });
+      }
+    });
+    const result = await rotate();
+    assertEquals(result.code, ExitCode.Rejected, result.stdout + result.stderr);
+    assertEquals(answers[0], { accepted: false, rejection: verdict.rejection });
+    const { statusCode, errorCode } = verdict.rejection;
+    assertMatch(
+      oneLineError(result, true),
+      new RegExp(`statusCode=${statusCode} errorCode=${errorCode}.*stays active\\.$`),
+    );
+  } else {
+    assertEquals([first.step, first.packet, first.action], ["proof", "CONNECT", "iot:Connect"]);
+    const refused: string[] = [];
+    emulator.events.on("connect", (e) => {
+      if (!e.accepted && e.certificateId !== oldId) refused.push(e.clientId);
+    });
+    const result = await rotate();
+    assertEquals(result.code, ExitCode.TempFail, result.stdout + result.stderr);
+    assertEquals([...new Set(refused)], [first.name!.replace(/0{64}$/, oldId)]);
+    assertMatch(oneLineError(result, true), /The new certificate could not connect/);
+  }
+  assertEquals(activeCertificateId(home), oldId, "the old identity stays");
+}
+
+/**
+ * The device certificate's policy refuses the packet lint names first, over
+ * MQTT 3.1.1 and 5 (a next rotation's: after one that works), and the old
+ * identity stays; over MQTT 5 the board's line names the topic and lint's statement.
+ */
+async function rotationRefusedPacket(
+  verdict: Extract<RotationVerdict, { kind: "policy" }>,
+  run: {
+    emulator: TestEmulator;
+    errors: Finding[];
+    home: string;
+    rotate: (version?: string) => Promise<{ code: number; stdout: string; stderr: string }>;
+  },
+): Promise<void> {
+  const { emulator, errors, home, rotate } = run;
+  const first = errors[0];
+  assertEquals(
+    { step: first.step, action: first.action, name: first.name },
+    { step: verdict.step, action: verdict.action, name: verdict.name },
+  );
+  if (verdict.next) {
+    const once = await rotate();
+    assertEquals(once.code, ExitCode.Ok, once.stdout + once.stderr);
+  }
+  const before = activeCertificateId(home);
+  const refusals: Refusal[] = [];
+  emulator.events.on("violation", (e) => refusals.push({ action: e.action, name: e.name }));
+  for (const version of ["3.1.1", "5"]) {
+    refusals.length = 0;
+    const result = await rotate(version);
+    const output = result.stdout + result.stderr;
+    assertEquals(result.code, ExitCode.Rejected, `MQTT ${version}: ${output}`);
+    assertEquals(refusals[0], { action: verdict.action, name: verdict.name }, `MQTT ${version}`);
+    const line = oneLineError(result, true);
+    assertMatch(line, new RegExp(`The old certificate ${before} stays active\\.$`));
+    if (version === "5") {
+      // Which of the refused SUBACK and PUBACK the board meets first is the broker's order:
+      // any of lint's errors will do.
+      const named = errors.some((f) => {
+        const type = f.action === "iot:Subscribe" ? "topicfilter" : "topic";
+        const statement = `"Action":"${f.action}","Resource":"arn:aws:iot:*:*:${type}/${f.name}"`;
+        return line.includes(` for ${f.name}: `) && line.includes(statement);
+      });
+      assert(named, line);
+    }
+  }
+  assertEquals(activeCertificateId(home), before, "the old identity stays");
+}

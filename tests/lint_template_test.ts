@@ -124,6 +124,7 @@ Deno.test("lint template: what AWS refuses at CreateProvisioningTemplate is one 
   assertEquals(text.code, ExitCode.Config, text.stderr);
   const lines = text.stdout.trimEnd().split("\n");
   assertEquals(lines.slice(1), [
+    "fleetprov lint: rotation not checked: the config names no rotation template (fleet-provisioning.rotation-template-name) and no --rotation-template is given.",
     `error: template ${file}: $.Resources.thing.Properties.ThingName["Fn::If"]: Fn::If is not an intrinsic function of provisioning templates; AWS supports Ref, Fn::Join, Fn::Select, Fn::Split, Fn::Sub, Fn::FindInMap; AWS refuses the template at CreateProvisioningTemplate (and so does the emulator). Fix: Build the value with those, or have a pre-provisioning hook compute it (parameterOverrides).`,
     `error: template ${file}: $.Resources.policy.Properties: Neither PolicyName nor PolicyDocument is present in the policy resource; AWS refuses the template at CreateProvisioningTemplate (and so does the emulator). Fix: Name an existing policy with PolicyName, or give its PolicyDocument.`,
     "fleetprov lint: 2 errors, 0 warnings: AWS refuses the template at CreateProvisioningTemplate (exit 78).",
@@ -191,7 +192,7 @@ Deno.test("lint template: what lint is not told of the account is a warning nami
   );
 });
 
-Deno.test("lint template: --policy and --inventory files are untrusted input; each needs --template", async () => {
+Deno.test("lint template: --policy and --inventory files are untrusted input; each needs --template or --rotation-template", async () => {
   const b = board();
   const file = b.write("t.json", template({ policy: NAMED, thing: THING }));
   const bare = b.write("bare.json", THING_POLICY);
@@ -209,7 +210,7 @@ Deno.test("lint template: --policy and --inventory files are untrusted input; ea
   const alone = await lint([...b.args, "--claim-policy", bare, "--policy", `X=${bare}`]);
   assertMatch(
     alone.findings[0].message,
-    /^--policy tells lint about what the template names: give --template FILE with it/,
+    /^--policy tells lint about what the templates name: give --template FILE \(or --rotation-template FILE\) with it/,
   );
 });
 
@@ -321,7 +322,7 @@ Deno.test("lint's own flags are in --help and in the README's table of them", as
   const table = readme.slice(readme.indexOf("`fleetprov lint` takes the flags"));
   const rows = table.slice(0, table.indexOf("\n\n", table.indexOf("| flag")));
   const help = helpText();
-  assertEquals(LINT_OWN_FLAGS.length, 6);
+  assertEquals(LINT_OWN_FLAGS.length, 7);
   for (const flag of LINT_OWN_FLAGS) {
     assert(help.includes(`${flag} `) || help.includes(`${flag},`), `--help names ${flag}`);
     assert(rows.includes(`| \`${flag} `), `the README's lint table names ${flag}`);

@@ -359,7 +359,7 @@ Deno.test("lint: a config error is a finding, nothing to lint is an error, and t
   const nothing = await lint(["--config-file", boardConfig(dir)]);
   assertMatch(
     nothing.findings[0].message,
-    /lint needs something to check: give --claim-policy FILE/,
+    /lint needs something to check: give --claim-policy FILE, --template FILE, --rotation-template FILE, or several/,
   );
 
   const home = tempDir();
@@ -389,8 +389,12 @@ Deno.test("lint: a config error is a finding, nothing to lint is an error, and t
     /^fleetprov lint: the device connects as client id board-7 over MQTT 3\.1\.1 and sends JSON: CreateKeysAndCertificate, then RegisterThing with template BoardTemplate and parameters SerialNumber; region eu-west-1, account unknown/,
   );
   assertEquals(lines.filter((l) => l.startsWith("error: claim policy ")).length, 4);
-  assertMatch(
+  assertEquals(
     lines[1],
+    "fleetprov lint: rotation not checked: the config names no rotation template (fleet-provisioning.rotation-template-name) and no --rotation-template is given.",
+  );
+  assertMatch(
+    lines[2],
     /^error: claim policy \S+broken\.json: the SUBSCRIBE at CONNACK to \$aws\/certificates\/create\/json\/accepted needs iot:Subscribe, but statement 2 \(Sid "Provisioning"\) grants iot:Subscribe on topic\/… .* AWS IoT closes the connection right after it\. Fix: add \{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:eu-west-1:123456789012:topicfilter\/\$aws\/certificates\/create\/json\/accepted"\}\.$/,
   );
   assertEquals(

@@ -24,6 +24,7 @@ import {
 } from "./support/mod.ts";
 import { claimPolicy, type Emulator } from "../src/emulator/mod.ts";
 import { ExitCode } from "../src/errors.ts";
+import { REASON_STRING_MAX_CHARS } from "../src/mqtt/reason_codes.ts";
 import { untrusted } from "../src/text.ts";
 
 for (
@@ -148,7 +149,8 @@ function refusingBroker(emulator: Emulator, reasonString: string): Promise<TlsTe
   });
 }
 
-Deno.test("a hostile reason string is escaped and capped in the error line", async () => {
+Deno.test(`a hostile reason string is escaped and capped at ${REASON_STRING_MAX_CHARS} characters in the error line`, async () => {
+  assertEquals(REASON_STRING_MAX_CHARS, 1024, "the cap the README names");
   const emulator = await boardEmulator({ keyPoolSize: 0 });
   const hostile = "no\r\nfleetprov: forged line \u001b[31mred\u001b[0m" + "x".repeat(10_000);
   const broker = await refusingBroker(emulator, hostile);
@@ -163,9 +165,12 @@ Deno.test("a hostile reason string is escaped and capped in the error line", asy
     assertEquals(result.code, ExitCode.Rejected, result.stderr);
     const line = oneLineError(result, true);
     assertMatch(line, /CONNACK 0x87 Not authorized \(broker: "no\\r\\nfleetprov: forged/);
-    assert(line.includes(untrusted(hostile)), line);
+    const kept = untrusted(hostile, { maxChars: REASON_STRING_MAX_CHARS });
+    assert(line.includes(kept), line);
+    const cut = Array.from(hostile).length - REASON_STRING_MAX_CHARS;
+    assert(kept.endsWith(`x…[${cut} more characters]`), kept.slice(-60));
     assert(![...line].some((c) => c.charCodeAt(0) < 0x20), "no control character printed");
-    assert(line.length < 700, `capped: ${line.length} characters`);
+    assert(line.length < REASON_STRING_MAX_CHARS + 500, `capped: ${line.length} characters`);
   } finally {
     await broker.close();
     await emulator.close();

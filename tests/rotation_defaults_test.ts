@@ -275,7 +275,15 @@ Deno.test({
         { home: a.home },
       );
       assertEquals(result.code, ExitCode.Rejected, result.stdout + result.stderr);
-      assertMatch(oneLineError(result, true), /CONNACK 0x87 Not authorized.*stays active\.$/);
+      const line = oneLineError(result, true);
+      assertMatch(line, /CONNACK 0x87 Not authorized.*stays active\.$/);
+      // The broker's whole reason, the thing it was refused as included.
+      assert(
+        line.includes(
+          `(broker: "certificate ${a.id} belongs to thing ${a.thing} and may connect only with that client id, not ${b.thing}")`,
+        ),
+        line,
+      );
       assertEquals(activeCertificateId(a.home), a.id);
       assertEquals(emulator.registry.thing(b.thing)!.principals, principals);
     } finally {

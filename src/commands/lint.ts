@@ -2,8 +2,9 @@
 /**
  * `fleetprov lint`: before the factory flashes a fleet, checks the config a
  * board will run with (the same file and flags, loaded by the same code)
- * against the claim policy (`--claim-policy FILE`) and the provisioning
- * template (`--template FILE`) it will meet on AWS IoT. Prints what the
+ * against the claim policy (`--claim-policy FILE`), the provisioning
+ * template (`--template FILE`) and the rotation template
+ * (`--rotation-template FILE`) it will meet on AWS IoT. Prints what the
  * device will do, then one line per finding naming the statement or key and
  * the fix; with `--output json`, one JSON object. Exit 0 when nothing would
  * fail (warnings aside), 78 otherwise.
@@ -18,6 +19,8 @@ import {
   type Finding,
   findingLine,
   lintDevice,
+  type PolicyNames,
+  type RotationView,
   sortFindings,
 } from "../lint/mod.ts";
 import { isAccountId } from "../policy/mod.ts";
@@ -25,7 +28,13 @@ import { writeStdout } from "../output.ts";
 import { VERSION } from "../version.ts";
 
 /** Lint's own flags given once; every other argument is the board's. */
-const LINT_FLAGS = ["--claim-policy", "--template", "--account", "--region"] as const;
+const LINT_FLAGS = [
+  "--claim-policy",
+  "--template",
+  "--rotation-template",
+  "--account",
+  "--region",
+] as const;
 type LintFlag = (typeof LINT_FLAGS)[number];
 /** Lint's own flags given once per file. */
 const REPEATED_FLAGS = ["--policy", "--inventory"] as const;
@@ -64,6 +73,7 @@ export async function runLintCommand(
       settings,
       claimPolicy: flags.once["--claim-policy"],
       template: flags.once["--template"],
+      rotationTemplate: flags.once["--rotation-template"],
       account: flags.once["--account"],
       region: flags.once["--region"],
       policies: flags.repeated["--policy"],
@@ -136,16 +146,17 @@ function checkLintFlags({ once: flags, repeated }: LintFlags): void {
       ExitCode.Config,
     );
   }
-  if (flags["--claim-policy"] === undefined && flags["--template"] === undefined) {
+  const templates = flags["--template"] ?? flags["--rotation-template"];
+  if (flags["--claim-policy"] === undefined && templates === undefined) {
     throw new FleetprovError(
-      "lint needs something to check: give --claim-policy FILE, --template FILE, or both.",
+      "lint needs something to check: give --claim-policy FILE, --template FILE, --rotation-template FILE, or several.",
       ExitCode.Config,
     );
   }
   for (const flag of REPEATED_FLAGS) {
-    if (repeated[flag].length > 0 && flags["--template"] === undefined) {
+    if (repeated[flag].length > 0 && templates === undefined) {
       throw new FleetprovError(
-        `${flag} tells lint about what the template names: give --template FILE with it.`,
+        `${flag} tells lint about what the templates name: give --template FILE (or --rotation-template FILE) with it.`,
         ExitCode.Config,
       );
     }
@@ -156,6 +167,7 @@ function example(flag: LintFlag | RepeatedFlag): string {
   return {
     "--claim-policy": "--claim-policy claim-policy.json",
     "--template": "--template template.json",
+    "--rotation-template": "--rotation-template rotation-template.json",
     "--account": "--account 123456789012",
     "--region": "--region eu-west-1",
     "--policy": "--policy device-policy.json (aws iot get-policy output) or --policy NAME=FILE",
@@ -171,7 +183,10 @@ function loadBoardSettings(args: string[], options: LoadSettingsOptions): Promis
 /** One line about the device, the findings, and a summary. */
 function textReport(plan: DevicePlan | undefined, findings: Finding[], code: number): string {
   const lines: string[] = [];
-  if (plan) lines.push(`fleetprov lint: ${describeDevice(plan)}`);
+  if (plan) {
+    lines.push(`fleetprov lint: ${describeDevice(plan)}`);
+    lines.push(`fleetprov lint: ${describeRotation(plan)}`);
+  }
   lines.push(...findings.map(findingLine));
   const errors = findings.filter((f) => f.severity === "error").length;
   const warnings = findings.length - errors;
@@ -180,19 +195,33 @@ function textReport(plan: DevicePlan | undefined, findings: Finding[], code: num
   }`;
   lines.push(
     code === ExitCode.Ok
-      ? `fleetprov lint: ${count}: nothing would stop a board with this config from provisioning.`
+      ? `fleetprov lint: ${count}: nothing would stop a board with this config from provisioning${
+        plan?.rotation ? " or rotating" : ""
+      }.`
       : `fleetprov lint: ${count}${whereItFails(findings)} (exit ${code}).`,
   );
   return lines.map((line) => `${line}\n`).join("");
 }
 
-/** ": AWS refuses the template at …", ": a board with this config fails at step X", or "". */
+/**
+ * ": AWS refuses the template at …", ": a board with this config fails at
+ * step X", ": … provisions, but fleetprov rotate fails at step X", or "".
+ */
 function whereItFails(findings: Finding[]): string {
   const errors = findings.filter((f) => f.severity === "error" && f.step !== undefined);
-  if (errors.some((f) => f.step === "CreateProvisioningTemplate")) {
-    return ": AWS refuses the template at CreateProvisioningTemplate";
+  const provisioning = errors.filter((f) => f.phase !== "rotation");
+  const refused = errors.find((f) => f.step === "CreateProvisioningTemplate");
+  if (refused) {
+    return `: AWS refuses the ${
+      refused.phase === "rotation" ? "rotation template" : "template"
+    } at CreateProvisioningTemplate`;
   }
-  return errors.length > 0 ? `: a board with this config fails at step ${errors[0].step}` : "";
+  if (provisioning.length > 0) {
+    return `: a board with this config fails at step ${provisioning[0].step}`;
+  }
+  return errors.length > 0
+    ? `: a board with this config provisions, but fleetprov rotate fails at step ${errors[0].step}`
+    : "";
 }
 
 /** "client id X, MQTT 3.1.1, JSON, CreateKeysAndCertificate then RegisterThing with template T (…)". */
@@ -209,6 +238,53 @@ function describeDevice(plan: DevicePlan): string {
   }${
     plan.thingName ? `, which registers thing ${plan.thingName} and connects as it` : ""
   }; ${where}.`;
+}
+
+/**
+ * "the device rotates as thing T with its certificate: …, checked against
+ * …", or why the rotation is not checked.
+ */
+function describeRotation(plan: DevicePlan): string {
+  const rotation = plan.rotation;
+  if (!plan.rotationChecked) {
+    return "rotation not checked: the config names no rotation template (fleet-provisioning.rotation-template-name) and no --rotation-template is given.";
+  }
+  if (!rotation) return "the rotation is not checked further (see the errors).";
+  const thing = rotation.thingKnown
+    ? `thing ${rotation.thingName}`
+    : `its thing (checked as ${rotation.thingName}: --template says which)`;
+  return `the device rotates as ${thing} with its certificate: ${rotation.createOperation}, then RegisterThing with template ${rotation.templateName} and parameters ${
+    rotation.parameters.join(", ")
+  }${
+    rotation.registersThing
+      ? `, which registers thing ${rotation.registersThing} and connects as it`
+      : ""
+  }; ${rotationChecks(rotation)}.`;
+}
+
+/** What the rotation was checked against, and what lint was not given. */
+function rotationChecks(rotation: RotationView): string {
+  const names = (policies: PolicyNames) =>
+    [
+      ...policies.checked,
+      ...policies.unknown.map((name) => `${name}, not given with --policy`),
+    ].join("; ") || "none";
+  const device = rotation.devicePolicies;
+  const against = !device
+    ? "the device certificate's policies are not known (--template: the policies it attaches)"
+    : `checked against the device certificate's policies (${names(device)})`;
+  const fresh = rotation.newCertificatePolicies;
+  return `${against}${
+    fresh
+      ? `, the new certificate's (${names(fresh)}) against its proof${
+        device ? " and the next rotation" : ""
+      }`
+      : ""
+  }${
+    rotation.templateChecked
+      ? ""
+      : "; the rotation template itself is not checked (--rotation-template)"
+  }`;
 }
 
 function jsonReport(plan: DevicePlan | undefined, findings: Finding[], code: number) {
@@ -229,8 +305,25 @@ function jsonReport(plan: DevicePlan | undefined, findings: Finding[], code: num
         region: plan.scope.region ?? null,
         account: plan.scope.account ?? null,
         actions: plan.actions,
+        rotation: plan.rotation ? jsonRotation(plan.rotation) : null,
       }
       : null,
     findings,
+  };
+}
+
+/** The rotation in the JSON report: what the board does with its certificate, and what was checked. */
+function jsonRotation(rotation: RotationView) {
+  return {
+    thingName: rotation.thingName,
+    thingKnown: rotation.thingKnown,
+    createOperation: rotation.createOperation,
+    templateName: rotation.templateName,
+    parameters: rotation.parameters,
+    registersThing: rotation.registersThing ?? null,
+    templateChecked: rotation.templateChecked,
+    devicePolicies: rotation.devicePolicies ?? null,
+    newCertificatePolicies: rotation.newCertificatePolicies ?? null,
+    actions: rotation.actions,
   };
 }

@@ -12,11 +12,17 @@ import type { PlanStep } from "../provisioning/plan.ts";
 import { escapeControls } from "../text.ts";
 
 /**
- * Where a finding comes from: the config, the claim policy, the template, a
- * policy of the account the template attaches (`--policy`), a listing of the
- * account (`--inventory`).
+ * Where a finding comes from: the config, the claim policy, the template, the
+ * rotation template, a policy of the account a template attaches
+ * (`--policy`), a listing of the account (`--inventory`).
  */
-export type FindingSource = "config" | "claim-policy" | "template" | "policy" | "inventory";
+export type FindingSource =
+  | "config"
+  | "claim-policy"
+  | "template"
+  | "rotation-template"
+  | "policy"
+  | "inventory";
 
 /**
  * Where the board (or the factory's setup) meets the problem: a step of the
@@ -37,6 +43,8 @@ export interface Finding {
   statement?: { index: number; sid?: string };
   /** Where the board fails: a step of its connections, or CreateProvisioningTemplate. */
   step?: LintStep;
+  /** `rotation`: `fleetprov rotate` meets it (its connection with the device certificate, its template, its proof), not provisioning. */
+  phase?: "rotation";
   /** The rejection RegisterThing answers with (AWS's status and error code), when lint predicts one. */
   rejection?: { statusCode: number; errorCode: string };
   packet?: string;
@@ -57,6 +65,7 @@ const SOURCE_NAMES: Record<FindingSource, string> = {
   "config": "config",
   "claim-policy": "claim policy",
   "template": "template",
+  "rotation-template": "rotation template",
   "policy": "policy",
   "inventory": "inventory",
 };

@@ -44,13 +44,14 @@ const WRAPPED: Record<FindingSource, string | undefined> = {
   "claim-policy": "policyDocument",
   "policy": "policyDocument",
   "template": "templateBody",
+  "rotation-template": "templateBody",
   "inventory": undefined,
 };
 
 /** The result of reading one input: the document, or the one finding that says why not. */
 export type InputResult = { ok: true; read: ReadDocument } | { ok: false; finding: Finding };
 
-/** Reads the file of a `--claim-policy`, `--template`, `--policy` or `--inventory` flag. */
+/** Reads the file of a `--claim-policy`, `--template`, `--rotation-template`, `--policy` or `--inventory` flag. */
 export function readInput(path: string, source: FindingSource): InputResult {
   const fail = (message: string, fix: string): InputResult => ({
     ok: false,
@@ -73,8 +74,9 @@ export function readInput(path: string, source: FindingSource): InputResult {
   const parsed = parseJson(wrapped);
   if (typeof parsed === "string") return fail(`has "${inner}" that ${parsed}`, `check ${inner}`);
   const read: ReadDocument = { document: parsed.value, text: wrapped };
-  if (source === "template") read.template = templateFacts(data.value);
-  else if (typeof data.value.policyName === "string") read.policyName = data.value.policyName;
+  if (source === "template" || source === "rotation-template") {
+    read.template = templateFacts(data.value);
+  } else if (typeof data.value.policyName === "string") read.policyName = data.value.policyName;
   return { ok: true, read };
 }
 

@@ -5,10 +5,11 @@
  * device's plan (what its claim connection will do, from the provisioning
  * code's own plan, and the thing RegisterThing makes) and every finding out:
  * the claim policy against the claim connection, the template as AWS and
- * RegisterThing judge it, the new certificate's policies against the proof.
- * The rotation template fits the same shape: another plan for
- * {@linkcode lintTemplate}, and the rotation's actions beside the proof's in
- * {@linkcode checkProof}.
+ * RegisterThing judge it, the new certificate's policies against the proof;
+ * and, when the board rotates (`rotation-template-name`, or
+ * `--rotation-template`), the rotation's connection against the device
+ * certificate's policies and the rotation template the same way
+ * (rotation_check.ts).
  *
  * @module
  */
@@ -24,15 +25,17 @@ import {
 } from "../policy/mod.ts";
 import { certificateFacts } from "../policy/certificate.ts";
 import { type ClaimPlan, claimPlan } from "../provisioning/plan.ts";
-import type { Finding } from "./findings.ts";
+import { type Finding, findingLine } from "./findings.ts";
 import { readInput } from "./inputs.ts";
 import { checkPolicy } from "./policy_check.ts";
 import { fixScopeOf, scopeWarnings } from "./scope.ts";
-import { checkProof } from "./proof_check.ts";
-import { lintTemplate } from "./template_check.ts";
-import { readAccount } from "./account.ts";
+import { certificatePolicies, checkProof, policyFindings } from "./proof_check.ts";
+import { lintTemplate, SAMPLE_CERTIFICATE_ID } from "./template_check.ts";
+import { type AccountView, readAccount } from "./account.ts";
+import { lintRotation, type ProvisionedDevice, type RotationView } from "./rotation_check.ts";
 
 export { type Finding, findingLine, sortFindings } from "./findings.ts";
+export { type PolicyNames, type RotationView, SAMPLE_THING_NAME } from "./rotation_check.ts";
 export { MAX_INPUT_BYTES } from "./inputs.ts";
 
 /** The client id lint checks for a board that derives its own from its machine id. */
@@ -52,6 +55,8 @@ export interface LintInput {
   claimPolicy?: string;
   /** Path of the provisioning template (`--template`). */
   template?: string;
+  /** Path of the rotation template (`--rotation-template`). */
+  rotationTemplate?: string;
   /** `--account`: 12 digits. */
   account?: string;
   /** `--region`, for an endpoint whose name does not say. */
@@ -73,6 +78,10 @@ export interface DevicePlan extends ClaimPlan {
   scope: ArnScope;
   /** The thing RegisterThing registers for these parameters, when the template says. */
   thingName?: string;
+  /** The rotation, when the board rotates (the config names a rotation template, or `--rotation-template`). */
+  rotation?: RotationView;
+  /** Whether the rotation is checked at all. */
+  rotationChecked: boolean;
 }
 
 /** What lint found. */
@@ -100,6 +109,7 @@ export function lintDevice(input: LintInput): LintReport {
     templateName: settings.fleetProvisioning.templateName,
     parameters: Object.keys(sent),
     scope,
+    rotationChecked: false,
   };
   const findings: Finding[] = [];
   if (!settings.fleetProvisioning.enabled) {
@@ -114,44 +124,86 @@ export function lintDevice(input: LintInput): LintReport {
   if (input.claimPolicy !== undefined) {
     findings.push(...lintClaimPolicy(input.claimPolicy, { settings, plan, scope }));
   }
-  if (input.template !== undefined) {
-    findings.push(...lintTemplateFile(input.template, { input, plan, sent }));
-  }
-  return { plan, findings };
-}
-
-/** The template, then the new certificate's policies for the proof (and RegisterThing's thing in the plan). */
-function lintTemplateFile(
-  file: string,
-  device: { input: LintInput; plan: DevicePlan; sent: Record<string, string> },
-): Finding[] {
-  const { input, plan, sent } = device;
   const account = readAccount({
     policies: input.policies ?? [],
     inventories: input.inventories ?? [],
   });
+  findings.push(...account.findings);
+  let device: ProvisionedDevice | undefined;
+  if (input.template !== undefined) {
+    const linted = lintTemplateFile(input.template, { account: account.view, plan, sent });
+    findings.push(...linted.findings);
+    device = linted.device;
+  }
+  if (
+    settings.fleetProvisioning.rotationTemplateName !== undefined ||
+    input.rotationTemplate !== undefined
+  ) {
+    const rotation = lintRotation({
+      settings,
+      ...(input.rotationTemplate === undefined ? {} : { file: input.rotationTemplate }),
+      account: account.view,
+      scope,
+      ...(device ? { device } : {}),
+      sentParameters,
+    });
+    plan.rotationChecked = true;
+    if (rotation.view) plan.rotation = rotation.view;
+    findings.push(...rotation.findings);
+  }
+  return { plan, findings: once(findings) };
+}
+
+/** Each finding once: a policy both templates attach has its warnings found twice. */
+function once(findings: readonly Finding[]): Finding[] {
+  const seen = new Set<string>();
+  return findings.filter((f) => {
+    const line = findingLine(f);
+    if (seen.has(line)) return false;
+    seen.add(line);
+    return true;
+  });
+}
+
+/**
+ * The template, then the new certificate's policies for the proof (and
+ * RegisterThing's thing in the plan); the board as provisioning leaves it,
+ * when the template gets that far.
+ */
+function lintTemplateFile(
+  file: string,
+  device: { account: AccountView; plan: DevicePlan; sent: Record<string, string> },
+): { findings: Finding[]; device?: ProvisionedDevice } {
+  const { account, plan, sent } = device;
   const read = readInput(file, "template");
-  if (!read.ok) return [...account.findings, read.finding];
+  if (!read.ok) return { findings: [read.finding] };
   const outcome = lintTemplate({
     read: read.read,
     file,
     templateName: plan.templateName,
     sent,
-    account: account.view,
+    account,
   });
-  const findings = [...account.findings, ...outcome.findings];
+  const findings = [...outcome.findings];
   const thing = outcome.result?.thing;
-  if (outcome.result && thing) {
-    plan.thingName = thing.thingName;
-    findings.push(...checkProof({
-      result: { ...outcome.result, thing },
-      account: account.view,
-      templateFile: file,
-      scope: plan.scope,
-      mqttVersion: plan.mqttVersion,
-    }));
-  }
-  return findings;
+  if (!outcome.result || !thing) return { findings };
+  plan.thingName = thing.thingName;
+  const policies = certificatePolicies(outcome.result, {
+    account,
+    owner: { source: "template", file },
+  });
+  findings.push(...policyFindings(policies, plan.scope));
+  findings.push(...checkProof({
+    thingName: thing.thingName,
+    policies,
+    scope: plan.scope,
+    mqttVersion: plan.mqttVersion,
+    certificateId: SAMPLE_CERTIFICATE_ID,
+  }));
+  return {
+    findings,
+    device: { thingName: thing.thingName, policies, resources: outcome.result.policies },
+  };
 }
 
 function lintClaimPolicy(
@@ -164,9 +216,8 @@ function lintClaimPolicy(
   const { settings, plan, scope } = device;
   const certificate = policyUsesCertificate(policy) ? claimFacts(settings) : undefined;
   const findings = checkPolicy({
-    policy,
-    source: "claim-policy",
-    file,
+    policies: [{ policy, source: "claim-policy", file }],
+    owner: { source: "claim-policy", file },
     actions: plan.actions,
     context: {
       variables: {

@@ -9,155 +9,128 @@
  * the emulator uses at that CONNECT. A policy lint was not given cannot be
  * judged: then only an explicit Deny of a known one is a finding (the
  * template's findings already say which policy lint could not see). The
- * rotation's actions (issue "rotation") are planned beside the proof.
+ * same policies are the device certificate's from then on: a rotation's
+ * connection is checked against them (rotation_check.ts).
  *
  * @module
  */
 import {
-  arnOf,
   type ArnScope,
   type CertificateFacts,
-  evaluate,
-  type EvaluationContext,
-  explainDenial,
   type ParsedPolicy,
   parsePolicy,
 } from "../policy/mod.ts";
-import { type PlannedAction, proofPlan } from "../provisioning/plan.ts";
+import { proofPlan } from "../provisioning/plan.ts";
 import type { TemplateResult } from "../template/mod.ts";
 import type { AccountView } from "./account.ts";
 import type { Finding, FindingSource } from "./findings.ts";
-import { problemFinding } from "./policy_check.ts";
+import { type Attached, checkActions, problemFinding } from "./policy_check.ts";
 import { fixScopeOf, scopeWarnings } from "./scope.ts";
-import { SAMPLE_CERTIFICATE_ID } from "./template_check.ts";
 
 /**
- * The certificate variables of a certificate AWS IoT issues (CreateKeysAndCertificate:
- * subject CN=AWS IoT Certificate, as the emulator issues them); its issuer is not modelled.
+ * The certificate variables of a certificate AWS IoT issues (subject
+ * CN=AWS IoT Certificate, as the emulator issues them); its issuer is not
+ * modelled.
  */
-const ISSUED_CERTIFICATE: CertificateFacts = {
-  id: SAMPLE_CERTIFICATE_ID,
-  subject: { CommonName: "AWS IoT Certificate" },
-  issuer: {},
-};
-
-/** What the proof is checked against. */
-export interface ProofCheck {
-  /** RegisterThing's result for this device (with its thing). */
-  result: TemplateResult & { thing: NonNullable<TemplateResult["thing"]> };
-  account: AccountView;
-  /** The template's file, for inline documents and for what none of the policies allows. */
-  templateFile: string;
-  scope: ArnScope;
-  mqttVersion: "3.1.1" | "5";
+export function issuedCertificate(id: string): CertificateFacts {
+  return { id, subject: { CommonName: "AWS IoT Certificate" }, issuer: {} };
 }
 
-/** A policy the new certificate gets, where lint read it. */
-interface Attached {
-  policy: ParsedPolicy;
-  source: FindingSource;
-  file: string;
+/** The policies RegisterThing attaches to a new certificate, as far as lint can read them. */
+export interface CertificatePolicies {
+  attached: Attached[];
+  /** Named policies lint was not given with `--policy`. */
+  unknown: string[];
+  /** The template that attaches them (a denial no statement explains is reported there). */
+  owner: { source: FindingSource; file: string };
 }
 
-/** Every finding of the new certificate's policies for the proof connection. */
-export function checkProof(check: ProofCheck): Finding[] {
-  const { result, templateFile } = check;
-  const thingName = result.thing.thingName;
-  if (result.policies.length === 0) return [noPolicy(thingName, templateFile)];
+/** The policies `result` attaches: its inline documents, and the named ones lint was given. */
+export function certificatePolicies(
+  result: TemplateResult,
+  where: { account: AccountView; owner: CertificatePolicies["owner"] },
+): CertificatePolicies {
+  const { account, owner } = where;
   const attached: Attached[] = [];
   const unknown: string[] = [];
+  const whose = owner.source === "rotation-template" ? "the rotation template's" : "the template's";
   result.policies.forEach((resource, i) => {
     if ("policyDocument" in resource) {
-      const name = `the template's PolicyDocument #${i + 1}`;
-      const policy = parsePolicy(resource.policyDocument, name);
-      attached.push({ policy, source: "template", file: templateFile });
+      const policy = parsePolicy(resource.policyDocument, `${whose} PolicyDocument #${i + 1}`);
+      attached.push({ policy, ...owner });
       return;
     }
-    const given = check.account.policies.get(resource.policyName);
+    const given = account.policies.get(resource.policyName);
     if (!given) return void unknown.push(resource.policyName);
     const policy = parsePolicy(given.document, resource.policyName);
     attached.push({ policy, source: "policy", file: given.file });
   });
-  const findings = attached.flatMap(({ policy, source, file }) => [
-    // An inline document's errors are RegisterThing's, found already.
+  return { attached, unknown, owner };
+}
+
+/** The policies' own problems and the regions or accounts lint cannot check (an inline document's errors are RegisterThing's, found already). */
+export function policyFindings(policies: CertificatePolicies, scope: ArnScope): Finding[] {
+  return policies.attached.flatMap(({ policy, source, file }) => [
     ...policy.problems.filter((p) => source === "policy" || p.severity === "warning")
       .map((p) => problemFinding(p, { source, file })),
-    ...scopeWarnings(policy, check.scope, { source, file }),
+    ...scopeWarnings(policy, scope, { source, file }),
   ]);
-  for (const planned of proofPlan(thingName)) {
-    const denied = deniedAction(planned, { ...check, attached, unknown });
-    if (denied) findings.push(denied);
-  }
-  return findings;
 }
 
-/** The finding of one planned action the attached policies deny, if they do. */
-function deniedAction(
-  planned: PlannedAction,
-  check: ProofCheck & { attached: Attached[]; unknown: string[] },
-): Finding | undefined {
-  const policies = check.attached.map((a) => a.policy);
-  const request = { action: planned.action, name: planned.name };
-  const context: EvaluationContext = {
-    variables: { clientId: planned.name, thingName: planned.name, certificate: ISSUED_CERTIFICATE },
-    scope: check.scope,
-  };
-  const decision = evaluate(policies, request, context);
-  if (decision.allowed || (check.unknown.length > 0 && !decision.deniedBy)) return undefined;
-  const merged: ParsedPolicy = {
+/** What the proof is checked against. */
+export interface ProofCheck {
+  /** RegisterThing's thing for this device. */
+  thingName: string;
+  /** The policies the template attaches to the new certificate. */
+  policies: CertificatePolicies;
+  scope: ArnScope;
+  mqttVersion: "3.1.1" | "5";
+  /** The new certificate's id (its `${iot:CertificateId}`). */
+  certificateId: string;
+  /** The proof of a rotation's certificate, not of provisioning's. */
+  rotation?: boolean;
+}
+
+/** Every finding of the new certificate's policies for the proof connection. */
+export function checkProof(check: ProofCheck): Finding[] {
+  const { thingName, policies } = check;
+  if (policies.attached.length === 0 && policies.unknown.length === 0) {
+    return [noPolicy(thingName, check)];
+  }
+  return checkActions({
+    policies: policies.attached,
+    unknown: policies.unknown,
+    owner: policies.owner,
+    actions: proofPlan(thingName),
+    context: {
+      variables: {
+        clientId: thingName,
+        thingName,
+        certificate: issuedCertificate(check.certificateId),
+      },
+      scope: check.scope,
+    },
+    fixScope: fixScopeOf(merged(policies.attached), check.scope),
+    mqttVersion: check.mqttVersion,
+    connection: check.rotation ? "rotation-proof" : "proof",
+  });
+}
+
+/** The attached policies as one, for the region and account their ARNs agree on. */
+export function merged(attached: readonly Attached[]): ParsedPolicy {
+  return {
     name: "the new certificate's policies",
-    statements: policies.flatMap((p) => p.statements),
+    statements: attached.flatMap((a) => a.policy.statements),
     problems: [],
   };
-  const fixScope = fixScopeOf(merged, check.scope);
-  const explanation = explainDenial(policies, request, { context, fixScope });
-  const owner = check.attached.find((a) => a.policy.name === explanation.statement?.policy);
-  return {
-    severity: "error",
-    source: owner?.source ?? "template",
-    file: owner?.file ?? check.templateFile,
-    ...(explanation.statement
-      ? {
-        statement: {
-          index: explanation.statement.index,
-          ...(explanation.statement.sid ? { sid: explanation.statement.sid } : {}),
-        },
-      }
-      : {}),
-    step: planned.step,
-    packet: planned.packet,
-    action: planned.action,
-    name: planned.name,
-    resource: arnOf(decision.resource, fixScope),
-    message:
-      `the proof CONNECT as ${planned.name} with the new certificate needs ${planned.action}, but ${
-        explanation.because.replace(/\.$/, "")
-      }${owner ? "" : ` (the policies the template attaches: ${policyNames(check)})`}. ${
-        refusedProof(check.mqttVersion)
-      }`,
-    fix: explanation.fix,
-    ...(explanation.add ? { add: explanation.add } : {}),
-  };
-}
-
-function policyNames(check: ProofCheck & { attached: Attached[] }): string {
-  return check.attached.map((a) => a.policy.name).join(", ");
-}
-
-/** What the board sees when AWS IoT refuses the proof, and how the run ends. */
-function refusedProof(version: "3.1.1" | "5"): string {
-  return `${
-    version === "5"
-      ? "The board gets CONNACK 0x87 Not authorized"
-      : "AWS IoT hangs up right after CONNECT, without CONNACK"
-  }; the board has written its runtime config, retries the proof until its deadline and exits 75`;
 }
 
 /** A template that attaches no policy: the new certificate may do nothing. */
-function noPolicy(thingName: string, file: string): Finding {
+function noPolicy(thingName: string, check: ProofCheck): Finding {
+  const { source, file } = check.policies.owner;
   return {
     severity: "error",
-    source: "template",
+    source,
     file,
     path: "$.Resources",
     step: "proof",
@@ -165,7 +138,11 @@ function noPolicy(thingName: string, file: string): Finding {
     action: "iot:Connect",
     name: thingName,
     message:
-      `attaches no AWS::IoT::Policy to the new certificate, and a certificate without a policy may do nothing: AWS IoT refuses the proof CONNECT as ${thingName}, and the board retries the proof until its deadline and exits 75`,
+      `attaches no AWS::IoT::Policy to the new certificate, and a certificate without a policy may do nothing: AWS IoT refuses the proof CONNECT as ${thingName}, and ${
+        check.rotation
+          ? "fleetprov rotate retries the proof until its deadline and exits 75, the old certificate still active"
+          : "the board retries the proof until its deadline and exits 75"
+      }`,
     fix:
       'add a policy resource, e.g. "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "DevicePolicy"}} with iot:Connect on client/${iot:Connection.Thing.ThingName}',
   };

@@ -42,12 +42,16 @@ export const SAMPLE_CERTIFICATE_ID = "0".repeat(64);
 export interface TemplateLint {
   read: ReadDocument;
   file: string;
-  /** The template the device asks for (fleet-provisioning.template-name). */
+  /** The provisioning template (default), or the rotation template. */
+  source?: "template" | "rotation-template";
+  /** The template the device asks for (fleet-provisioning.template-name, or rotation-template-name). */
   templateName: string;
   /** The parameters the device sends, with their values (placeholders where the board collects them). */
   sent: Record<string, string>;
   /** What lint was told of the account (`--policy`, `--inventory`). */
   account: AccountView;
+  /** The id of the certificate RegisterThing registers (default {@linkcode SAMPLE_CERTIFICATE_ID}). */
+  certificateId?: string;
 }
 
 /** The findings, and what RegisterThing makes for this device when the template gets that far. */
@@ -61,7 +65,7 @@ type Found = Omit<Finding, "source" | "file">;
 /** Every finding of the template, in the order AWS and the board meet them. */
 export function lintTemplate(lint: TemplateLint): TemplateOutcome {
   const { read, file } = lint;
-  const finding = (f: Found): Finding => ({ source: "template", file, ...f });
+  const finding = (f: Found): Finding => ({ source: lint.source ?? "template", file, ...f });
   const findings = describedFacts(lint).map(finding);
   const refused = checkTemplate({
     name: read.template?.name ?? lint.templateName,
@@ -75,7 +79,10 @@ export function lintTemplate(lint: TemplateLint): TemplateOutcome {
   const missing = missingParameters(template, lint);
   findings.push(...missing.map(finding));
   if (missing.length > 0) return { findings };
-  const registered = register(template, lint.sent);
+  const registered = register(template, {
+    sent: lint.sent,
+    certificateId: lint.certificateId ?? SAMPLE_CERTIFICATE_ID,
+  });
   if ("refusal" in registered) return { findings: [...findings, finding(registered.refusal)] };
   const { result } = registered;
   if (!result.thing) findings.push(finding(NO_THING));
@@ -101,6 +108,7 @@ function describedFacts(lint: TemplateLint): Found[] {
   const facts = lint.read.template;
   if (!facts) return [];
   const name = facts.name ?? lint.templateName;
+  const setting = lint.source === "rotation-template" ? "rotation-template-name" : "template-name";
   const out: Found[] = [];
   if (facts.name !== undefined && facts.name !== lint.templateName) {
     out.push({
@@ -112,7 +120,7 @@ function describedFacts(lint: TemplateLint): Found[] {
         JSON.stringify(facts.name)
       }, but the device asks for ${lint.templateName}: RegisterThing fails with 404 ResourceNotFound unless that template exists too`,
       fix:
-        `set fleet-provisioning.template-name to ${facts.name}, or lint the template named ${lint.templateName}`,
+        `set fleet-provisioning.${setting} to ${facts.name}, or lint the template named ${lint.templateName}`,
     });
   }
   if (facts.enabled === false) {
@@ -172,14 +180,14 @@ function missingParameters(template: Record<string, unknown>, lint: TemplateLint
  */
 function register(
   template: Record<string, unknown>,
-  sent: Record<string, string>,
+  device: { sent: Record<string, string>; certificateId: string },
 ): { result: TemplateResult } | { refusal: Found } {
   try {
     const result = evaluateTemplate(template, {
-      parameters: validateParameters(sent),
-      pseudoParameters: pseudoParameterValues(SAMPLE_CERTIFICATE_ID),
+      parameters: validateParameters(device.sent),
+      pseudoParameters: pseudoParameterValues(device.certificateId),
     });
-    checkRegistration(result, SAMPLE_CERTIFICATE_ID);
+    checkRegistration(result, device.certificateId);
     for (const policy of result.policies) {
       if (!("policyDocument" in policy)) continue;
       const refused = policyDocumentError(policy.policyDocument, "The template's PolicyDocument");

@@ -79,13 +79,22 @@ export function isTransientReason(code: string | undefined): boolean {
   return code !== undefined && /^0x[0-9a-f]{2}$/.test(code) && TRANSIENT.has(Number(code));
 }
 
+/**
+ * How many characters of a broker's reason string an error line keeps. A
+ * reason string is bounded by the packet (fleetprov reads at most 128 KiB,
+ * `framing.ts`), but one line must stay readable in a journal; AWS IoT's and
+ * the emulator's reasons (a certificate id, thing names, a client id) are far
+ * shorter, so the whole reason reaches the line.
+ */
+export const REASON_STRING_MAX_CHARS = 1024;
+
 /** What the broker said no to, for one line. */
 export interface Refusal {
   packet: "CONNACK" | "SUBACK" | "PUBACK" | "DISCONNECT";
   code: number;
   /** The topic or topic filter it was about. */
   topic?: string;
-  /** The broker's reason string (hostile: escaped and capped here). */
+  /** The broker's reason string (hostile: escaped and capped at {@linkcode REASON_STRING_MAX_CHARS} here). */
   reasonString?: string;
   /** What fleetprov makes of it, e.g. "the claim policy lacks iot:Subscribe". */
   hint?: string;
@@ -100,7 +109,9 @@ export function refusalError(refusal: Refusal): SessionError {
   let text = `${packet} ${reasonCodeText(code)}`;
   if (topic !== undefined) text += ` for ${untrusted(topic)}`;
   if (hint) text += `: ${hint}`;
-  if (reasonString) text += ` (broker: "${untrusted(reasonString)}")`;
+  if (reasonString) {
+    text += ` (broker: "${untrusted(reasonString, { maxChars: REASON_STRING_MAX_CHARS })}")`;
+  }
   const kind = packet === "CONNACK" ? "refused" : "denied";
   return new SessionError(`${text}.`, kind, `0x${code.toString(16).padStart(2, "0")}`);
 }

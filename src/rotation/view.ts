@@ -21,6 +21,15 @@ import type { CurrentIdentity } from "./identity.ts";
 export const DEFAULT_ROTATION_KEY: KeyAlgorithm = "ec-p256";
 
 /**
+ * What a rotation needs to know of the identity it replaces: the thing and
+ * the certificate id (its parameters), and the key's file (a new board key
+ * of the same algorithm; without it, the config's or {@linkcode DEFAULT_ROTATION_KEY}).
+ */
+export type RotatedIdentity = Pick<CurrentIdentity, "thingName" | "certificateId"> & {
+  keyPath?: string;
+};
+
+/**
  * The settings a rotation of `identity` runs with. A configuration error
  * (78) when the rotation template is not set or the key source cannot be
  * used; a rotation the journal holds (`pending`) is finished with the
@@ -28,7 +37,7 @@ export const DEFAULT_ROTATION_KEY: KeyAlgorithm = "ec-p256";
  */
 export function rotationSettings(
   settings: Settings,
-  identity: CurrentIdentity,
+  identity: RotatedIdentity,
   options: { pending?: { templateName: string } } = {},
 ): Settings {
   const fp = settings.fleetProvisioning;
@@ -69,7 +78,8 @@ export function rotationSettings(
       csrFile: se ? fp.csrFile : undefined,
       deviceKey: undefined,
       generateKey: board && !se && !options.pending
-        ? fp.generateKey ?? keyAlgorithmOf(identity.keyPath)
+        ? fp.generateKey ??
+          (identity.keyPath === undefined ? DEFAULT_ROTATION_KEY : keyAlgorithmOf(identity.keyPath))
         : undefined,
     },
   };

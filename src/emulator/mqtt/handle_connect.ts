@@ -166,6 +166,14 @@ export async function refuse(context: BrokerContext, refusal: Refusal): Promise<
   return false;
 }
 
+/**
+ * Longest reason string of a refused CONNACK, in characters. The emulator's
+ * reasons name a certificate id, its things and the client id (AWS IoT's at
+ * most 128 bytes each): whole, they fit. The client id is the device's and
+ * unbounded here, so the reason is capped, never mid-character.
+ */
+const MAX_REASON_CHARS = 1024;
+
 /** The CONNACK of a refusal, or undefined for a hang-up (MQTT 3.1.1, not authorized). */
 function refusalConnack(refusal: Refusal): mqttPacket.IConnackPacket | undefined {
   const { version, returnCode, reason } = refusal;
@@ -180,7 +188,7 @@ function refusalConnack(refusal: Refusal): mqttPacket.IConnackPacket | undefined
     cmd: "connack",
     reasonCode,
     sessionPresent: false,
-    properties: { reasonString: reason.slice(0, 200) },
+    properties: { reasonString: Array.from(reason).slice(0, MAX_REASON_CHARS).join("") },
   };
 }
 
