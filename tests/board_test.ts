@@ -10,10 +10,15 @@
  * - **Factory**: the release's .deb installed with `apt install
  *   ./fleetprov_*.deb` on the running board, /etc/fleetprov filled as the
  *   README says, the x64 release binary's emulator on the host as the
- *   endpoint (10.0.2.2 on QEMU's user network).
+ *   endpoint (10.0.2.2 on QEMU's user network). `fleetprov status` there,
+ *   before any provisioning: not provisioned (3), nothing written.
  * - **First boot** provisions (fleetprov-provisioned.target reached, the
- *   files on the board's disk); **second boot**, without RTC, is already
- *   provisioned and quiet.
+ *   files on the board's disk, `fleetprov status` agreeing with them and the
+ *   registry); the rotate timer is enabled and waits, nothing rotated;
+ *   `fleetprov rotate --force` at the board's shell against the emulator's
+ *   default rotation template. **Second boot**, without RTC (the reboot):
+ *   on the new certificate, already provisioned and quiet, status naming the
+ *   rotation and, by a clock at systemd's floor, judging no age.
  * - **No RTC**: the board's clock starts at systemd's floor (its build date,
  *   before the claim certificate); fleetprov waits; the clock is set over the
  *   serial line; power is cut right after the create answer is journaled;
@@ -22,7 +27,8 @@
  * - **Power cuts**: QEMU killed (SIGKILL) at points spread over the first
  *   boot's provisioning, then booted again: provisioned, one thing, at most
  *   one certificate left unregistered, no empty or cut-short file, the
- *   runtime config consistent with the files.
+ *   runtime config consistent with the files, `fleetprov status` with
+ *   nothing pending.
  *
  * Everything is read from the board's side (systemd's unit states and
  * journal, files copied off the board or read from its disk image) and
@@ -40,8 +46,9 @@ import { X509Certificate } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "../build/mod.ts";
+import type { StatusReport } from "../src/commands/status.ts";
 import type { CrashPoint } from "../src/failpoints.ts";
-import { assert, assertEquals } from "./support/assert.ts";
+import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import { listFiles, ROOT } from "./support/fs.ts";
 import { skipWhenMissing } from "./support/skip.ts";
 import {
@@ -52,6 +59,7 @@ import {
   type BoardImage,
   boardImage,
   clientIdOf,
+  CONFIG_FILE,
   copyOff,
   damagedFiles,
   factoryInstall,
@@ -63,9 +71,11 @@ import {
   overlay,
   provisionedState,
   readDisk,
+  ROTATION_JOURNAL,
   RUNTIME_CONFIG,
   runtimeConfigIn,
   STATE_DIR,
+  statusOn,
   thingNameOf,
   unavailableReason,
   unit,
@@ -145,21 +155,34 @@ function activeAt(properties: Record<string, string>): number {
   return Number(properties.ActiveEnterTimestampMonotonic) / 1e6;
 }
 
+/** A day in milliseconds. */
+const DAY_MS = 86_400_000;
+
 /**
  * Waits until the board is provisioned and checks it from its own side:
  * fleetprov.service succeeded, the target is active, the files on its disk
- * are complete and agree with the runtime config, the journal is gone; and
+ * are complete and agree with the runtime config, the journal is gone,
+ * `fleetprov status` agrees with them (see {@linkcode assertStatus}); and
  * against the registry: one thing, its certificate ACTIVE on it, every other
- * certificate issued to this board unregistered. Returns the certificate id
- * and fleetprov's lines of this boot.
+ * certificate issued to this board unregistered. After a rotation
+ * (`rotatedFrom`, the replaced certificate) the thing holds both, ACTIVE
+ * (the emulator retires nothing), and status names the rotation. Returns the
+ * certificate id and fleetprov's lines of this boot.
  */
 async function assertProvisioned(
   run: Run,
   board: Board,
   id: Identity,
-  options: { name: string; staleTemporaries?: string[] },
+  options: { name: string; staleTemporaries?: string[]; rotatedFrom?: string },
 ): Promise<
-  { certificateId: string; lines: string[]; provisionedAt: number; runTime: string; root: string }
+  {
+    certificateId: string;
+    lines: string[];
+    provisionedAt: number;
+    runTime: string;
+    root: string;
+    status: StatusReport;
+  }
 > {
   await waitProvisioned(board);
   const service = await unit(board, "fleetprov.service");
@@ -174,15 +197,30 @@ async function assertProvisioned(
   assert(!existsSync(join(root, JOURNAL)), `${id.label}: the journal is still there`);
   const temporaries = listFiles(join(root, STATE_DIR)).filter(isTemporary);
   assertEquals(temporaries, options.staleTemporaries ?? [], `${id.label}: temporary files`);
+  const status = await assertStatus(board, root, {
+    label: id.label,
+    lastRotation: options.rotatedFrom,
+  });
 
   const registry = await run.endpoint.registry();
   const things = Object.values(registry.things).filter((t) => t.thingName === id.thingName);
   assertEquals(things.length, 1, `${id.label}: one thing`);
-  assertEquals(things[0].principals, [state.certificateId], `${id.label}: the thing's certificate`);
-  assertEquals(registry.certificates[state.certificateId]?.status, "ACTIVE");
-  const issued = run.endpoint.certificatesIssuedTo(id.clientId);
+  const certificates = [state.certificateId, ...options.rotatedFrom ? [options.rotatedFrom] : []];
+  assertEquals(
+    [...things[0].principals].sort(),
+    [...certificates].sort(),
+    `${id.label}: the thing's certificates`,
+  );
+  for (const certificate of certificates) {
+    assertEquals(registry.certificates[certificate]?.status, "ACTIVE");
+  }
+  // Provisioning asks with the client id, a rotation as the thing.
+  const issued = [
+    ...run.endpoint.certificatesIssuedTo(id.clientId),
+    ...run.endpoint.certificatesIssuedTo(id.thingName),
+  ];
   assert(issued.includes(state.certificateId), `${id.label}: issued ${issued}`);
-  for (const other of issued.filter((c) => c !== state.certificateId)) {
+  for (const other of issued.filter((c) => !certificates.includes(c))) {
     const record = registry.certificates[other];
     assert(
       record === undefined || (record.status !== "ACTIVE" && record.thingNames.length === 0),
@@ -198,7 +236,145 @@ async function assertProvisioned(
     provisionedAt: activeAt(target),
     runTime: `fleetprov's run ${runSeconds.toFixed(1)} s, ${cpuSeconds.toFixed(1)} s of CPU`,
     root,
+    status,
   };
+}
+
+/**
+ * `fleetprov status --output json` on a provisioned board, checked against
+ * the files on its disk (`root`, copied off it): exit 0, the thing, the
+ * certificate (id, path, validity as in its file) and the key file the
+ * runtime config names, the claim certificate's expiry as in its file,
+ * nothing pending, the last rotation when there was one (`lastRotation`:
+ * the replaced certificate), provisioned after the certificate's notBefore.
+ * Age, expiry and due-ness are judged only by a clock that is right (within
+ * an hour of the host's); a board whose clock is still at systemd's floor
+ * (no RTC, not set yet) must say that its clock is not set and judge none.
+ */
+async function assertStatus(
+  board: Board,
+  root: string,
+  expected: { label: string; lastRotation?: string },
+): Promise<StatusReport> {
+  const { code, report, stderr, clock } = await statusOn(board);
+  const what = `${expected.label}: fleetprov status`;
+  assertEquals([code, report.exitCode, report.problems, stderr], [0, 0, [], ""], what);
+  const config = runtimeConfigIn(root)!;
+  const state = provisionedState(root);
+  const cert = new X509Certificate(Deno.readTextFileSync(join(root, String(config.cert))));
+  const notBefore = new Date(cert.validFrom).getTime();
+  const notAfter = new Date(cert.validTo).getTime();
+  const claim = new X509Certificate(
+    Deno.readTextFileSync(join(root, String(report.claimCertificate?.path))),
+  );
+  assertEquals(
+    {
+      provisioned: report.provisioned,
+      reason: report.reason,
+      thingName: report.thingName,
+      id: report.certificate?.id,
+      path: report.certificate?.path,
+      notBefore: report.certificate?.notBefore,
+      notAfter: report.certificate?.notAfter,
+      privateKey: report.privateKey,
+      pending: report.pending,
+      replaced: report.lastRotation?.oldCertificateId ?? null,
+      claim: [report.claimCertificate?.path, report.claimCertificate?.notAfter],
+      runtimeConfig: report.runtimeConfig,
+    },
+    {
+      provisioned: true,
+      reason: null,
+      thingName: state.thingName,
+      id: state.certificateId,
+      path: config.cert,
+      notBefore: new Date(notBefore).toISOString(),
+      notAfter: new Date(notAfter).toISOString(),
+      privateKey: { location: "file", path: config.key },
+      pending: null,
+      replaced: expected.lastRotation ?? null,
+      claim: ["/etc/fleetprov/claim-certificate.pem.crt", new Date(claim.validTo).toISOString()],
+      runtimeConfig: RUNTIME_CONFIG,
+    },
+    what,
+  );
+  if (expected.lastRotation) {
+    assertEquals(report.lastRotation?.newCertificateId, state.certificateId, what);
+  }
+  const provisionedAt = new Date(report.provisionedAt!).getTime();
+  assert(provisionedAt >= notBefore, `${what}: provisioned at ${report.provisionedAt}`);
+  const [before, after] = clock.map((seconds) => seconds * 1000);
+  if (Math.abs(before - Date.now()) < 3_600_000) {
+    assert(notBefore <= before && after <= notAfter, `${what}: the board's clock in the validity`);
+    const age = (at: number) => Math.floor((at - notBefore) / DAY_MS);
+    assert(
+      [age(before), age(after)].includes(report.certificate!.ageDays!),
+      `${what}: age ${report.certificate?.ageDays} days`,
+    );
+    assertEquals(report.certificate?.rotationDue, false, what);
+    assert(provisionedAt <= after + 1000, `${what}: provisioned at ${report.provisionedAt}`);
+    assertEquals(report.clock?.problem, null, what);
+  } else {
+    // The clock at systemd's floor is before the certificate: no age, expiry or due-ness from it.
+    assert(before < notBefore, `${what}: the board's clock ${new Date(before).toISOString()}`);
+    assertMatch(report.clock?.problem ?? "", /^The system clock reads \S+, before /, what);
+    assertEquals(
+      [report.certificate?.ageDays, report.certificate?.expiresInDays],
+      [null, null],
+      what,
+    );
+    assertEquals(report.certificate?.rotationDue, null, what);
+  }
+  return report;
+}
+
+/**
+ * The rotate timer on a fresh board: enabled, waiting, due within a day and
+ * its six hours of random delay, by the board's clock; fleetprov-rotate.service
+ * not run yet (or, should the day have turned since the factory, having
+ * found nothing due); no rotation journal; nothing issued to the thing.
+ */
+async function assertRotateTimerWaiting(run: Run, board: Board, id: Identity): Promise<void> {
+  const timer = await board.check(
+    "systemctl is-enabled fleetprov-rotate.timer; systemctl is-active fleetprov-rotate.timer; " +
+      // systemd 252's show prints the time as text whatever --timestamp says: date reads it.
+      'date -u +%s; date -u +%s -d "$(systemctl show -P NextElapseUSecRealtime fleetprov-rotate.timer)"',
+  );
+  const [enabled, active, now, next] = timer.trim().split("\n");
+  assertEquals([enabled, active], ["enabled", "active"], "fleetprov-rotate.timer");
+  const left = Number(next) - Number(now);
+  assert(left > 0 && left <= 30 * 3600, `fleetprov-rotate.timer elapses in ${left} s`);
+  const service = await unit(board, "fleetprov-rotate.service");
+  if (service.ExecMainStartTimestampMonotonic !== "0") {
+    const said = await board.check("journalctl -b -o cat -u fleetprov-rotate.service");
+    assertMatch(said, /not rotating before/, "fleetprov-rotate.service ran");
+  }
+  assertEquals((await board.sh(`test -e ${ROTATION_JOURNAL}`)).code, 1, "a rotation journal");
+  assertEquals(run.endpoint.certificatesIssuedTo(id.thingName), [], "a rotation");
+}
+
+/**
+ * `fleetprov rotate --force --output json` at the board's shell, with the
+ * config as the factory wrote it (it names the emulator's rotation
+ * template): exit 0, the result line's rotation from `old` to the one new
+ * certificate the emulator issued to the thing. Returns that certificate's
+ * id and the run's time.
+ */
+async function rotateNow(
+  run: Run,
+  board: Board,
+  options: { id: Identity; old: string },
+): Promise<{ certificateId: string; seconds: number }> {
+  const result = await board.sh(
+    `fleetprov rotate --config-file ${CONFIG_FILE} --force --output json`,
+    { timeoutMs: 420_000 },
+  );
+  const line = JSON.parse(result.text.trim().split("\n").at(-1) ?? "{}");
+  assertEquals([result.code, line.error], [0, null], result.text + result.stderr);
+  assertEquals(line.rotation?.oldCertificateId, options.old);
+  const issued = run.endpoint.certificatesIssuedTo(options.id.thingName);
+  assertEquals(issued, [line.rotation?.newCertificateId], "one certificate for the rotation");
+  return { certificateId: issued[0], seconds: line.timings.totalMs / 1000 };
 }
 
 /**
@@ -224,12 +400,18 @@ function journalStep(root: string): string | undefined {
   return JSON.parse(Deno.readTextFileSync(path)).step;
 }
 
-/** First boot with the RTC right: provisions. Second boot without RTC: already provisioned, quiet. */
+/**
+ * First boot with the RTC right: provisions; status says so; the rotate
+ * timer waits; `fleetprov rotate --force` replaces the certificate. Second
+ * boot without RTC (the reboot after the rotation): on the new certificate,
+ * already provisioned and quiet, status naming the rotation.
+ */
 async function firstAndSecondBoot(run: Run): Promise<void> {
   const id = identity(run, "first-boot");
   const disk = await overlay(run.installed.disk, join(run.work, `${id.label}.qcow2`));
   const first = boot(run, id, disk, { name: "1" });
   let provisioned;
+  let rotated;
   try {
     await first.login();
     provisioned = await assertProvisioned(run, first, id, { name: "1" });
@@ -243,11 +425,17 @@ async function firstAndSecondBoot(run: Run): Promise<void> {
     );
     // The README's install (0700 directory, 0640 config) draws no warning.
     assertEquals(provisioned.lines.filter((l) => /\[WARN\]|\[ERROR\]/.test(l)), []);
+    assertEquals(provisioned.status.lastRotation, null);
     run.figures.push(
       `first boot: multi-user.target at ${multiUser.toFixed(1)} s, fleetprov-provisioned.target ` +
         `at ${provisioned.provisionedAt.toFixed(1)} s (guest clock since the kernel started; ` +
         `${provisioned.runTime}), ` +
         `${wall.toFixed(1)} s from QEMU's start until the test saw it`,
+    );
+    await assertRotateTimerWaiting(run, first, id);
+    rotated = await rotateNow(run, first, { id, old: provisioned.certificateId });
+    run.figures.push(
+      `fleetprov rotate --force on the board: ${rotated.seconds.toFixed(1)} s (its result line)`,
     );
     await first.poweroff();
   } catch (error) {
@@ -258,28 +446,32 @@ async function firstAndSecondBoot(run: Run): Promise<void> {
   const second = boot(run, id, disk, { name: "2", noRtc: true });
   try {
     await second.login();
-    const again = await assertProvisioned(run, second, id, { name: "2" });
-    assertEquals(again.certificateId, provisioned.certificateId);
+    const again = await assertProvisioned(run, second, id, {
+      name: "2",
+      rotatedFrom: provisioned.certificateId,
+    });
+    assertEquals(again.certificateId, rotated.certificateId, "on the rotated certificate");
     assertEquals(
       again.lines.filter((l) => !l.includes(`Already provisioned as thing ${id.thingName}`)),
       [],
     );
     assertEquals(again.lines.length, 1, "one line: already provisioned");
-    assertEquals(
-      Deno.readTextFileSync(join(again.root, RUNTIME_CONFIG)),
-      Deno.readTextFileSync(join(provisioned.root, RUNTIME_CONFIG)),
-    );
+    // The Device Client's view: the same thing and paths; the old certificate's own files gone.
+    const [before, after] = [provisioned.root, again.root].map((root) => runtimeConfigIn(root)!);
+    for (const key of ["thing-name", "cert", "key", "completed-fp"]) {
+      assertEquals(after[key], before[key], `runtime config ${key}`);
+    }
+    const files = listFiles(join(again.root, STATE_DIR));
+    assertEquals(files.filter((f) => f.includes(provisioned.certificateId)), []);
     // Quiet: nothing reached the endpoint from this board.
     const seen = run.endpoint.lines.slice(connectsBefore)
       .filter((l) => l.includes(id.clientId) || l.includes(id.thingName));
     assertEquals(seen, []);
     const clock = (await second.check("date -u +%FT%TZ")).trim();
     run.figures.push(
-      `second boot (no RTC, clock ${clock}): fleetprov-provisioned.target at ` +
-        `${again.provisionedAt.toFixed(1)} s (${again.runTime})`,
+      `second boot (no RTC, clock ${clock}), on the rotated certificate: ` +
+        `fleetprov-provisioned.target at ${again.provisionedAt.toFixed(1)} s (${again.runTime})`,
     );
-    // TODO(issue 19, "rotation"): run `fleetprov status` here on the board once it exists, and
-    // assert it reports this thing and certificate as provisioned.
   } finally {
     await second.kill();
   }
@@ -443,7 +635,7 @@ for (const archId of ARCHS) {
   });
   Deno.test({
     name:
-      `board ${archId}: the .deb on an emulated board: first boot provisions, second is quiet; no RTC; power cuts`,
+      `board ${archId}: the .deb on an emulated board: first boot provisions, status, rotation, second is quiet; no RTC; power cuts`,
     ignore: skipped,
     sanitizeOps: false,
     sanitizeResources: false,
@@ -465,10 +657,22 @@ for (const archId of ARCHS) {
           work,
         });
         assert(installed.version.startsWith("fleetprov "), installed.version);
+        // Before any provisioning, fleetprov status on the board: not provisioned (3), nothing written.
+        const before = installed.statusBefore;
+        assertEquals(
+          [before.code, before.report.exitCode, before.report.provisioned, before.report.problems],
+          [3, 3, false, []],
+          before.stderr,
+        );
+        assertMatch(
+          before.report.reason ?? "",
+          /aws-iot-device-client-runtime\.conf does not exist/,
+        );
+        assert(!installed.stateDirAfterStatus, "fleetprov status created the state directory");
         const run: Run = { arch, image, endpoint, installed, work, boards: 0, figures: [] };
         const steps: [string, () => Promise<void>][] = [
           [
-            "first boot provisions; second boot (no RTC) is already provisioned",
+            "first boot provisions, status, rotate --force; second boot (no RTC) on the new certificate, quiet",
             () => firstAndSecondBoot(run),
           ],
           [

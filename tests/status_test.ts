@@ -8,7 +8,15 @@
  * unchanged, no lock) and not on a read-only one (it still answers).
  */
 import { X509Certificate } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { STATUS_NOT_PROVISIONED, type StatusReport } from "../src/commands/status.ts";
 import { ExitCode } from "../src/errors.ts";
@@ -19,12 +27,15 @@ import {
   configDirOf,
   deviceArgs,
   deviceHome,
+  fakeTimeEnv,
+  libfaketime,
   mountTmpfs,
   rotateArgs,
   rotationEmulator,
   runFleetprov,
   runtimeConfigPathOf,
   runToCrashPoint,
+  tempDir,
   type TestEmulator,
 } from "./support/mod.ts";
 
@@ -34,10 +45,11 @@ const TEST = { sanitizeOps: false, sanitizeResources: false };
 async function statusOf(
   emulator: TestEmulator,
   home: string,
+  env?: Record<string, string>,
 ): Promise<{ code: number; report: StatusReport; stderr: string }> {
   const result = await runFleetprov(
     ["status", "--config-file", emulator.configPath, "--output", "json"],
-    { home },
+    { home, env },
   );
   const lines = result.stdout.trim().split("\n");
   assertEquals(lines.length, 1, `one JSON object on stdout:\n${result.stdout}`);
@@ -205,6 +217,67 @@ Deno.test({
       assertEquals(readOnly.stderr, "");
     } finally {
       disk.unmount();
+      await emulator.close();
+    }
+  },
+});
+
+Deno.test({
+  ...TEST,
+  name:
+    "status by a clock not set yet (no RTC: before fleetprov was built, or before the device certificate was issued): no age, no expiry, no due-ness, the clock named; exit 0",
+  ignore: libfaketime === undefined,
+  async fn() {
+    const emulator = await rotationEmulator();
+    try {
+      const home = deviceHome();
+      const provisioned = await runFleetprov(deviceArgs(emulator, { serial: "SN-CLK" }), { home });
+      assertEquals(provisioned.code, 0, provisioned.stderr);
+      const pem = readFileSync(join(configDirOf(home), "keys", "active-certificate.pem.crt"));
+      const notBefore = new Date(new X509Certificate(pem).validFrom);
+      const clock = (at: string) => {
+        const file = join(tempDir("fleetprov-faketime-"), "faketime");
+        writeFileSync(file, `@${at}\n`);
+        return fakeTimeEnv({ file });
+      };
+      const cases: [string, RegExp][] = [
+        // systemd's floor on a board without RTC (252.39's build date): before fleetprov's.
+        [
+          "2026-04-27 19:49:40",
+          /^The system clock reads 2026-04-27T19:49:40Z, before fleetprov was built /,
+        ],
+        // After fleetprov's build, an hour before AWS IoT issued the certificate.
+        [
+          new Date(notBefore.getTime() - 3_600_000).toISOString().replace("T", " ").slice(0, 19),
+          /, before the validity of the device certificate and the root CA; it should read after /,
+        ],
+      ];
+      for (const [at, problem] of cases) {
+        const { code, report, stderr } = await statusOf(emulator, home, clock(at));
+        assertEquals([code, report.provisioned, report.problems, stderr], [0, true, [], ""]);
+        assertMatch(report.clock.problem ?? "", problem);
+        assertEquals(report.clock.now, `${at.replace(" ", "T")}Z`);
+        assertEquals(report.clock.synchronised, false);
+        assertEquals(
+          [report.certificate?.ageDays, report.certificate?.expiresInDays],
+          [null, null],
+        );
+        assertEquals(report.certificate?.rotationDue, null);
+        assertEquals(report.claimCertificate?.expiresInDays, null);
+        const text = await runFleetprov(["status", "--config-file", emulator.configPath], {
+          home,
+          env: clock(at),
+        });
+        assertEquals(text.code, ExitCode.Ok, text.stderr);
+        assertMatch(text.stdout, /^Age: +unknown until the clock is set \(see Clock\)$/m);
+        assertMatch(text.stdout, /^Clock: +The system clock reads /m);
+        assertMatch(text.stdout, /^Valid: +\S+ to \S+$/m);
+      }
+      // By a plausible clock the same board has its age, and no Clock line.
+      const now = await statusOf(emulator, home);
+      assertEquals(now.report.clock.problem, null);
+      assertEquals(now.report.certificate?.ageDays, 1);
+    } finally {
       await emulator.close();
     }
   },

@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import process from "node:process";
 import { CONFIG_DIR_NAME, loadSettings, RUNTIME_CONFIG_FILE_NAME } from "../config/mod.ts";
+import { iso, readClock } from "../clock/mod.ts";
 import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 import { writeStderr, writeStdout } from "../output.ts";
 import { days } from "../rotation/due.ts";
@@ -51,7 +52,7 @@ export async function runStatusCommand(
   let report: StatusReport;
   try {
     const settings = await loadSettings(args, { env, home: options.home });
-    const status = boardStatus(settings, new Date());
+    const status = boardStatus(settings, { now: new Date() });
     report = {
       fleetprov: VERSION,
       exitCode: status.provisioned ? ExitCode.Ok : STATUS_NOT_PROVISIONED,
@@ -95,7 +96,14 @@ function failedReport(caught: unknown, runtimeConfigPath: string): StatusReport 
     pending: null,
     claimCertificate: null,
     runtimeConfig: runtimeConfigPath,
+    clock: clockOnly(),
   };
+}
+
+/** The clock, when the settings could not be read: its reading, not judged against any file. */
+function clockOnly(): StatusReport["clock"] {
+  const reading = readClock();
+  return { now: iso(reading.now), synchronised: reading.synchronised, problem: null };
 }
 
 /** The report as text, one `Label: value` line each. */
@@ -116,18 +124,21 @@ export function statusText(report: StatusReport): string {
       ["Certificate", cert.path],
       [
         "Valid",
-        `${second(cert.notBefore)} to ${second(cert.notAfter)} (expires in ${
-          days(cert.expiresInDays)
-        })`,
+        `${second(cert.notBefore)} to ${second(cert.notAfter)}${
+          cert.expiresInDays === null ? "" : ` (expires in ${days(cert.expiresInDays)})`
+        }`,
       ],
       [
         "Age",
-        `${days(cert.ageDays)} (rotation ${
-          cert.rotationDue ? "due" : "not due"
-        } by the defaults: 365 days old or 30 days before expiry)`,
+        cert.ageDays === null
+          ? "unknown until the clock is set (see Clock)"
+          : `${days(cert.ageDays)} (rotation ${
+            cert.rotationDue ? "due" : "not due"
+          } by the defaults: 365 days old or 30 days before expiry)`,
       ],
     );
   }
+  if (report.clock.problem) rows.push(["Clock", report.clock.problem]);
   if (key) {
     rows.push([
       "Private key",
@@ -163,7 +174,9 @@ export function statusText(report: StatusReport): string {
       claim
         ? `${claim.path}${
           claim.notAfter
-            ? `, expires ${second(claim.notAfter)} (in ${days(claim.expiresInDays ?? 0)})`
+            ? `, expires ${second(claim.notAfter)}${
+              claim.expiresInDays === null ? "" : ` (in ${days(claim.expiresInDays)})`
+            }`
             : ""
         }`
         : "not set",

@@ -3,15 +3,24 @@
  * Who the board is, from what is on its disk: the runtime config, the
  * certificate it names, the journals of provisioning and rotation, the claim
  * certificate. Read-only: it never connects and never writes (no lock, no
- * log file, no journal cleanup).
+ * log file, no journal cleanup). Ages and expiries are judged by a clock
+ * that is plausible by the rule a rotation uses (src/clock/mod.ts); a board
+ * without an RTC whose clock is not set yet gets none (null) and the reason.
  *
  * @module
  */
 import { readFileSync } from "node:fs";
+import { clockProblem, iso, readClock } from "../clock/mod.ts";
 import type { Settings } from "../config/settings.ts";
+import { credentialWindow } from "../provisioning/clock.ts";
 import { proofPending, readJournal } from "../provisioning/journal.ts";
 import { DEFAULT_DUE_POLICY, rotationDue } from "../rotation/due.ts";
-import { currentIdentity, DAY_MS, parseCertificate } from "../rotation/identity.ts";
+import {
+  type CurrentIdentity,
+  currentIdentity,
+  DAY_MS,
+  parseCertificate,
+} from "../rotation/identity.ts";
 import { readRotationJournal } from "../rotation/journal.ts";
 import { provisionedAt } from "../rotation/resume.ts";
 
@@ -41,10 +50,11 @@ export interface BoardStatus {
     path: string;
     notBefore: string;
     notAfter: string;
-    ageDays: number;
-    expiresInDays: number;
+    /** Null while the clock is not plausible (see `clock`). */
+    ageDays: number | null;
+    expiresInDays: number | null;
     /** By Device Defender's default thresholds (what `fleetprov rotate` uses without flags). */
-    rotationDue: boolean;
+    rotationDue: boolean | null;
   } | null;
   privateKey: KeyLocation | null;
   provisionedAt: string | null;
@@ -52,18 +62,30 @@ export interface BoardStatus {
   pending: Pending | null;
   claimCertificate: { path: string; notAfter: string | null; expiresInDays: number | null } | null;
   runtimeConfig: string;
+  /** The clock the ages are judged by; `problem` says why it is not plausible (then no age). */
+  clock: { now: string; synchronised: boolean; problem: string | null };
 }
 
-/** The status of the board `settings` describe, at `now`. */
-export function boardStatus(settings: Settings, now: Date): BoardStatus {
-  const pending = pendingWork(settings);
+/** What {@linkcode boardStatus} reads the clock from (tests move both). */
+export interface StatusClock {
+  now: Date;
+  /** systemd-timesyncd's flag file (default: src/clock/mod.ts's TIMESYNC_FLAG). */
+  timesyncFlag?: string;
+}
+
+/** The status of the board `settings` describe, by the clock `at`. */
+export function boardStatus(settings: Settings, at: StatusClock): BoardStatus {
+  const runtime = settings.runtime;
+  const identity = proofPending(settings) ? undefined : currentIdentity(settings);
+  const clock = judgeClock(settings, identity, at);
+  // A clock that is not plausible (no RTC, not set yet) ages nothing: no age, no expiry.
+  const now = clock.problem === null ? at.now : undefined;
   const base = {
     claimCertificate: claimCertificate(settings.claimCert, now),
     runtimeConfig: settings.runtimeConfigPath,
-    pending,
+    pending: pendingWork(settings),
+    clock,
   };
-  const runtime = settings.runtime;
-  const identity = proofPending(settings) ? undefined : currentIdentity(settings);
   if (!identity || runtime.status !== "provisioned") {
     return {
       provisioned: false,
@@ -89,15 +111,47 @@ export function boardStatus(settings: Settings, now: Date): BoardStatus {
       path: identity.certPath,
       notBefore: identity.notBefore.toISOString(),
       notAfter: identity.notAfter.toISOString(),
-      ageDays: Math.floor((now.getTime() - identity.notBefore.getTime()) / DAY_MS),
-      expiresInDays: Math.floor((identity.notAfter.getTime() - now.getTime()) / DAY_MS),
-      rotationDue: rotationDue(identity, { policy: DEFAULT_DUE_POLICY, now }).due,
+      ageDays: now ? Math.floor((now.getTime() - identity.notBefore.getTime()) / DAY_MS) : null,
+      expiresInDays: now
+        ? Math.floor((identity.notAfter.getTime() - now.getTime()) / DAY_MS)
+        : null,
+      rotationDue: now ? rotationDue(identity, { policy: DEFAULT_DUE_POLICY, now }).due : null,
     },
     privateKey: keyLocation(settings, identity.keyPath),
     provisionedAt: new Date(provisionedAt(settings.configDir, identity)).toISOString(),
     lastRotation: lastRotation(settings.configDir, identity.certificateId),
     ...base,
   };
+}
+
+/**
+ * The clock as a rotation judges it: after fleetprov's build time and, until
+ * NTP has synchronised it, inside the validity of the device certificate and
+ * the root CA (a certificate AWS IoT issued has a notBefore that has passed).
+ */
+function judgeClock(
+  settings: Settings,
+  identity: CurrentIdentity | undefined,
+  at: StatusClock,
+): BoardStatus["clock"] {
+  const reading = readClock({ now: at.now.getTime(), timesyncFlag: at.timesyncFlag });
+  const window = identity &&
+    credentialWindow(identity.certificatePem, readOptional(settings.rootCa));
+  const problem = clockProblem(reading, {
+    window: window &&
+      { ...window, from: `the device certificate${settings.rootCa ? " and the root CA" : ""}` },
+  });
+  return { now: iso(reading.now), synchronised: reading.synchronised, problem: problem ?? null };
+}
+
+/** A file's text, or undefined when it is not set or cannot be read (a run names that problem). */
+function readOptional(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 function keyLocation(settings: Settings, keyPath: string): KeyLocation {
@@ -143,14 +197,17 @@ function pendingWork(settings: Settings): Pending | null {
   return null;
 }
 
-function claimCertificate(path: string | undefined, now: Date): BoardStatus["claimCertificate"] {
+function claimCertificate(
+  path: string | undefined,
+  now: Date | undefined,
+): BoardStatus["claimCertificate"] {
   if (path === undefined) return null;
   try {
     const { notAfter } = parseCertificate(readFileSync(path, "utf8"), path);
     return {
       path,
       notAfter: notAfter.toISOString(),
-      expiresInDays: Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS),
+      expiresInDays: now ? Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS) : null,
     };
   } catch {
     return { path, notAfter: null, expiresInDays: null };

@@ -11,11 +11,18 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { DEFAULT_ROTATION_TEMPLATE_NAME } from "../../../src/emulator/defaults.ts";
 
 /** The endpoint name in the boards' config (resolved by their /etc/hosts to 10.0.2.2). */
 export const ENDPOINT_NAME = "emulator.board.test";
 /** The provisioning template's name. */
 export const BOARD_TEMPLATE_NAME = "BoardTemplate";
+
+/**
+ * The rotation template the boards' config names: the emulator's default one
+ * (its hook lets a certificate rotate only its own thing; README "Rotation").
+ */
+export const BOARD_ROTATION_TEMPLATE_NAME = DEFAULT_ROTATION_TEMPLATE_NAME;
 
 /**
  * The template: one thing per board, named from the MAC address the board

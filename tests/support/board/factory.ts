@@ -15,7 +15,8 @@
  */
 import { basename, join } from "node:path";
 import type { BoardEndpoint } from "./endpoint.ts";
-import { BOARD_TEMPLATE_NAME, ENDPOINT_NAME } from "./endpoint.ts";
+import { BOARD_ROTATION_TEMPLATE_NAME, BOARD_TEMPLATE_NAME, ENDPOINT_NAME } from "./endpoint.ts";
+import { type BoardStatusRun, STATE_DIR, statusOn } from "./guest.ts";
 import type { BoardImage } from "./image.ts";
 import { Board, mediaImage, overlay } from "./machine.ts";
 
@@ -30,6 +31,10 @@ export interface Installed {
   systemd: string;
   /** apt's output. */
   apt: string;
+  /** `fleetprov status --output json` on the installed board, before any provisioning. */
+  statusBefore: BoardStatusRun;
+  /** Whether the state directory existed after it (status writes nothing). */
+  stateDirAfterStatus: boolean;
   /** Seconds the factory boot took, install and poweroff included. */
   seconds: number;
 }
@@ -38,7 +43,8 @@ export interface Installed {
  * The config a user writes from the example (README "Debian packages": copy
  * the example, then edit it): the endpoint and port, the template, and
  * `collect-system-information` so that every board of one image sends its
- * own MAC address. The example has no `thing-name` (it would be every board's
+ * own MAC address, and the rotation template (README "Rotation": rotating
+ * needs it; the emulator's default one). The example has no `thing-name` (it would be every board's
  * client id; fleetprov's default is unique per machine), and the edit adds none.
  */
 export function editedConfig(example: string, port: number): string {
@@ -53,6 +59,7 @@ export function editedConfig(example: string, port: number): string {
     "template-name": BOARD_TEMPLATE_NAME,
     "template-parameters": "{}",
     "collect-system-information": true,
+    "rotation-template-name": BOARD_ROTATION_TEMPLATE_NAME,
   };
   return JSON.stringify(config, null, 2) + "\n";
 }
@@ -117,8 +124,19 @@ export async function factoryInstall(
     const version = (await board.check("fleetprov --version")).trim();
     const kernel = (await board.check("uname -r")).trim();
     const systemd = (await board.check("systemctl --version")).split("\n")[0].trim();
+    const statusBefore = await statusOn(board);
+    const stateDirAfterStatus = (await board.sh(`test -e ${STATE_DIR}`)).code === 0;
     await board.poweroff();
-    return { disk, version, kernel, systemd, apt, seconds: board.elapsed() };
+    return {
+      disk,
+      version,
+      kernel,
+      systemd,
+      apt,
+      statusBefore,
+      stateDirAfterStatus,
+      seconds: board.elapsed(),
+    };
   } catch (error) {
     await board.kill();
     throw error;

@@ -11,6 +11,7 @@
  */
 import { createHash, createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
+import type { StatusReport } from "../../../src/commands/status.ts";
 import { run } from "../nspawn.ts";
 import { listFiles, modeOf } from "../fs.ts";
 import type { Board } from "./machine.ts";
@@ -21,6 +22,41 @@ export const STATE_DIR = "/root/.aws-iot-device-client";
 export const RUNTIME_CONFIG = `${STATE_DIR}/aws-iot-device-client-runtime.conf`;
 /** fleetprov's journal. */
 export const JOURNAL = `${STATE_DIR}/fleetprov-journal.json`;
+
+/** The config file the .deb's units name (README "Debian packages"). */
+export const CONFIG_FILE = "/etc/fleetprov/fleetprov.conf";
+/** The rotation journal, and after a rotation its record (README "Rotation"). */
+export const ROTATION_JOURNAL = `${STATE_DIR}/fleetprov-rotation.json`;
+
+/** `fleetprov status --output json` as run on the board, with the board's clock around it. */
+export interface BoardStatusRun {
+  code: number;
+  report: StatusReport;
+  stderr: string;
+  /** The board's clock (epoch seconds) just before and just after. */
+  clock: [number, number];
+}
+
+/**
+ * `fleetprov status --config-file /etc/fleetprov/fleetprov.conf --output
+ * json` in root's shell on the board (HOME=/root, as the units have it).
+ */
+export async function statusOn(board: Board): Promise<BoardStatusRun> {
+  const result = await board.sh(
+    `date -u +%s; fleetprov status --config-file ${CONFIG_FILE} --output json; r=$?; ` +
+      "date -u +%s; exit $r",
+  );
+  const lines = result.text.trim().split("\n");
+  if (lines.length !== 3) {
+    throw new Error(`fleetprov status printed more than one line:\n${result.text}${result.stderr}`);
+  }
+  return {
+    code: result.code,
+    report: JSON.parse(lines[1]),
+    stderr: result.stderr,
+    clock: [Number(lines[0]), Number(lines[2])],
+  };
+}
 
 /** `systemctl show` of a unit, property by property. */
 export type Unit = Record<string, string>;
