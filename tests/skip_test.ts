@@ -135,3 +135,38 @@ Deno.test("every ignore: of the test suite goes through a skip CI turns into a f
   assert(throughHelpers("", "libfaketime === undefined"));
   assert(!throughHelpers("", "notDefinedAnywhere === undefined"));
 });
+
+/** How many tests `tests/bitbake_test.ts` registers under `env` (all filtered out, none run). */
+async function bitbakeTests(env: Record<string, string>): Promise<number> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", "--filter", "/^no test has this name$/", "tests/bitbake_test.ts"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  const filtered = /\| (\d+) filtered out/.exec(text);
+  assert(filtered, `deno test printed no count:\n${text}`);
+  return Number(filtered[1]);
+}
+
+Deno.test("FLEETPROV_SKIP_BITBAKE takes the BitBake tests away only on GitHub Actions", async () => {
+  // Without CI's switches: where the archives are missing (GitHub's ci job) the tests load, ignored.
+  const off = {
+    FLEETPROV_SKIP_BITBAKE: "",
+    GITHUB_ACTIONS: "",
+    FLEETPROV_REQUIRE_YOCTO: "",
+    FLEETPROV_REQUIRE_TOOLS: "",
+  };
+  const all = await bitbakeTests(off);
+  const here = await bitbakeTests({ ...off, FLEETPROV_SKIP_BITBAKE: "1" });
+  const github = await bitbakeTests({
+    ...off,
+    FLEETPROV_SKIP_BITBAKE: "1",
+    GITHUB_ACTIONS: "true",
+  });
+  assert(all >= 3, `the BitBake tests are registered (${all})`);
+  assertEquals(here, all, "outside GitHub Actions the switch takes nothing away");
+  assert(github < all, `on GitHub Actions the delegated tests are not registered (${github})`);
+});
