@@ -72,6 +72,10 @@ Deno.test("emulator CLI: bad flags exit 78 with one line naming the flag", async
         /--hook-timeout "0" must be an integer from 1/,
       ],
       [
+        ["--state-dir", "/tmp/x", "--hook-concurrency", "0"],
+        /--hook-concurrency "0" must be an integer from 1 to 10000/,
+      ],
+      [
         ["--state-dir", "/tmp/x", "--control-port", "70000"],
         /--control-port "70000" must be an integer/,
       ],

@@ -7,8 +7,11 @@
  *
  * @module
  */
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { MqttClient } from "mqtt";
+import { MAX_CONCURRENT_HOOKS } from "../src/emulator/mod.ts";
 import { assert, assertEquals, assertMatch } from "./support/assert.ts";
 import {
   BOARD,
@@ -69,7 +72,12 @@ async function provision(
 function hooked<T>(
   hook: string,
   fn: (emulator: TestEmulator, claim: MqttClient) => Promise<T>,
-  options: { hookTimeoutMs?: number; controlPort?: number; allowCommandHooks?: boolean } = {},
+  options: {
+    hookTimeoutMs?: number;
+    hookConcurrency?: number;
+    controlPort?: number;
+    allowCommandHooks?: boolean;
+  } = {},
 ): Promise<T> {
   return withEmulator(
     { ...BOARD, keyType: "ec-p256", keyPoolSize: 0, preProvisioningHook: hook, ...options },
@@ -172,6 +180,102 @@ Deno.test("hook in RegisterThing: the default time limit is AWS's 5 seconds", as
     );
     assert(elapsed >= 5000 && elapsed < 20_000, `rejected after ${elapsed} ms`);
   });
+});
+
+/**
+ * An http: hook that holds every request until released; `running` is how
+ * many it holds, `most` the most it ever held at once.
+ */
+async function holdingHook(): Promise<{
+  url: string;
+  running: () => number;
+  most: () => number;
+  arrived: (n: number) => Promise<void>;
+  release: () => void;
+  close: () => Promise<void>;
+}> {
+  const held: ServerResponse[] = [];
+  let most = 0;
+  let waiting: { n: number; resolve: () => void } | undefined;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      held.push(res);
+      most = Math.max(most, held.length);
+      if (waiting && held.length >= waiting.n) waiting.resolve();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    running: () => held.length,
+    most: () => most,
+    arrived: (n) =>
+      held.length >= n ? Promise.resolve() : new Promise((resolve) => waiting = { n, resolve }),
+    release: () => {
+      for (const res of held.splice(0)) res.end('{"allowProvisioning": true}');
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+Deno.test(`hooks: at most ${MAX_CONCURRENT_HOOKS} run at once by default; one more RegisterThing is throttled (429), then goes through`, async () => {
+  assertEquals(MAX_CONCURRENT_HOOKS, 32, "the README promises 32");
+  const hook = await holdingHook();
+  try {
+    // A limit of 2 shows the rule; the default is the same code with 32.
+    await hooked(hook.url, async (emulator, first) => {
+      const second = await connect(emulator, claimCredentials(emulator), "factory-station-2");
+      const third = await connect(emulator, claimCredentials(emulator), "factory-station-3");
+      try {
+        const held = [
+          provision(first, { SerialNumber: "SN-H1" }),
+          provision(second, { SerialNumber: "SN-H2" }),
+        ];
+        await hook.arrived(2);
+        const created = await request(third, "CreateKeysAndCertificate", {});
+        const register = () =>
+          request(third, "RegisterThing", {
+            certificateOwnershipToken: created.body.certificateOwnershipToken,
+            parameters: { SerialNumber: "SN-H3" },
+          }, { templateName: TEMPLATE_NAME });
+        assertEquals(await register(), {
+          accepted: false,
+          body: {
+            statusCode: 429,
+            errorCode: "ThrottlingException",
+            errorMessage: "Rate exceeded.",
+          },
+        });
+        assertEquals(hook.running(), 2, "the throttled request started no hook");
+        assert(
+          emulator.lines.some((l) =>
+            /hook .* throttled RegisterThing for factory-station-3: 2 hooks already running/.test(l)
+          ),
+        );
+        hook.release();
+        for (const done of await Promise.all(held)) {
+          assert(done.registered.accepted, JSON.stringify(done.registered.body));
+        }
+        // With the hooks done, the throttled device's retry (the same token) goes through.
+        const retried = register();
+        await hook.arrived(1);
+        hook.release();
+        assert((await retried).accepted);
+        assertEquals(hook.most(), 2, "never more than the limit at once");
+      } finally {
+        await second.endAsync();
+        await third.endAsync();
+      }
+    }, { hookConcurrency: 2 });
+  } finally {
+    await hook.close();
+  }
 });
 
 Deno.test("templates changed through the control plane take effect for the next RegisterThing", async () => {

@@ -49,6 +49,8 @@ Options:
                            the template's hook: file:/path/to/command (JSON on stdin and
                            stdout) or http(s)://host:port/path (JSON POST)
   --hook-timeout MS        a hook's time limit (default 5000, AWS's)
+  --hook-concurrency N     hooks running at once (default 32); past it RegisterThing is
+                           throttled (429 ThrottlingException, which devices retry)
   --control-port N         serve AWS IoT's control plane (REST, a subset) on N; 0 picks one
   --control-host H         its listen address (default 127.0.0.1; it accepts any credentials)
   --allow-command-hooks    let control-plane requests set file: hooks (commands this process
@@ -141,6 +143,7 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
         "template-name": { type: "string" },
         "pre-provisioning-hook": { type: "string" },
         "hook-timeout": { type: "string" },
+        "hook-concurrency": { type: "string" },
         "control-port": { type: "string" },
         "control-host": { type: "string" },
         "allow-command-hooks": { type: "boolean" },
@@ -202,7 +205,7 @@ export function parseEmulatorArgs(args: string[]): EmulatorOptions | "help" {
 /**
  * The default template's options: --template-file (checked as AWS checks a
  * template: every problem in one line), --pre-provisioning-hook, --hook-timeout,
- * and the control plane's --control-port and --control-host.
+ * --hook-concurrency and the control plane's --control-port and --control-host.
  */
 function templateOptions(
   values: Record<string, string | boolean | string[] | undefined>,
@@ -230,6 +233,14 @@ function templateOptions(
   }
   if (values["hook-timeout"] !== undefined) {
     options.hookTimeoutMs = integer("--hook-timeout", values["hook-timeout"] as string, 1, 600_000);
+  }
+  if (values["hook-concurrency"] !== undefined) {
+    options.hookConcurrency = integer(
+      "--hook-concurrency",
+      values["hook-concurrency"] as string,
+      1,
+      10_000,
+    );
   }
   if (values["control-port"] !== undefined) {
     options.controlPort = integer("--control-port", values["control-port"] as string, 0, 65535);

@@ -77,7 +77,12 @@ export {
 } from "./defaults.ts";
 export { KEY_TYPES, type KeyType } from "./mqtt/keys.ts";
 export { checkPolicyDocument } from "../policy/mod.ts";
-export { DEFAULT_HOOK_TIMEOUT_MS, MAX_HOOK_ANSWER_BYTES, parseHookTarget } from "./hooks/mod.ts";
+export {
+  DEFAULT_HOOK_TIMEOUT_MS,
+  MAX_CONCURRENT_HOOKS,
+  MAX_HOOK_ANSWER_BYTES,
+  parseHookTarget,
+} from "./hooks/mod.ts";
 export { MAX_REQUEST_BYTES } from "./control_plane/mod.ts";
 export { checkStartTemplate, type TemplateDefinition } from "./templates.ts";
 export { checkServerName } from "./ca.ts";
@@ -187,6 +192,7 @@ async function startServers(
     keys,
     tokenLifetimeMs: options.tokenLifetimeMs ?? 3_600_000,
     hookTimeoutMs: options.hookTimeoutMs,
+    hookConcurrency: options.hookConcurrency,
     log,
   });
   const port = options.port ?? 8883;

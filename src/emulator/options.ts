@@ -42,6 +42,8 @@ export interface EmulatorOptions {
   templates?: Record<string, TemplateDefinition>;
   /** A pre-provisioning hook's time limit in ms, default 5000 (AWS's). */
   hookTimeoutMs?: number;
+  /** How many pre-provisioning hooks may run at once, default 32; past it RegisterThing is throttled. */
+  hookConcurrency?: number;
   /** Ownership token lifetime in ms, default 3 600 000 (1 hour). */
   tokenLifetimeMs?: number;
   /** Extra named policies; "FPCertPolicy" (the Device Client sample) exists by default. */
@@ -133,6 +135,12 @@ export function validateOptions(
     throw new Error(
       `hookTimeoutMs must be a whole number of milliseconds > 0, not ${hookTimeoutMs}.`,
     );
+  }
+  const hookConcurrency = options.hookConcurrency;
+  if (
+    hookConcurrency !== undefined && !(Number.isInteger(hookConcurrency) && hookConcurrency > 0)
+  ) {
+    throw new Error(`hookConcurrency must be a whole number > 0, not ${hookConcurrency}.`);
   }
   checkPolicyDocument(resolved.claimPolicy, "The claim policy");
   if (options.alpn !== undefined && options.alpn !== "require" && options.alpn !== "optional") {

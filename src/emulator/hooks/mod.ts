@@ -20,6 +20,13 @@ export { ROTATION_CHECK_ARN, type RotationLookup } from "./rotation_check.ts";
 /** AWS's limit: the hook must answer within 5 seconds, or the request fails. */
 export const DEFAULT_HOOK_TIMEOUT_MS = 5000;
 
+/**
+ * At most this many hooks run at once (commands started, HTTP requests
+ * open); a RegisterThing past it is throttled (429 ThrottlingException, which
+ * devices retry), so a boot storm cannot start a process per device.
+ */
+export const MAX_CONCURRENT_HOOKS = 32;
+
 /** The largest hook answer the emulator reads; more is a failed hook. */
 export const MAX_HOOK_ANSWER_BYTES = 64 * 1024;
 

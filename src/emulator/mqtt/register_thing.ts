@@ -24,7 +24,7 @@ import {
 } from "../../template/mod.ts";
 import { untrusted } from "../../text.ts";
 import { ARN_PREFIX } from "../defaults.ts";
-import { type HookOutcome, parseHookTarget, runHook } from "../hooks/mod.ts";
+import { type HookOutcome, MAX_CONCURRENT_HOOKS, parseHookTarget, runHook } from "../hooks/mod.ts";
 import type { Registry, TemplateRecord, ThingRecord } from "../registry/mod.ts";
 import { type Answer, type Caller, reject, tokenHash } from "./answers.ts";
 
@@ -35,6 +35,8 @@ export interface RegistrarOptions {
   now: () => number;
   /** The hook's time limit (AWS: 5 s). */
   hookTimeoutMs?: number;
+  /** How many hooks may run at once (default {@linkcode MAX_CONCURRENT_HOOKS}). */
+  hookConcurrency?: number;
 }
 
 /** The rejection of a hook that denied, failed or timed out (AWS documents ACCESS_DENIED). */
@@ -44,6 +46,7 @@ export const HOOK_REJECTION = { statusCode: 403, errorCode: "ACCESS_DENIED" } as
 export class ThingRegistrar {
   readonly #o: RegistrarOptions;
   readonly #parsed = new Map<string, { body: string; template: unknown }>();
+  #hooksRunning = 0;
 
   /** Creates the registrar. */
   constructor(options: RegistrarOptions) {
@@ -129,6 +132,15 @@ export class ThingRegistrar {
   ): Promise<{ rejection?: Answer; overrides?: Record<string, string> }> {
     const { certificateId, parameters, caller } = request;
     const targetArn = template.preProvisioningHook!.targetArn;
+    const limit = this.#o.hookConcurrency ?? MAX_CONCURRENT_HOOKS;
+    if (this.#hooksRunning >= limit) {
+      this.#o.log(
+        `pre-provisioning hook ${untrusted(targetArn, { maxChars: 80 })} throttled ` +
+          `RegisterThing for ${caller.clientId}: ${limit} hooks already running`,
+      );
+      return { rejection: reject(429, "ThrottlingException", "Rate exceeded.") };
+    }
+    this.#hooksRunning++;
     let outcome: HookOutcome;
     try {
       outcome = await runHook(parseHookTarget(targetArn), {
@@ -141,6 +153,8 @@ export class ThingRegistrar {
       }, { timeoutMs: this.#o.hookTimeoutMs, registry: this.#o.registry });
     } catch (error) {
       outcome = { verdict: "failed", reason: (error as Error).message };
+    } finally {
+      this.#hooksRunning--;
     }
     if (outcome.verdict === "allowed") return { overrides: outcome.parameterOverrides };
     this.#o.log(

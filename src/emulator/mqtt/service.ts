@@ -26,6 +26,8 @@ export interface ServiceOptions {
   tokenLifetimeMs: number;
   /** A pre-provisioning hook's time limit (AWS: 5 s). */
   hookTimeoutMs?: number;
+  /** How many pre-provisioning hooks may run at once (default 32). */
+  hookConcurrency?: number;
   log: (line: string) => void;
   /** Clock (epoch ms). */
   now?: () => number;
@@ -50,6 +52,7 @@ export class ProvisioningService {
       log: options.log,
       now: this.#now,
       hookTimeoutMs: options.hookTimeoutMs,
+      hookConcurrency: options.hookConcurrency,
     });
   }
 
