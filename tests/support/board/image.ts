@@ -13,11 +13,15 @@
  * lock into a temporary directory and renamed into place when complete, so
  * concurrent runs wait for one build and an interrupted build leaves nothing
  * that looks finished. Tests boot a qcow2 overlay of the cached disk and never
- * write to it.
+ * write to it. Each use touches the entry's lock file; entries of the same
+ * architecture under another key (an older image script, another mirror)
+ * that no run has used for an hour, and partial builds whose process is gone,
+ * are removed ({@linkcode pruneEntries}): an entry is about 0.5 to 0.75 GB.
  *
  * @module
  */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { debianMirror, run } from "../nspawn.ts";
 import { withBinfmt } from "./binfmt.ts";
@@ -149,13 +153,19 @@ export async function boardImage(
   const root = boardCacheRoot();
   const name = `${arch.id}-${SUITE}-${imageKey(arch, mirror)}`;
   const dir = join(root, name);
-  const cached = readEntry(arch, dir);
-  if (cached) return cached;
   await Deno.mkdir(root, { recursive: true });
-  const lock = await Deno.open(join(root, `${name}.lock`), {
-    create: true,
-    write: true,
-  });
+  const lockPath = join(root, `${name}.lock`);
+  const lock = await Deno.open(lockPath, { create: true, write: true });
+  const now = new Date();
+  await Deno.utime(lockPath, now, now);
+  for (const pruned of pruneEntries(root, { arch: arch.id, keep: name })) {
+    log(`${arch.id}: removed ${pruned} from the board cache (unused for an hour)`);
+  }
+  const cached = readEntry(arch, dir);
+  if (cached) {
+    lock.close();
+    return cached;
+  }
   try {
     await lock.lock(true);
     // Another run may have built it while this one waited for the lock.
@@ -175,6 +185,43 @@ export async function boardImage(
   } finally {
     lock.close();
   }
+}
+
+/** How long an entry of another key may go unused before {@linkcode pruneEntries} removes it. */
+export const IDLE_ENTRY_MS = 3_600_000;
+
+/**
+ * Removes from the cache `root` the entries of architecture `arch` other than
+ * `keep` whose lock file (touched by every use) is older than
+ * {@linkcode IDLE_ENTRY_MS}, with their lock files, and the partial builds of
+ * `arch` whose process is gone. Returns the names removed.
+ */
+export function pruneEntries(
+  root: string,
+  options: { arch: string; keep: string; now?: number },
+): string[] {
+  const now = options.now ?? Date.now();
+  const removed: string[] = [];
+  for (const entry of Deno.readDirSync(root)) {
+    const name = entry.name;
+    if (!entry.isDirectory || !name.startsWith(`${options.arch}-`) || name === options.keep) {
+      continue;
+    }
+    const partial = /\.partial-(\d+)$/.exec(name);
+    let stale: boolean;
+    if (partial) {
+      stale = !existsSync(`/proc/${partial[1]}`);
+    } else {
+      const lockPath = join(root, `${name}.lock`);
+      const used = existsSync(lockPath) ? Deno.statSync(lockPath) : Deno.statSync(join(root, name));
+      stale = now - (used.mtime?.getTime() ?? 0) > IDLE_ENTRY_MS;
+      if (stale && existsSync(lockPath)) Deno.removeSync(lockPath);
+    }
+    if (!stale) continue;
+    Deno.removeSync(join(root, name), { recursive: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 /** The entry in `dir` if it is complete (its manifest is written last). */
