@@ -164,8 +164,10 @@ export class Board {
     Deno.writeTextFileSync(options.consoleLog, `# ${arch.qemuSystem} ${args.join(" ")}\n`, {
       append: true,
     });
-    const process = new Deno.Command(arch.qemuSystem, {
-      args,
+    // setpriv execs QEMU with a parent-death signal: a test run that is killed
+    // (CI's timeout, ^C) takes its boards with it instead of leaving them running.
+    const process = new Deno.Command("/usr/bin/setpriv", {
+      args: ["--pdeathsig", "KILL", "--", arch.qemuSystem, ...args],
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
