@@ -161,7 +161,8 @@ export async function runCli(args: string[]): Promise<number> {
   try {
     // The emulator has flags of its own and never prints a result line.
     if (args[0] !== "emulator") ({ format, rest } = takeOutputFlag(args));
-    if (rest[0] === "status") {
+    const asksForHelp = ["--help", "-h", "--version"].some((flag) => rest.includes(flag));
+    if (rest[0] === "status" && !asksForHelp) {
       // Its report is its output, in text or as one JSON object; it prints its own failures.
       const { runStatusCommand } = await import("./commands/status.ts");
       return await runStatusCommand(rest.slice(1), { json: format === "json" });

@@ -282,3 +282,17 @@ Deno.test({
     }
   },
 });
+
+Deno.test("status --help and --version print the usage and the version, as the other commands do, and read nothing", async () => {
+  const home = deviceHome();
+  const help = await runFleetprov(["status", "--help"], { home });
+  assertEquals([help.code, help.stderr], [ExitCode.Ok, ""]);
+  assertMatch(help.stdout, /^Usage:\n/m);
+  assertMatch(help.stdout, /fleetprov status \[flags\] +who the board is/);
+  assertMatch(help.stdout, /74\/77\/78 needs a person/);
+  const short = await runFleetprov(["status", "-h"], { home });
+  assertEquals([short.code, short.stdout], [ExitCode.Ok, help.stdout]);
+  const version = await runFleetprov(["status", "--version"], { home });
+  assertEquals(version.code, ExitCode.Ok);
+  assertMatch(version.stdout, /^fleetprov \d+\.\d+\.\d+ /);
+});

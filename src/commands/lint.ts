@@ -149,7 +149,7 @@ function checkLintFlags({ once: flags, repeated }: LintFlags): void {
   const templates = flags["--template"] ?? flags["--rotation-template"];
   if (flags["--claim-policy"] === undefined && templates === undefined) {
     throw new FleetprovError(
-      "lint needs something to check: give --claim-policy FILE, --template FILE, --rotation-template FILE, or several.",
+      "lint needs something to check: give --claim-policy FILE, --template FILE, --rotation-template FILE, or several",
       ExitCode.Config,
     );
   }
