@@ -26,6 +26,7 @@ import { SERIAL_TEMPLATE, spawnEmulator } from "../tests/support/emulator.ts";
 import { tempDir } from "../tests/support/fs.ts";
 import { claimCredentials, connect, request } from "../tests/support/mqtt.ts";
 import { certificateId } from "../src/pki/mod.ts";
+import { topicStatements } from "../src/policy/mod.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -53,7 +54,6 @@ function row(label: string, samples: number[], extra = ""): string {
 
 /** A claim policy allowing every template's topics (the bench creates two). */
 function wideClaimPolicy(dir: string): string {
-  const arn = "arn:aws:iot:us-east-1:123456789012";
   const path = join(dir, "claim-policy.json");
   const topics = ["$aws/certificates/create/*", "$aws/provisioning-templates/*"];
   Deno.writeTextFileSync(
@@ -62,16 +62,7 @@ function wideClaimPolicy(dir: string): string {
       Version: "2012-10-17",
       Statement: [
         { Effect: "Allow", Action: "iot:Connect", Resource: "*" },
-        {
-          Effect: "Allow",
-          Action: ["iot:Publish", "iot:Receive"],
-          Resource: topics.map((t) => `${arn}:topic/${t}`),
-        },
-        {
-          Effect: "Allow",
-          Action: "iot:Subscribe",
-          Resource: topics.map((t) => `${arn}:topicfilter/${t}`),
-        },
+        ...topicStatements("arn:aws:iot:us-east-1:123456789012:", topics),
       ],
     }),
   );

@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertRejects } from "./support/assert.ts";
+import { claimPolicy } from "../src/emulator/mod.ts";
 import { certificateId as certificateIdOf } from "../src/pki/mod.ts";
 import {
   assertProvisioned,
@@ -49,32 +50,6 @@ const TEMPLATE = {
     },
   },
 };
-
-/** The claim policy of the AWS docs for `templateName`'s topics. */
-function claimPolicy(templateName: string) {
-  const arn = "arn:aws:iot:us-east-1:123456789012";
-  const topics = [
-    "$aws/certificates/create/*",
-    "$aws/certificates/create-from-csr/*",
-    `$aws/provisioning-templates/${templateName}/provision/*`,
-  ];
-  return {
-    Version: "2012-10-17",
-    Statement: [
-      { Effect: "Allow", Action: "iot:Connect", Resource: "*" },
-      {
-        Effect: "Allow",
-        Action: ["iot:Publish", "iot:Receive"],
-        Resource: topics.map((t) => `${arn}:topic/${t}`),
-      },
-      {
-        Effect: "Allow",
-        Action: "iot:Subscribe",
-        Resource: topics.map((t) => `${arn}:topicfilter/${t}`),
-      },
-    ],
-  };
-}
 
 /** The hook a fleet puts in front of its template: an allow-list by serial number. */
 function hook(dir: string): string {

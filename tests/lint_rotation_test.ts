@@ -15,6 +15,7 @@ import { runLintCommand } from "../src/commands/lint.ts";
 import { loadSettings } from "../src/config/mod.ts";
 import { ExitCode } from "../src/errors.ts";
 import type { Finding } from "../src/lint/mod.ts";
+import { topicStatements } from "../src/policy/mod.ts";
 import { claimPlan } from "../src/provisioning/plan.ts";
 import { rotationSettings } from "../src/rotation/view.ts";
 
@@ -73,16 +74,7 @@ function devicePolicy(topics = [
     Version: "2012-10-17",
     Statement: [
       { Effect: "Allow", Action: "iot:Connect", Resource: `${ARN}client/${THING_VAR}` },
-      {
-        Effect: "Allow",
-        Action: ["iot:Publish", "iot:Receive"],
-        Resource: topics.map((t) => `${ARN}topic/${t}`),
-      },
-      {
-        Effect: "Allow",
-        Action: "iot:Subscribe",
-        Resource: topics.map((t) => `${ARN}topicfilter/${t}`),
-      },
+      ...topicStatements(ARN, topics),
     ],
   };
 }

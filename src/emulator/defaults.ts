@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { topicStatements } from "../policy/mod.ts";
 import { DEFAULT_ROTATION_TEMPLATE_NAME, ROTATION_PARAMETERS } from "../protocol/rotation.ts";
 
 export { DEFAULT_ROTATION_TEMPLATE_NAME } from "../protocol/rotation.ts";
@@ -92,22 +93,7 @@ export function fpCertPolicy(
     `$aws/provisioning-templates/${rotationTemplateName}/provision/*`,
   ];
   const sample = deviceClientCertPolicy() as { Statement: unknown[] };
-  return {
-    ...sample,
-    Statement: [
-      ...sample.Statement,
-      {
-        Effect: "Allow",
-        Action: ["iot:Publish", "iot:Receive"],
-        Resource: topics.map((t) => `${arn}topic/${t}`),
-      },
-      {
-        Effect: "Allow",
-        Action: "iot:Subscribe",
-        Resource: topics.map((t) => `${arn}topicfilter/${t}`),
-      },
-    ],
-  };
+  return { ...sample, Statement: [...sample.Statement, ...topicStatements(arn, topics)] };
 }
 
 /**
@@ -149,16 +135,7 @@ export function claimPolicy(templateName: string): Record<string, unknown> {
     Version: "2012-10-17",
     Statement: [
       { Effect: "Allow", Action: ["iot:Connect"], Resource: "*" },
-      {
-        Effect: "Allow",
-        Action: ["iot:Publish", "iot:Receive"],
-        Resource: topics.map((t) => `${ARN_PREFIX}topic/${t}`),
-      },
-      {
-        Effect: "Allow",
-        Action: "iot:Subscribe",
-        Resource: topics.map((t) => `${ARN_PREFIX}topicfilter/${t}`),
-      },
+      ...topicStatements(ARN_PREFIX, topics),
     ],
   };
 }

@@ -59,6 +59,36 @@ export function allowStatement(
   return { Effect: "Allow", Action: action, Resource: arns.length === 1 ? arns[0] : arns };
 }
 
+/**
+ * The two statements that let a client publish, receive and subscribe on
+ * `topics`: iot:Publish and iot:Receive on their `topic/` ARNs, iot:Subscribe
+ * on their `topicfilter/` ARNs. `arnPrefix` is `arn:aws:iot:REGION:ACCOUNT:`.
+ */
+export function topicStatements(
+  arnPrefix: string,
+  topics: readonly string[],
+): [TopicStatement, TopicStatement] {
+  return [
+    {
+      Effect: "Allow",
+      Action: ["iot:Publish", "iot:Receive"],
+      Resource: topics.map((t) => `${arnPrefix}topic/${t}`),
+    },
+    {
+      Effect: "Allow",
+      Action: "iot:Subscribe",
+      Resource: topics.map((t) => `${arnPrefix}topicfilter/${t}`),
+    },
+  ];
+}
+
+/** A statement of {@linkcode topicStatements}. */
+export interface TopicStatement {
+  Effect: "Allow";
+  Action: string | string[];
+  Resource: string[];
+}
+
 /** "statement 3 (Sid "X") of the claim policy". */
 export function describeRef(ref: StatementRef): string {
   return `statement ${ref.index}${

@@ -45,6 +45,8 @@ export {
   describeRef,
   explainDenial,
   type Explanation,
+  type TopicStatement,
+  topicStatements,
 } from "./explain.ts";
 export type { CertificateFacts, PolicyVariables } from "./variables.ts";
 

@@ -12,6 +12,7 @@ import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Emulator, EmulatorOptions } from "../../src/emulator/mod.ts";
+import { topicStatements } from "../../src/policy/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
 import { deviceArgs } from "./cli.ts";
 import { configDirOf, runtimeConfigOf } from "./device.ts";
@@ -71,16 +72,7 @@ export function rotatingDevicePolicy(templateName = TEMPLATE_NAME): Record<strin
         Action: "iot:Connect",
         Resource: `${ARN}client/\${iot:Connection.Thing.ThingName}`,
       },
-      {
-        Effect: "Allow",
-        Action: ["iot:Publish", "iot:Receive"],
-        Resource: topics.map((t) => `${ARN}topic/${t}`),
-      },
-      {
-        Effect: "Allow",
-        Action: "iot:Subscribe",
-        Resource: topics.map((t) => `${ARN}topicfilter/${t}`),
-      },
+      ...topicStatements(ARN, topics),
     ],
   };
 }
