@@ -31,6 +31,7 @@ import {
   certificateStatuses,
   concurrentSteps,
   configDirOf,
+  cutRotation,
   deviceArgs,
   deviceHome,
   listFiles,
@@ -118,11 +119,7 @@ async function crashAt(point: typeof ROTATION_CRASH_POINTS[number]): Promise<voi
   const emulator = await rotationEmulator();
   try {
     const b = await board(emulator);
-    const killed = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), {
-      home: b.home,
-      point,
-    });
-    assertEquals(killed.signal, "SIGKILL", `${point}: killed\n${killed.stdout}${killed.stderr}`);
+    await cutRotation(emulator, { home: b.home, point });
     assertCleanAfterKill(b.home, point);
     // Whatever the kill left, the identity the runtime config names works.
     await assertConnects(emulator, b.home);
@@ -229,11 +226,7 @@ Deno.test("rotation: a journal of another identity (re-provisioned since) is dro
   const emulator = await rotationEmulator();
   try {
     const b = await board(emulator);
-    const killed = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), {
-      home: b.home,
-      point: "after-journal-proven",
-    });
-    assertEquals(killed.signal, "SIGKILL");
+    await cutRotation(emulator, { home: b.home, point: "after-journal-proven" });
     // The board is provisioned again (completed-fp false), as another thing.
     const path = join(configDirOf(b.home), "aws-iot-device-client-runtime.conf");
     const runtime = JSON.parse(readFileSync(path, "utf8"));

@@ -24,6 +24,7 @@ import {
   assertRotated,
   certificateStatuses,
   configDirOf,
+  cutRotation,
   deviceArgs,
   deviceHome,
   fakeTimeEnv,
@@ -33,7 +34,6 @@ import {
   rotateArgs,
   rotationEmulator,
   runFleetprov,
-  runToCrashPoint,
   spawnFleetprov,
   tempDir,
   type TestEmulator,
@@ -176,11 +176,7 @@ Deno.test({
     const emulator = await rotationEmulator();
     try {
       const { home, id } = await provisionedBoard(emulator);
-      const cut = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), {
-        home,
-        point: "after-journal-registered",
-      });
-      assertEquals(cut.signal, "SIGKILL", cut.stderr);
+      await cutRotation(emulator, { home, point: "after-journal-registered" });
       // The boot's first connection is the pending rotation's proof: hold it.
       const pause = emulator.faults.pause("connect", "before");
       const boot = [...deviceArgs(emulator, { serial: "SN-ROT" }), "--output", "json"];
@@ -219,11 +215,7 @@ Deno.test({
     const emulator = await rotationEmulator();
     try {
       const { home, id } = await provisionedBoard(emulator);
-      const cut = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), {
-        home,
-        point: "mid-write",
-      });
-      assertEquals(cut.signal, "SIGKILL", cut.stderr);
+      await cutRotation(emulator, { home, point: "mid-write" });
       const temporaries = listFiles(configDirOf(home)).filter((f) => /(^|\/)\.[^/]*\.tmp$/.test(f));
       assertEquals(temporaries.length, 1, "the cut write left its temporary file");
       // Not forced: a young certificate, nothing to rotate; the leftover goes all the same.
@@ -303,11 +295,7 @@ Deno.test({
     const emulator = await rotationEmulator();
     try {
       const { home, id } = await provisionedBoard(emulator);
-      const cut = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), {
-        home,
-        point: "after-journal-created",
-      });
-      assertEquals(cut.signal, "SIGKILL", cut.stderr);
+      await cutRotation(emulator, { home, point: "after-journal-created" });
       const journal = rotationJournal(home)!;
       assertEquals(journal.step, "certificate-created");
       const requests: string[] = [];

@@ -29,6 +29,7 @@ import {
   assertRotated,
   certificateStatuses,
   configDirOf,
+  cutRotation,
   deviceArgs,
   deviceHome,
   fakeTimeEnv,
@@ -44,7 +45,6 @@ import {
   runFleetprov,
   runtimeConfigOf,
   runtimeConfigPathOf,
-  runToCrashPoint,
   TEMPLATE_NAME,
   type TestEmulator,
   testEmulator,
@@ -417,11 +417,7 @@ Deno.test({
     let emulator = await rotationEmulator({ stateDir });
     const port = emulator.port;
     const { home, id } = await provisionedBoard(emulator);
-    const crashed = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), {
-      home,
-      point: "after-journal-proven",
-    });
-    assertEquals(crashed.signal, "SIGKILL", crashed.stderr);
+    await cutRotation(emulator, { home, point: "after-journal-proven" });
     assertEquals(activeCertificateId(home), id, "not switched yet");
     const proven = String(rotationRecord(home)?.certificateId);
     await emulator.close(); // the endpoint is down: the backend may retire the old one meanwhile
@@ -454,11 +450,7 @@ Deno.test({
     const emulator = await rotationEmulator();
     try {
       const { home, id } = await provisionedBoard(emulator);
-      const crashed = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), {
-        home,
-        point: "after-journal-registered",
-      });
-      assertEquals(crashed.signal, "SIGKILL", crashed.stderr);
+      await cutRotation(emulator, { home, point: "after-journal-registered" });
       const pending = String(rotationRecord(home)?.certificateId);
 
       emulator.faults.add({

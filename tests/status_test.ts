@@ -25,6 +25,7 @@ import {
   activeCertificateId,
   canMount,
   configDirOf,
+  cutRotation,
   deviceArgs,
   deviceHome,
   fakeTimeEnv,
@@ -34,7 +35,6 @@ import {
   rotationEmulator,
   runFleetprov,
   runtimeConfigPathOf,
-  runToCrashPoint,
   tempDir,
   type TestEmulator,
 } from "./support/mod.ts";
@@ -155,11 +155,7 @@ Deno.test({
       const provisioned = await runFleetprov(deviceArgs(emulator, { serial: "SN-ROT" }), { home });
       assertEquals(provisioned.code, 0, provisioned.stderr);
       const oldId = activeCertificateId(home);
-      const killed = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), {
-        home,
-        point: "after-journal-registered",
-      });
-      assertEquals(killed.signal, "SIGKILL");
+      await cutRotation(emulator, { home, point: "after-journal-registered" });
       const pending = await statusOf(emulator, home);
       assertEquals(pending.code, ExitCode.Ok);
       assertEquals(pending.report.certificate?.id, oldId, "the old identity is still the one");
@@ -197,11 +193,7 @@ Deno.test({
       const provisioned = await runFleetprov(deviceArgs(emulator, { serial: "SN-ROT" }), { home });
       assertEquals(provisioned.code, 0, provisioned.stderr);
       // A pending rotation too, so status reads every journal.
-      const killed = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), {
-        home,
-        point: "after-journal-created",
-      });
-      assertEquals(killed.signal, "SIGKILL");
+      await cutRotation(emulator, { home, point: "after-journal-created" });
       rmSync(join(home, "lock", "devicecl.lock"), { force: true });
       rmSync(join(home, "lock", "fleetprov-rotate.lock"), { force: true });
       const before = fingerprint(home);

@@ -12,9 +12,10 @@ import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Emulator, EmulatorOptions } from "../../src/emulator/mod.ts";
+import type { CrashPoint } from "../../src/failpoints.ts";
 import { topicStatements } from "../../src/policy/mod.ts";
 import { assert, assertEquals } from "./assert.ts";
-import { deviceArgs } from "./cli.ts";
+import { deviceArgs, type RunResult, runToCrashPoint } from "./cli.ts";
 import { configDirOf, runtimeConfigOf } from "./device.ts";
 import { TEMPLATE_NAME, type TestEmulator, testEmulator } from "./emulator.ts";
 import { connect } from "./mqtt.ts";
@@ -87,6 +88,20 @@ export const ROTATING: Partial<EmulatorOptions> = {
 /** An emulator serving {@linkcode ROTATION_TEST_TEMPLATE} with the rotating device policy. */
 export function rotationEmulator(options: Partial<EmulatorOptions> = {}): Promise<TestEmulator> {
   return testEmulator({ ...ROTATING, ...options });
+}
+
+/**
+ * `fleetprov rotate --force` on the board in `options.home`, killed by
+ * itself at crash point `options.point` as a power cut would; asserts it
+ * died there (SIGKILL) and returns the run.
+ */
+export async function cutRotation(
+  emulator: Emulator,
+  options: { home: string; point: CrashPoint },
+): Promise<RunResult> {
+  const cut = await runToCrashPoint(rotateArgs(emulator, { extra: ["--force"] }), options);
+  assertEquals(cut.signal, "SIGKILL", `${options.point}: killed\n${cut.stdout}${cut.stderr}`);
+  return cut;
 }
 
 /** Arguments of `fleetprov rotate` against `emulator`, the same template rotating. */
