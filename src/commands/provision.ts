@@ -11,29 +11,19 @@
  * @module
  */
 import process from "node:process";
-import { ignoredNotice, loadSettings } from "../config/mod.ts";
 import type { Settings } from "../config/settings.ts";
-import { createLogger, type Logger } from "../log.ts";
+import type { Logger } from "../log.ts";
 import { clearJournal, proofPending } from "../provisioning/journal.ts";
 import { pendingRotation } from "../rotation/journal.ts";
-import { ExitCode, type FleetprovError } from "../errors.ts";
+import { ExitCode } from "../errors.ts";
 import type { ProvisionResult } from "../provisioning/mod.ts";
 import { certificateIdOfFile, type RunReport } from "../result_line.ts";
 import { untrusted } from "../text.ts";
 import { stopOnSigterm } from "./sigterm.ts";
-import { sweepOwnTemporaries } from "./sweep.ts";
+import { type RunCommandOptions, startRun } from "./sweep.ts";
 
 /** Options of {@linkcode runProvisionCommand}. */
-export interface ProvisionCommandOptions {
-  env?: Record<string, string | undefined>;
-  home?: string;
-  /** Filled in as the run goes, for `--output json`. */
-  report?: RunReport;
-  /** Send every log line to stderr (stdout carries the `--output json` line). */
-  logToStderr?: boolean;
-  /** Hears the failure of a run SIGTERM ends, just before the process exits. */
-  onStop?: (error: FleetprovError) => void;
-}
+export type ProvisionCommandOptions = RunCommandOptions;
 
 /** Runs a provisioning; returns the exit code (errors are thrown as FleetprovError). */
 export async function runProvisionCommand(
@@ -44,15 +34,8 @@ export async function runProvisionCommand(
   // From the first moment, while the settings load too: SIGTERM ends the run with 75.
   const stop = stopOnSigterm({ journal: "provisioning", onStop: options.onStop });
   try {
-    const settings = await loadSettings(args, { env, home: options.home });
+    const { settings, logger } = await startRun(args, { ...options, env, stop: stop.run });
     const report = options.report;
-    const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
-    Object.assign(stop.run, { settings, logger });
-    for (const warning of settings.warnings) logger.warn(warning);
-    sweepOwnTemporaries(settings, logger);
-    if (settings.ignored.length > 0) {
-      logger.info(ignoredNotice(settings.ignored));
-    }
     if (settings.runtime.status === "provisioned" && pendingRotation(settings.configDir)) {
       // A rotation an earlier run left (its switch, or its proof) is finished first, whatever else.
       const { finishPendingRotation } = await import("./rotate.ts");

@@ -16,11 +16,10 @@
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
-import { ignoredNotice, loadSettings } from "../config/mod.ts";
 import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 import { acquireLock, type Lock, lockPath } from "../lock/mod.ts";
-import { createLogger, type Logger } from "../log.ts";
+import type { Logger } from "../log.ts";
 import { proofPending } from "../provisioning/journal.ts";
 import type { RunReport } from "../result_line.ts";
 import { DEFAULT_DUE_POLICY, type DuePolicy, rotationDue } from "../rotation/due.ts";
@@ -35,7 +34,7 @@ import {
 } from "../rotation/mod.ts";
 import { untrusted } from "../text.ts";
 import { stopOnSigterm, type StoppableRun } from "./sigterm.ts";
-import { sweepOwnTemporaries } from "./sweep.ts";
+import { type RunCommandOptions, startRun } from "./sweep.ts";
 
 /** Lock file of the runs that rotate, beside the Device Client's (`LOCK_FILE_PATH`). */
 export const ROTATION_LOCK_FILE_NAME = "fleetprov-rotate.lock";
@@ -49,16 +48,7 @@ export const ROTATION_LOCK_FILE_NAME = "fleetprov-rotate.lock";
 export const ROTATED_MARKER = "rotated";
 
 /** Options of {@linkcode runRotateCommand}. */
-export interface RotateCommandOptions {
-  env?: Record<string, string | undefined>;
-  home?: string;
-  /** Filled in as the run goes, for `--output json`. */
-  report?: RunReport;
-  /** Send every log line to stderr (stdout carries the `--output json` line). */
-  logToStderr?: boolean;
-  /** Hears the failure of a run SIGTERM ends, just before the process exits. */
-  onStop?: (error: FleetprovError) => void;
-}
+export type RotateCommandOptions = RunCommandOptions;
 
 /** Runs `fleetprov rotate`; returns the exit code (errors are thrown as FleetprovError). */
 export async function runRotateCommand(
@@ -70,13 +60,8 @@ export async function runRotateCommand(
   const stop = stopOnSigterm({ journal: "rotation", onStop: options.onStop });
   try {
     const { policy, rest } = takeRotationFlags(args);
-    const settings = await loadSettings(rest, { env, home: options.home });
+    const { settings, logger } = await startRun(rest, { ...options, env, stop: stop.run });
     const report = options.report;
-    const logger = createLogger(settings.logging, { stdoutToStderr: options.logToStderr });
-    Object.assign(stop.run, { settings, logger });
-    for (const warning of settings.warnings) logger.warn(warning);
-    sweepOwnTemporaries(settings, logger);
-    if (settings.ignored.length > 0) logger.info(ignoredNotice(settings.ignored));
     if (proofPending(settings)) {
       throw new FleetprovError(
         `Provisioning's new certificate has not connected yet (journal ${settings.configDir}/fleetprov-journal.json): fleetprov (fleetprov.service, at every boot) proves it first; rotate later (exit 75).`,
