@@ -76,6 +76,11 @@ async function dispatch(args: string[], options: { json: boolean; report: RunRep
     writeStdout(helpText());
     return ExitCode.Ok;
   }
+  if (args[0] === "status") {
+    // Its report is its output, in text or as one JSON object; it prints its own failures.
+    const { runStatusCommand } = await import("./commands/status.ts");
+    return await runStatusCommand(args.slice(1), { json });
+  }
   if (args.includes("--third-party-notices")) {
     textOnly(json, "--third-party-notices");
     const { embeddedNotices, FROM_SOURCE_NOTICE } = await import("./notices.ts");
@@ -161,18 +166,14 @@ export async function runCli(args: string[]): Promise<number> {
   try {
     // The emulator has flags of its own and never prints a result line.
     if (args[0] !== "emulator") ({ format, rest } = takeOutputFlag(args));
-    const asksForHelp = ["--help", "-h", "--version"].some((flag) => rest.includes(flag));
-    if (rest[0] === "status" && !asksForHelp) {
-      // Its report is its output, in text or as one JSON object; it prints its own failures.
-      const { runStatusCommand } = await import("./commands/status.ts");
-      return await runStatusCommand(rest.slice(1), { json: format === "json" });
-    }
     code = await dispatch(rest, { json: format === "json", report });
   } catch (error) {
     failure = error;
     code = reportFailure(error);
   }
-  // lint prints its own JSON object (its findings), never a provisioning result line.
-  if (format === "json" && rest[0] !== "lint") writeResultLine(report, code, failure);
+  // lint and status print their own JSON object (findings, the board's status), never a
+  // provisioning result line; status never throws, so a failure is dispatch's own.
+  const ownOutput = rest[0] === "lint" || (rest[0] === "status" && failure === undefined);
+  if (format === "json" && !ownOutput) writeResultLine(report, code, failure);
   return code;
 }
