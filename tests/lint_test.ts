@@ -413,3 +413,30 @@ Deno.test("lint: a config error is a finding, nothing to lint is an error, and t
   assertEquals([report.ok, report.exitCode, report.findings.length], [false, 78, 4]);
   assertEquals(report.findings[0].statement, { index: 2, sid: "Provisioning" });
 });
+
+Deno.test("lint: a config with fleet provisioning disabled and no template name is one config finding (78), not an internal error; a config's own full stop is not doubled", async () => {
+  const dir = tempDir();
+  const policy = write(dir, "claim.json", devicePolicy());
+  const config = boardConfig(dir, { "fleet-provisioning": { enabled: false } });
+  const report = await lint(["--config-file", config, "--claim-policy", policy]);
+  assertEquals(report.exitCode, ExitCode.Config);
+  assertEquals(report.findings.map((f) => [f.severity, f.source]), [["error", "config"]]);
+  assertMatch(report.findings[0].message, /template name: set fleet-provisioning\.template-name/);
+  // A config error keeps its own full stop: one, not two.
+  const text = await runFleetprov([
+    "lint",
+    "--config-file",
+    config,
+    "--claim-policy",
+    policy,
+    "--nope",
+  ], {
+    home: tempDir(),
+  });
+  assertEquals(text.code, ExitCode.Config, text.stderr);
+  assertMatch(text.stdout + text.stderr, /Unknown flag --nope[^\n]*\.\n/);
+  assert(
+    !/\.\.\n/.test(text.stdout + text.stderr),
+    `a doubled full stop:\n${text.stdout}${text.stderr}`,
+  );
+});

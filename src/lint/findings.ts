@@ -73,8 +73,13 @@ const SOURCE_NAMES: Record<FindingSource, string> = {
 /** "error: claim policy claim.json: MESSAGE; FIX." */
 export function findingLine(finding: Finding): string {
   const where = `${SOURCE_NAMES[finding.source]}${finding.file ? ` ${finding.file}` : ""}`;
-  const fix = finding.fix ? ` Fix: ${finding.fix}.` : "";
-  return escapeControls(`${finding.severity}: ${where}: ${finding.message}.${fix}`);
+  const fix = finding.fix ? ` Fix: ${sentence(finding.fix)}` : "";
+  return escapeControls(`${finding.severity}: ${where}: ${sentence(finding.message)}${fix}`);
+}
+
+/** `text` ending with one full stop: messages taken from elsewhere (config errors) have theirs. */
+function sentence(text: string): string {
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 /** Errors first, in the order found (the order the board would meet them), then warnings. */

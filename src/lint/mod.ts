@@ -15,6 +15,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import type { Settings } from "../config/settings.ts";
+import { ExitCode, FleetprovError } from "../errors.ts";
 import type { SYSTEM_PARAMETER_NAMES } from "../config/system_info.ts";
 import {
   type ArnScope,
@@ -93,6 +94,13 @@ export interface LintReport {
 /** Lints a device's settings against its claim policy and template. */
 export function lintDevice(input: LintInput): LintReport {
   const { settings } = input;
+  if (settings.fleetProvisioning.templateName === "") {
+    // Only a config with fleet provisioning disabled loads without one: it has no topics to check.
+    throw new FleetprovError(
+      "lint needs the board's template name: set fleet-provisioning.template-name (--fleet-provisioning-template-name) and fleet-provisioning.enabled true (--enable-fleet-provisioning true)",
+      ExitCode.Config,
+    );
+  }
   const derived = settings.clientIdDerived === true;
   const clientId = derived ? SAMPLE_CLIENT_ID : settings.clientId;
   const scope: ArnScope = {
