@@ -132,6 +132,37 @@ Deno.test("control plane: an unknown operation is a 4xx naming it; bad names get
   });
 });
 
+Deno.test("control plane: names that are Object.prototype's (constructor, toString, __proto__) are names like any other", async () => {
+  await withEmulator(CONTROL, async (emulator) => {
+    for (
+      const path of [
+        "/things/constructor",
+        "/provisioning-templates/toString",
+        "/policies/__proto__",
+      ]
+    ) {
+      const missing = await call(emulator, "GET", path);
+      assertEquals([missing.status, missing.type], [404, "ResourceNotFoundException"], path);
+    }
+    const body = JSON.stringify(emulator.registry.template("FleetprovTemplate")!.templateBody);
+    for (const templateName of ["constructor", "__proto__"]) {
+      const created = await call(emulator, "POST", "/provisioning-templates", {
+        body: JSON.stringify({
+          templateName,
+          templateBody: JSON.parse(body),
+          provisioningRoleArn: "arn:aws:iam::123456789012:role/FleetProvisioningRole",
+        }),
+      });
+      assertEquals(created.status, 200, JSON.stringify(created.json));
+      const described = await call(emulator, "GET", `/provisioning-templates/${templateName}`);
+      assertEquals([described.status, described.json.templateName], [200, templateName]);
+    }
+    const listed = await call(emulator, "GET", "/provisioning-templates");
+    const names = listed.json.templates.map((t: { templateName: string }) => t.templateName);
+    assert(names.includes("constructor") && names.includes("__proto__"), names.join(", "));
+  });
+});
+
 Deno.test("control plane: lists are paged with the tokens AWS's clients follow", async () => {
   await withEmulator(CONTROL, async (emulator) => {
     const claim = await connect(emulator, claimCredentials(emulator));

@@ -106,20 +106,34 @@ export interface RegistryData {
   billingGroups: Record<string, CatalogRecord>;
 }
 
-/** An empty registry. */
-export function emptyRegistry(): RegistryData {
-  return {
-    version: 1,
-    certificates: {},
-    things: {},
-    policies: {},
-    policyInfo: {},
-    tokens: {},
-    templates: {},
-    thingGroups: {},
-    thingTypes: {},
-    billingGroups: {},
-  };
+/** The registry's tables, keyed by names that come from outside. */
+const TABLES = [
+  "certificates",
+  "things",
+  "policies",
+  "policyInfo",
+  "tokens",
+  "templates",
+  "thingGroups",
+  "thingTypes",
+  "billingGroups",
+] as const;
+
+/**
+ * A registry whose tables hold `data`'s entries (none by default), each table
+ * without a prototype: a name such as `constructor`, `toString` or
+ * `__proto__` (all valid AWS IoT names) is a key like any other, never
+ * Object.prototype's.
+ */
+function withTables(data: Partial<RegistryData> = {}): RegistryData {
+  const registry = { ...data, version: 1 } as RegistryData;
+  for (const name of TABLES) {
+    (registry as unknown as Record<string, unknown>)[name] = Object.assign(
+      Object.create(null),
+      data[name] ?? {},
+    );
+  }
+  return registry;
 }
 
 /** Reads `path` (empty registry when missing); throws a sentence naming it when it is not one. */
@@ -128,7 +142,7 @@ export function loadRegistry(path: string): RegistryData {
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return emptyRegistry();
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return withTables();
     throw error;
   }
   let data: RegistryData;
@@ -142,5 +156,5 @@ export function loadRegistry(path: string): RegistryData {
   if (data?.version !== 1 || typeof data.certificates !== "object") {
     throw new Error(`${path} is not an emulator registry (version 1); delete it to start over.`);
   }
-  return { ...emptyRegistry(), ...data };
+  return withTables(data);
 }
