@@ -545,3 +545,31 @@ Deno.test("lint rotation: the README's examples (Before you flash, the rotation 
   }
   assertEquals(codes, [ExitCode.Config, ExitCode.Ok]);
 });
+
+Deno.test("lint rotation: a board that collects system information sends it when it provisions, never when it rotates (rotate runs provisioned): a rotation template needing DeviceMACAddress is flagged", async () => {
+  const b = board({ "collect-system-information": true });
+  const needsMac = {
+    ...ROTATION_TEMPLATE,
+    Parameters: { ...ROTATION_TEMPLATE.Parameters, DeviceMACAddress: { Type: "String" } },
+  };
+  const report = await lint([
+    ...b.args,
+    "--template",
+    b.write("t.json", TEMPLATE),
+    "--policy",
+    b.policy(devicePolicy()),
+    "--rotation-template",
+    b.describe("BoardRotationTemplate", needsMac),
+  ]);
+  const rotation = report.device?.rotation as { parameters: string[] } | null;
+  assertEquals(rotation?.parameters.sort(), ["OldCertificateId", "SerialNumber", "ThingName"]);
+  // With a hook the parameter could come from its overrides: a warning, as for provisioning.
+  assertEquals(
+    report.findings.filter((f) => f.path === "Parameters.DeviceMACAddress")
+      .map((f) => [f.severity, f.phase, f.step]),
+    [["warning", "rotation", "RegisterThing"]],
+  );
+  // Provisioning sends it: the provisioning template may need it.
+  const provisioning = report.device as unknown as { parameters: string[] };
+  assert(provisioning.parameters.includes("DeviceMACAddress"), provisioning.parameters.join());
+});

@@ -153,7 +153,6 @@ export function lintDevice(input: LintInput): LintReport {
       account: account.view,
       scope,
       ...(device ? { device } : {}),
-      sentParameters,
     });
     plan.rotationChecked = true;
     if (rotation.view) plan.rotation = rotation.view;

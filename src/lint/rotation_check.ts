@@ -62,8 +62,6 @@ export interface RotationLint {
   scope: ArnScope;
   /** What provisioning gives the board, when lint knows it (`--template`). */
   device?: ProvisionedDevice;
-  /** The parameters a board with these settings sends (its configured ones and what it collects). */
-  sentParameters: (settings: Settings) => Record<string, string>;
 }
 
 /** The rotation as lint saw it. */
@@ -150,7 +148,7 @@ function planRotation(
     templateName,
     thingName,
     thingKnown: lint.device !== undefined,
-    parameters: Object.keys(lint.sentParameters(settings)),
+    parameters: Object.keys(sentByRotation(settings)),
     templateChecked: false,
     ...(policies ? { devicePolicies: policyNames(policies) } : {}),
   };
@@ -214,7 +212,7 @@ function rotationTemplate(
     file,
     source: "rotation-template",
     templateName: view.templateName,
-    sent: lint.sentParameters(settings),
+    sent: sentByRotation(settings),
     account: lint.account,
     certificateId: ROTATED_CERTIFICATE_ID,
   });
@@ -307,4 +305,13 @@ function anotherThing(file: string, things: { registers: string; rotates: string
       `registers thing ${things.registers} for this board, not the thing it rotates (${things.rotates}, its ThingName): AWS IoT creates or updates ${things.registers}, and the board becomes that thing (the runtime config's thing-name) while ${things.rotates} keeps the old certificate`,
     fix: 'name the thing from the ThingName parameter: "ThingName": {"Ref": "ThingName"}',
   };
+}
+
+/**
+ * What a rotation's RegisterThing carries: the configured parameters and the
+ * rotation's own (`settings` are the rotation's). Never the system
+ * information: `rotate` runs on a provisioned board, which collects none.
+ */
+function sentByRotation(settings: Settings): Record<string, string> {
+  return settings.fleetProvisioning.templateParameters;
 }
