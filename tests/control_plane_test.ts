@@ -184,6 +184,21 @@ Deno.test("control plane: lists are paged with the tokens AWS's clients follow",
     assertEquals(new Set(ids).size, 4, "the claim and three new certificates, each once");
     assertEquals((await call(emulator, "GET", "/certificates?marker=bogus!")).status, 400);
     assertEquals((await call(emulator, "GET", "/certificates?pageSize=251")).status, 400);
+    // ListThingTypes --thing-type-name filters before paging: the page holds the type asked for.
+    for (const name of ["Alpha", "Beta", "Gamma"]) {
+      assertEquals(
+        (await call(emulator, "POST", `/thing-types/${name}`, { body: "{}" })).status,
+        200,
+      );
+    }
+    const one = await call(emulator, "GET", "/thing-types?thingTypeName=Gamma&maxResults=1");
+    assertEquals(
+      [
+        one.json.thingTypes.map((t: { thingTypeName: string }) => t.thingTypeName),
+        one.json.nextToken,
+      ],
+      [["Gamma"], undefined],
+    );
   });
 });
 

@@ -102,10 +102,11 @@ function listed(
   context: ApiContext,
   kind: CatalogKind,
   request: ApiRequest,
+  keep: (record: CatalogRecord) => boolean = () => true,
 ): { items: CatalogRecord[]; next?: string } {
   const prefix = request.query.get("namePrefixFilter") ?? "";
   const records = context.registry.catalog(kind)
-    .filter((r) => r.name.startsWith(prefix))
+    .filter((r) => r.name.startsWith(prefix) && keep(r))
     .sort((a, b) => a.name.localeCompare(b.name));
   return page(records, {
     token: request.query.get("nextToken"),
@@ -127,9 +128,15 @@ const listThingGroups: Handler = (context, request) => {
 
 const listThingTypes: Handler = (context, request) => {
   const only = request.query.get("thingTypeName");
-  const { items, next } = listed(context, "thingTypes", request);
+  // Filtered before paging: a page holds only the types asked for.
+  const { items, next } = listed(
+    context,
+    "thingTypes",
+    request,
+    (r) => only === null || r.name === only,
+  );
   return {
-    thingTypes: items.filter((r) => only === null || r.name === only).map((r) => ({
+    thingTypes: items.map((r) => ({
       thingTypeName: r.name,
       thingTypeArn: arn.thingType(r.name),
       thingTypeProperties: r.description === undefined

@@ -29,7 +29,7 @@ function malformed(message: string): ApiError {
 }
 
 function requirePolicy(context: ApiContext, name: string): void {
-  if (context.registry.policy(name) === undefined) {
+  if (!context.registry.hasPolicy(name)) {
     throw notFound(`Policy ${name} does not exist.`);
   }
 }
@@ -57,7 +57,7 @@ const createPolicy: Handler = (context, request) => {
     min: 0,
     max: MAX_POLICY_DOCUMENT_CHARS,
   });
-  if (context.registry.policy(name) !== undefined) {
+  if (context.registry.hasPolicy(name)) {
     throw alreadyExists(`Policy ${name} already exists.`);
   }
   let document: unknown;
@@ -98,7 +98,7 @@ const getPolicy: Handler = (context, request) => {
 
 const listPolicies: Handler = (context, request) => {
   const ascending = queryBoolean(request.query, "ascendingOrder") ?? true;
-  const names = Object.keys(context.registry.policies()).sort();
+  const names = context.registry.policyNames().sort();
   if (!ascending) names.reverse();
   const { items, next } = page(names, {
     token: request.query.get("marker"),

@@ -190,7 +190,7 @@ export class ThingRegistrar {
     const registry = this.#o.registry;
     for (const resource of requiredResources(result)) {
       const exists = resource.kind === "policies"
-        ? registry.policy(resource.name) !== undefined
+        ? registry.hasPolicy(resource.name)
         : registry.hasCatalog(resource.kind, resource.name);
       if (!exists) throw missingResourceError(resource);
     }

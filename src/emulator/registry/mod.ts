@@ -52,6 +52,10 @@ export interface RegistryView {
   policies(): Record<string, unknown>;
   /** One policy document by name. */
   policy(policyName: string): unknown;
+  /** Whether a named policy exists (without copying its document). */
+  hasPolicy(policyName: string): boolean;
+  /** The names of the policies. */
+  policyNames(): string[];
   /** Every provisioning template. */
   templates(): TemplateRecord[];
   /** One provisioning template by name. */
@@ -118,9 +122,17 @@ export class Registry implements RegistryView {
     return document === undefined ? undefined : structuredClone(document);
   }
 
+  hasPolicy(policyName: string): boolean {
+    return Object.hasOwn(this.#data.policies, policyName);
+  }
+
+  policyNames(): string[] {
+    return Object.keys(this.#data.policies);
+  }
+
   /** When a policy was created and its text as given (undefined for an unknown policy). */
   policyInfo(policyName: string): PolicyInfo | undefined {
-    if (!Object.hasOwn(this.#data.policies, policyName)) return undefined;
+    if (!this.hasPolicy(policyName)) return undefined;
     const info = this.#data.policyInfo[policyName] as PolicyInfo | undefined;
     return { ...info, createdAt: info?.createdAt ?? new Date(0).toISOString() };
   }
@@ -202,7 +214,7 @@ export class Registry implements RegistryView {
   /** Attaches a policy to a certificate (idempotent). */
   attachPolicy(certificateId: string, policyName: string): void {
     const record = this.#require(certificateId);
-    if (!(policyName in this.#data.policies)) {
+    if (!this.hasPolicy(policyName)) {
       throw new Error(`Policy ${policyName} does not exist.`);
     }
     if (!record.policyNames.includes(policyName)) record.policyNames.push(policyName);
