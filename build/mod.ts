@@ -47,14 +47,32 @@ import { VERSION } from "../src/version.ts";
 export const ROOT: string = resolve(dirname(new URL(import.meta.url).pathname), "..");
 
 /** Bumped when the shape of the build output changes, to force rebuilds. */
-const BUILD_FORMAT = 3;
+const BUILD_FORMAT = 4;
 
-/** The emulator: left out of the main script, appended to the binary (src/embedded.ts). */
-const EMULATOR: EmbeddedModule = {
-  path: join(ROOT, "src", "commands", "emulator.ts"),
-  resource: "FLEETPROV_EMULATOR",
-  exports: ["runEmulatorCommand"],
-};
+/**
+ * What a device never runs: left out of the main script (compiled in full at
+ * every start), appended to the binary (src/embedded.ts) and loaded only by
+ * its command. The emulator; lint, with the template checks and the policy
+ * explanations only it uses.
+ */
+const EMBEDDED: readonly EmbeddedModule[] = [
+  {
+    path: join(ROOT, "src", "commands", "emulator.ts"),
+    resource: "FLEETPROV_EMULATOR",
+    exports: ["runEmulatorCommand"],
+  },
+  {
+    path: join(ROOT, "src", "commands", "lint.ts"),
+    resource: "FLEETPROV_LINT",
+    exports: ["runLintCommand"],
+  },
+];
+
+/** A bundle appended to the binary: its resource name and where the build wrote it. */
+interface AppendedBundle {
+  resource: string;
+  path: string;
+}
 
 /** Options for {@linkcode build}. */
 export interface BuildOptions {
@@ -271,7 +289,7 @@ async function verify(id: TargetId, path: string, nodeVersion: string): Promise<
 
 async function buildTarget(
   id: TargetId,
-  bundled: { path: string; emulatorPath: string },
+  bundled: { path: string; appended: readonly AppendedBundle[] },
   options: {
     runtimePath: string;
     nodeVersion: string;
@@ -301,7 +319,7 @@ async function buildTarget(
     await Deno.chmod(tmp, 0o755);
     if (stripIt && stripTool) await strip(stripTool, tmp);
     await injectBlob(tmp, blobPath);
-    await appendBundle(tmp, EMULATOR.resource, bundled.emulatorPath);
+    for (const { resource, path } of bundled.appended) await appendBundle(tmp, resource, path);
     return canRun ? await verify(id, tmp, nodeVersion) : null;
   };
   let stripped = stripTool !== null;
@@ -391,7 +409,7 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
     string,
     {
       path: string;
-      emulatorPath: string;
+      appended: AppendedBundle[];
       hash: string;
       notices: string;
       packages: BundledPackage[];
@@ -407,11 +425,15 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
       const major = Number(nodeVersion.split(".")[0]);
       let notices = "";
       let bundledList: BundledPackage[] = [];
-      // The emulator rides at the end of the binary, loaded only by `fleetprov emulator`.
-      const emulator = await bundle(EMULATOR.path, ROOT, { nodeMajor: major });
+      // The emulator and lint ride at the end of the binary, each loaded only by its command.
+      const appendedBundles: Awaited<ReturnType<typeof bundle>>[] = [];
+      // One at a time: each bundle() stops esbuild's service when it ends.
+      for (const m of EMBEDDED) {
+        appendedBundles.push(await bundle(m.path, ROOT, { nodeMajor: major }));
+      }
       const result = await bundle(join(ROOT, "main.ts"), ROOT, {
         nodeMajor: major,
-        embedded: [EMULATOR],
+        embedded: EMBEDDED,
         eagerCompile: true,
         // Nothing in the main script reads names (the X.509 library that does is the emulator's):
         // keeping them costs a call per function at every start.
@@ -419,7 +441,9 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
         // The clock's floor (src/clock/mod.ts): SOURCE_DATE_EPOCH, else the last commit's time.
         defines: { FLEETPROV_BUILD_TIME: JSON.stringify(await buildTimeIso()) },
         embedNotices: async (mainInputs) => {
-          const inputs = [...new Set([...mainInputs, ...emulator.inputs])].sort();
+          const inputs = [
+            ...new Set([...mainInputs, ...appendedBundles.flatMap((b) => b.inputs)]),
+          ].sort();
           const packages = await bundledPackages(ROOT, inputs);
           bundledList = packages;
           for (const p of packages) allPackages.set(`${p.name}@${p.version}`, p);
@@ -432,15 +456,22 @@ export async function build(options: BuildOptions = {}): Promise<BuildReport> {
       });
       const path = join(cacheDir, `fleetprov-node${nodeVersion}-${bundles.size}.cjs`);
       await Deno.writeFile(path, result.code);
-      const emulatorPath = join(
-        cacheDir,
-        `fleetprov-emulator-node${nodeVersion}-${bundles.size}.cjs`,
-      );
-      await Deno.writeFile(emulatorPath, emulator.code);
+      const appended = await Promise.all(EMBEDDED.map(async ({ resource }, n) => {
+        const at = join(
+          cacheDir,
+          `fleetprov-${
+            resource.slice("FLEETPROV_".length).toLowerCase()
+          }-node${nodeVersion}-${bundles.size}.cjs`,
+        );
+        await Deno.writeFile(at, appendedBundles[n].code);
+        return { resource, path: at };
+      }));
       bundled = {
         path,
-        emulatorPath,
-        hash: sha256(JSON.stringify([sha256(result.code), sha256(emulator.code)])),
+        appended,
+        hash: sha256(
+          JSON.stringify([result.code, ...appendedBundles.map((b) => b.code)].map(sha256)),
+        ),
         notices,
         packages: bundledList,
       };

@@ -2,14 +2,16 @@
 /**
  * Code a release binary carries outside its main script, loaded only by the
  * command that needs it: the emulator (aedes, its MQTT codec, an X.509
- * library) is two thirds of fleetprov's code, and a device never runs it.
- * Kept in the main script, it would cost every boot of every board the time
- * to set it up and the memory to hold it.
+ * library) is two thirds of fleetprov's code, and lint (its template checks
+ * and policy explanations) most of the rest; a device runs neither. Kept in
+ * the main script, they would cost every boot of every board the time to set
+ * them up and the memory to hold them.
  *
  * The build appends each such bundle (CommonJS, requiring only Node.js
  * built-ins) to the binary, after everything the ELF headers describe, with a
  * trailer: the bundle, its name, the name's length (4 bytes), the bundle's
- * length (8 bytes, little-endian), then {@linkcode TRAILER_MAGIC}. The kernel
+ * length (8 bytes, little-endian), then {@linkcode TRAILER_MAGIC}; bundles
+ * follow one another, each with its trailer, read from the end. The kernel
  * never maps those bytes (they cost no memory until read), ELF tools ignore
  * them, and it works on every runtime the release uses (Node.js 20 on armv7
  * has no SEA assets; a second note injected by postject breaks the program
@@ -37,21 +39,45 @@ function readAt(fd: number, position: number, length: number): Uint8Array {
   return bytes;
 }
 
+/** Where a bundle appended to a binary lies: its name, first byte and length. */
+export interface AppendedBundle {
+  name: string;
+  offset: number;
+  length: number;
+}
+
+/** The bundles appended to the binary at `path`, the last one first. */
+export function appendedBundles(path: string): AppendedBundle[] {
+  const fd = openSync(path, "r");
+  try {
+    const found: AppendedBundle[] = [];
+    // From the end, bundle by bundle, while there is a trailer.
+    let end = fstatSync(fd).size;
+    while (end >= 20) {
+      const tail = readAt(fd, end - 20, 20);
+      if (new TextDecoder().decode(tail.subarray(12)) !== TRAILER_MAGIC) break;
+      const view = new DataView(tail.buffer);
+      const nameLength = view.getUint32(0, true);
+      const length = Number(view.getBigUint64(4, true));
+      const nameAt = end - 20 - nameLength;
+      if (nameAt - length < 0) break;
+      const name = new TextDecoder().decode(readAt(fd, nameAt, nameLength));
+      found.push({ name, offset: nameAt - length, length });
+      end = nameAt - length;
+    }
+    return found;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The bundle named `name` appended to the running binary, or undefined. */
 export function embeddedResource(name: string): Uint8Array | undefined {
+  const bundle = appendedBundles(process.execPath).find((b) => b.name === name);
+  if (!bundle) return undefined;
   const fd = openSync(process.execPath, "r");
   try {
-    const size = fstatSync(fd).size;
-    if (size < 20) return undefined;
-    const tail = readAt(fd, size - 20, 20);
-    if (new TextDecoder().decode(tail.subarray(12)) !== TRAILER_MAGIC) return undefined;
-    const view = new DataView(tail.buffer);
-    const nameLength = view.getUint32(0, true);
-    const length = Number(view.getBigUint64(4, true));
-    const nameAt = size - 20 - nameLength;
-    if (nameAt - length < 0) return undefined;
-    if (new TextDecoder().decode(readAt(fd, nameAt, nameLength)) !== name) return undefined;
-    return readAt(fd, nameAt - length, length);
+    return readAt(fd, bundle.offset, bundle.length);
   } finally {
     closeSync(fd);
   }

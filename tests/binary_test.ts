@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { build, type BuildReport, versionPattern } from "../build/mod.ts";
 import { hostRunner } from "../build/host.ts";
 import { TARGET_IDS, type TargetId } from "../build/targets.ts";
+import { appendedBundles } from "../src/embedded.ts";
 import { createCsr, generateKeyPair } from "../src/pki/mod.ts";
 import { VERSION } from "../src/version.ts";
 import {
@@ -263,6 +264,50 @@ for (const id of TARGET_IDS) {
         assertMatch(result.stdout, /^ {2}mqtt-packet 9\.\d+\.\d+ +MIT$/m);
       });
 
+      await t.step(
+        "lint runs from the bundle appended to the binary, not from its main script",
+        async () => {
+          const bundles = appendedBundles(binary);
+          assertEquals(bundles.map((b) => b.name).sort(), ["FLEETPROV_EMULATOR", "FLEETPROV_LINT"]);
+          // lint's own sentence is in its bundle only: the main script (every boot's) does not carry it.
+          const bytes = await Deno.readFile(binary);
+          const marker = new TextEncoder().encode("lint needs something to check");
+          const at = indexOfBytes(bytes, marker);
+          const lint = bundles.find((b) => b.name === "FLEETPROV_LINT")!;
+          assert(at >= lint.offset && at < lint.offset + lint.length, `found at ${at}`);
+          assertEquals(indexOfBytes(bytes.subarray(0, lint.offset), marker), -1);
+          const dir = tempDir();
+          const policy = join(dir, "claim.json");
+          Deno.writeTextFileSync(
+            policy,
+            JSON.stringify({
+              Version: "2012-10-17",
+              Statement: [{ Effect: "Allow", Action: "iot:Connect", Resource: "*" }],
+            }),
+          );
+          const result = await run(id, binary, [
+            "lint",
+            "--claim-policy",
+            policy,
+            "--endpoint",
+            "a1b2c3-ats.iot.eu-west-1.amazonaws.com",
+            "--cert",
+            "/etc/fleetprov/claim.pem.crt",
+            "--key",
+            "/etc/fleetprov/claim.pem.key",
+            "--root-ca",
+            "/etc/fleetprov/AmazonRootCA1.pem",
+            "--enable-fleet-provisioning",
+            "true",
+            "--fleet-provisioning-template-name",
+            "BoardTemplate",
+          ], { home: dir });
+          assertEquals(result.code, 78, result.stdout + result.stderr);
+          assertMatch(result.stdout, /needs iot:Subscribe, but no statement allows iot:Subscribe/);
+          assertMatch(result.stdout, /^fleetprov lint: 8 errors, 2 warnings: .*\(exit 78\)\.$/m);
+        },
+      );
+
       const emulator = await startBinaryEmulator(id, binary);
       const issued: string[] = [];
       try {
@@ -407,4 +452,16 @@ for (const id of TARGET_IDS) {
       );
     },
   });
+}
+
+/** Where `needle` first occurs in `haystack`, or -1. */
+function indexOfBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0];
+  for (let i = haystack.indexOf(first); i >= 0; i = haystack.indexOf(first, i + 1)) {
+    if (i + needle.length > haystack.length) return -1;
+    let match = true;
+    for (let k = 1; k < needle.length && match; k++) match = haystack[i + k] === needle[k];
+    if (match) return i;
+  }
+  return -1;
 }

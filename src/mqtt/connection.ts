@@ -33,7 +33,7 @@ import {
   publishPacket,
   subscribePacket,
 } from "./packets.ts";
-import { type ArnScope, scopeOfEndpoint } from "../policy/mod.ts";
+import { type ArnScope, scopeOfEndpoint } from "../policy/arn.ts";
 import { disconnectHint, policyHint, receiveHint } from "./policy_hints.ts";
 import { refusalError, returnCodeText } from "./reason_codes.ts";
 import { SessionError } from "./session_error.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { allowStatement, type ArnScope, type IotAction } from "../policy/mod.ts";
+import { allowStatement, type ArnScope, type IotAction } from "../policy/arn.ts";
 
 /** The packets a connection sent that the broker had not acknowledged yet. */
 export interface SentPackets {

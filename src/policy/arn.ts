@@ -97,3 +97,20 @@ export function scopeOfEndpoint(endpoint: string): ArnScope | undefined {
 export function isAccountId(account: string): boolean {
   return /^\d{12}$/.test(account);
 }
+
+/** A statement that allows one action on some resources. */
+export interface AllowStatement {
+  Effect: "Allow";
+  Action: string;
+  Resource: string | string[];
+}
+
+/** The statement that allows `action` on each of `names`, in `scope` (unknown region, account: `*`). */
+export function allowStatement(
+  action: IotAction,
+  names: readonly string[],
+  scope: ArnScope = {},
+): AllowStatement {
+  const arns = names.map((name) => arnOf(resourceOf(action, name), scope));
+  return { Effect: "Allow", Action: action, Resource: arns.length === 1 ? arns[0] : arns };
+}

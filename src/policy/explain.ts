@@ -9,7 +9,14 @@
  *
  * @module
  */
-import { arnOf, type ArnScope, RESOURCE_TYPE, resourceOf } from "./arn.ts";
+import {
+  type AllowStatement,
+  allowStatement,
+  arnOf,
+  type ArnScope,
+  RESOURCE_TYPE,
+  resourceOf,
+} from "./arn.ts";
 import { actionMatches, nearestAction, type ParsedPolicy, type Statement } from "./document.ts";
 import {
   evaluate,
@@ -23,12 +30,7 @@ import {
 } from "./evaluate.ts";
 import { substitute, variablesIn } from "./variables.ts";
 
-/** A statement that allows one action on some resources. */
-export interface AllowStatement {
-  Effect: "Allow";
-  Action: string;
-  Resource: string | string[];
-}
+export { type AllowStatement, allowStatement };
 
 /** Why a request is denied and what fixes it. */
 export interface Explanation {
@@ -47,16 +49,6 @@ export interface Alternative {
   name: string;
   /** What allowing that name instead means, e.g. "those are the JSON topics, but the device sends CBOR". */
   why: string;
-}
-
-/** The statement that allows `action` on each of `names`, in `scope` (unknown region, account: `*`). */
-export function allowStatement(
-  action: PolicyRequest["action"],
-  names: readonly string[],
-  scope: ArnScope = {},
-): AllowStatement {
-  const arns = names.map((name) => arnOf(resourceOf(action, name), scope));
-  return { Effect: "Allow", Action: action, Resource: arns.length === 1 ? arns[0] : arns };
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Settings } from "../config/settings.ts";
 import { ExitCode, FleetprovError, osFailure } from "../errors.ts";
 import { NO_ANSWER, SessionError } from "../mqtt/connection.ts";
 import { addStatement, allowSent, sentText } from "../mqtt/policy_hints.ts";
-import { scopeOfEndpoint } from "../policy/mod.ts";
+import { scopeOfEndpoint } from "../policy/arn.ts";
 import { MalformedAnswerError, RejectionError } from "../protocol/mod.ts";
 import type { JournalEntry } from "./journal.ts";
 import { claimOperations, claimSubscriptions } from "./plan.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 import type { Settings } from "../config/settings.ts";
-import type { IotAction } from "../policy/mod.ts";
+import type { IotAction } from "../policy/arn.ts";
 import { type Operation, type OperationTopics, operationTopics } from "../protocol/mod.ts";
 
 /** The create operation a device with these settings uses. */

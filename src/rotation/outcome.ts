@@ -19,7 +19,7 @@ import {
   POLICY_CLOSES,
 } from "../provisioning/outcome.ts";
 import { allowSent, sentText } from "../mqtt/policy_hints.ts";
-import { scopeOfEndpoint } from "../policy/mod.ts";
+import { scopeOfEndpoint } from "../policy/arn.ts";
 import { claimOperations, claimSubscriptions } from "../provisioning/plan.ts";
 import { MalformedAnswerError } from "../protocol/mod.ts";
 import type { CurrentIdentity } from "./identity.ts";
