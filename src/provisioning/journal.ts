@@ -125,6 +125,6 @@ export function proofPending(settings: Settings): boolean {
 }
 
 /** True while the journal's ownership token may still be used. */
-export function tokenStillValid(entry: JournalEntry, now: number): boolean {
+export function tokenStillValid(entry: Pick<JournalEntry, "issuedAt">, now: number): boolean {
   return now - entry.issuedAt < TOKEN_REUSE_WINDOW_MS && now >= entry.issuedAt;
 }

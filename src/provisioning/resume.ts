@@ -29,12 +29,52 @@ export function journalOf(settings: Settings, logger: Logger): JournalEntry | un
   return entry;
 }
 
-/** The journal's token was issued by a clock this board trusted: the clock reads after it. */
-export function journalFloor(entry: JournalEntry): ClockFloor {
+/** What provisioning's and a rotation's journals hold of a certificate and its token. */
+interface JournaledToken {
+  step: string;
+  certificateId: string;
+  issuedAt: number;
+}
+
+/**
+ * A journaled token was issued by a clock this board trusted: a correct clock
+ * reads after it. `what` names the certificate ("certificate", "the
+ * rotation's certificate").
+ */
+export function tokenFloor(entry: JournaledToken, what: string): ClockFloor {
   return {
     time: new Date(entry.issuedAt),
-    what: `this board journaled certificate ${entry.certificateId.slice(0, 12)}…`,
+    what: `this board journaled ${what} ${entry.certificateId.slice(0, 12)}…`,
   };
+}
+
+/** The journal's token was issued by a clock this board trusted: the clock reads after it. */
+export function journalFloor(entry: JournalEntry): ClockFloor {
+  return tokenFloor(entry, "certificate");
+}
+
+/**
+ * The warning for a journaled certificate whose ownership token a trusted
+ * clock reading `now` finds stale (expired, or issued after now), or
+ * undefined when the run may resume with it. `words`: the certificate as the
+ * line names it, and what the run does instead.
+ */
+export function staleTokenWarning(
+  entry: JournaledToken,
+  now: number,
+  words: { subject: string; restart: string },
+): string | undefined {
+  if (entry.step !== "certificate-created" || tokenStillValid(entry, now)) {
+    return undefined;
+  }
+  const { subject, restart } = words;
+  return now < entry.issuedAt
+    ? `${subject} ${entry.certificateId} has an ownership token issued at ${
+      new Date(entry.issuedAt).toISOString()
+    }, after the clock NTP synchronised (${
+      new Date(now).toISOString()
+    }): its age is unknown; ${restart}.`
+    : `${subject} ${entry.certificateId} has an expired ownership token; ${restart}.`;
 }
 
 /** Where the run starts, judged by a trusted clock: the journal's step, or over when its token is stale. */
@@ -44,16 +84,12 @@ export function resumeFromJournal(
   logger: Logger,
 ): StartState {
   if (!entry) return { step: "start" };
-  if (entry.step === "certificate-created" && !tokenStillValid(entry, now)) {
-    logger.warn(
-      now < entry.issuedAt
-        ? `The journaled certificate ${entry.certificateId} has an ownership token issued at ${
-          new Date(entry.issuedAt).toISOString()
-        }, after the clock NTP synchronised (${
-          new Date(now).toISOString()
-        }): its age is unknown; starting over with a new certificate.`
-        : `The journaled certificate ${entry.certificateId} has an expired ownership token; starting over with a new certificate.`,
-    );
+  const stale = staleTokenWarning(entry, now, {
+    subject: "The journaled certificate",
+    restart: "starting over with a new certificate",
+  });
+  if (stale) {
+    logger.warn(stale);
     return { step: "start" };
   }
   logger.info(

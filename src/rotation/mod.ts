@@ -241,9 +241,11 @@ class Rotation {
     if (pending) this.#attempts.addFloor(rotationFloor(pending));
   }
 
-  /** Steps to "proven" (retried by Attempts), then the switch. */
+  /**
+   * Steps to "proven" (retried by Attempts), then the switch. The clock is
+   * trusted already: every way here passes through `resumeTrusted`.
+   */
   async run(): Promise<RotationResult> {
-    if (this.#state.step !== "proven") await this.#attempts.awaitPlausibleClock();
     try {
       while (this.#state.step !== "proven") {
         this.#attempts.begin();

@@ -13,7 +13,7 @@
 import type { ClockFloor } from "../clock/mod.ts";
 import type { Settings } from "../config/settings.ts";
 import type { Logger } from "../log.ts";
-import { tokenStillValid } from "../provisioning/journal.ts";
+import { staleTokenWarning, tokenFloor } from "../provisioning/resume.ts";
 import type { CurrentIdentity } from "./identity.ts";
 import { clearRotationJournal, type PendingRotation, readRotationJournal } from "./journal.ts";
 
@@ -43,10 +43,7 @@ export function rotationJournalOf(
 
 /** The journal's token was issued by a clock this board trusted: a correct clock reads after it. */
 export function rotationFloor(entry: PendingRotation): ClockFloor {
-  return {
-    time: new Date(entry.issuedAt),
-    what: `this board journaled the rotation's certificate ${entry.certificateId.slice(0, 12)}…`,
-  };
+  return tokenFloor(entry, "the rotation's certificate");
 }
 
 /**
@@ -59,16 +56,12 @@ export function resumeRotation(
   logger: Logger,
 ): { step: "start" } | PendingRotation {
   if (!entry) return { step: "start" };
-  if (entry.step === "certificate-created" && !tokenStillValid(entry, now)) {
-    logger.warn(
-      now < entry.issuedAt
-        ? `The rotation's certificate ${entry.certificateId} has an ownership token issued at ${
-          new Date(entry.issuedAt).toISOString()
-        }, after the clock NTP synchronised (${
-          new Date(now).toISOString()
-        }): its age is unknown; starting the rotation over with a new certificate.`
-        : `The rotation's certificate ${entry.certificateId} has an expired ownership token; starting the rotation over with a new certificate.`,
-    );
+  const stale = staleTokenWarning(entry, now, {
+    subject: "The rotation's certificate",
+    restart: "starting the rotation over with a new certificate",
+  });
+  if (stale) {
+    logger.warn(stale);
     return { step: "start" };
   }
   logger.info(
