@@ -12,6 +12,7 @@
 import { readFileSync } from "node:fs";
 import { clockProblem, iso, readClock } from "../clock/mod.ts";
 import type { Settings } from "../config/settings.ts";
+import { readPem } from "../config/validators/paths.ts";
 import { credentialWindow } from "../provisioning/clock.ts";
 import { proofPending, readJournal } from "../provisioning/journal.ts";
 import { DEFAULT_DUE_POLICY, rotationDue } from "../rotation/due.ts";
@@ -136,7 +137,10 @@ function judgeClock(
 ): BoardStatus["clock"] {
   const reading = readClock({ now: at.now.getTime(), timesyncFlag: at.timesyncFlag });
   const window = identity &&
-    credentialWindow(identity.certificatePem, readOptional(settings.rootCa));
+    credentialWindow(
+      identity.certificatePem,
+      settings.rootCa === undefined ? undefined : readPem(settings.rootCa),
+    );
   const problem = clockProblem(reading, {
     window: window &&
       { ...window, from: `the device certificate${settings.rootCa ? " and the root CA" : ""}` },
@@ -145,15 +149,6 @@ function judgeClock(
 }
 
 /** A file's text, or undefined when it is not set or cannot be read (a run names that problem). */
-function readOptional(path: string | undefined): string | undefined {
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
-}
-
 function keyLocation(settings: Settings, keyPath: string): KeyLocation {
   const se = settings.secureElement;
   if (keyPath === "" && se.enabled) {

@@ -97,7 +97,7 @@ export async function checkCredentialFiles(
       );
     }
   }
-  if (crypto && certPem && privateKey && !keyMatches(crypto, certPem, privateKey)) {
+  if (certPem && certificate && privateKey && !keyMatches(certificate, privateKey)) {
     problems.error(
       `Private key ${key!.path} does not belong to certificate ${
         cert!.path
@@ -117,9 +117,8 @@ export async function checkCredentialFiles(
   return { certPem, rootCa };
 }
 
-function keyMatches(crypto: Crypto, certPem: string, privateKey: KeyObject): boolean {
-  const certificate = parseCertificate(crypto, certPem);
-  if (!certificate || typeof certificate.checkPrivateKey !== "function") return true;
+function keyMatches(certificate: X509Certificate, privateKey: KeyObject): boolean {
+  if (typeof certificate.checkPrivateKey !== "function") return true;
   try {
     return certificate.checkPrivateKey(privateKey);
   } catch {

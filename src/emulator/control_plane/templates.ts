@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { parseHookTarget } from "../hooks/mod.ts";
+import { MAX_TARGET_CHARS, parseHookTarget } from "../hooks/mod.ts";
 import type { HookRecord, TemplateRecord } from "../registry/mod.ts";
 import { describeFindings, templateProblems } from "../templates.ts";
 import {
@@ -38,7 +38,10 @@ function hookOf(context: ApiContext, value: unknown): HookRecord | undefined {
     throw invalid("preProvisioningHook must be an object with targetArn.");
   }
   const { targetArn, payloadVersion } = value as Record<string, unknown>;
-  const target = string(targetArn, "preProvisioningHook.targetArn", { min: 1, max: 2048 });
+  const target = string(targetArn, "preProvisioningHook.targetArn", {
+    min: 1,
+    max: MAX_TARGET_CHARS,
+  });
   let kind: string;
   try {
     kind = parseHookTarget(target).kind;

@@ -40,7 +40,7 @@ export interface RegistrarOptions {
 }
 
 /** The rejection of a hook that denied, failed or timed out (AWS documents ACCESS_DENIED). */
-export const HOOK_REJECTION = { statusCode: 403, errorCode: "ACCESS_DENIED" } as const;
+const HOOK_REJECTION = { statusCode: 403, errorCode: "ACCESS_DENIED" } as const;
 
 /** Registers things through the registry's templates; keeps each template's parsed body. */
 export class ThingRegistrar {

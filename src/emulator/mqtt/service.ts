@@ -15,8 +15,6 @@ import { type Answer, type Caller, reject, tokenHash } from "./answers.ts";
 import type { KeyPool } from "./keys.ts";
 import { ThingRegistrar } from "./register_thing.ts";
 
-export { type Answer, type Caller, reject, tokenHash } from "./answers.ts";
-
 /** Dependencies and settings of the service. */
 export interface ServiceOptions {
   registry: Registry;
